@@ -1,0 +1,62 @@
+/* touchflow CLI: what the command files share (not a library header).
+ *
+ * Exit status is a small closed set, like redis-cli and kcat: 0 ok, 1 runtime
+ * failure (not found, connection failed, not delivered), 2 usage or config error.
+ * Messages for the operator go to stderr as "touchflow: ..."; results go to stdout. */
+#ifndef TF_CLI_H
+#define TF_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config/config.h"
+#include "core/core.h"
+
+enum { TF_CLI_OK = 0, TF_CLI_FAIL = 1, TF_CLI_USAGE = 2 };
+
+#define TF_CLI_MAX_OVERRIDES 64
+
+/* Global options, in command-line order where order matters. Strings are borrowed
+ * from argv. */
+typedef struct {
+    const char *config_path;                   /* -c; NULL: defaults + environment */
+    size_t noverrides;
+    const char *override_key[TF_CLI_MAX_OVERRIDES];   /* NULL: value is "key=value" (-o) */
+    const char *override_value[TF_CLI_MAX_OVERRIDES];
+} tf_cli_opts;
+
+/* Prints "touchflow: <message>" and a newline on stderr. */
+void tf_cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports a getopt failure of command cmd ('?' or ':') and returns TF_CLI_USAGE. */
+int tf_cli_bad_option(const char *cmd, int c, char **argv);
+void tf_cli_usage(FILE *out);
+
+/* Prints each line of a config error buffer as "<prefix><origin>: <line>". */
+void tf_cli_print_problems(FILE *out, const char *prefix, const char *origin, const char *errbuf);
+
+/* Builds the configuration: defaults, the -c file, TOUCHFLOW_* environment, then
+ * command-line overrides, then the cross-field checks. Every problem is printed;
+ * returns TF_CLI_OK or TF_CLI_USAGE. */
+int tf_cli_config_load(const tf_cli_opts *opts, tf_config_t *cfg);
+
+/* ---- Redis (cli_redis.c) ---- */
+struct redisContext;
+
+/* Connects to url (redis://[user:pass@]host[:port][/db]) with timeout_ms for the
+ * connect and for every command, then sends AUTH and SELECT when the URL has them.
+ * Returns a new context (free with redisFree) or NULL with a message that names the
+ * URL without its password in err. *usage is set when the URL itself is malformed. */
+struct redisContext *tf_cli_redis_connect(const char *url, int64_t timeout_ms, int *usage, char *err,
+                                   size_t errsize);
+/* c's error as a sentence ("no reply within 2000 ms" for a timeout); may use buf. */
+const char *tf_cli_redis_strerror(const struct redisContext *c, int64_t timeout_ms, char *buf, size_t size);
+/* Writes url with its password replaced by "***", for messages. */
+void tf_cli_redis_url_shown(const char *url, char *buf, size_t size);
+
+/* ---- commands: each takes its own argv (argv[0] is the command word) ---- */
+int tf_cli_cmd_customer(const tf_cli_opts *opts, int argc, char **argv);
+int tf_cli_cmd_produce(const tf_cli_opts *opts, int argc, char **argv);
+int tf_cli_cmd_config(const tf_cli_opts *opts, int argc, char **argv);
+
+#endif

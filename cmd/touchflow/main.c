@@ -1,0 +1,153 @@
+/* touchflow: the operator CLI. Parses the global options and hands the rest of the
+ * command line to one command (cmd_*.c). */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <hiredis.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "cli.h"
+
+void tf_cli_usage(FILE *out)
+{
+    fputs("Usage: touchflow [global options] <command> [command options] [args]\n"
+          "\n"
+          "Operator CLI for touchflow: inspect customers, produce touchpoints, check configs.\n"
+          "\n"
+          "Commands:\n"
+          "  customer get ID            Print a customer's state from Redis as JSON\n"
+          "  produce -t TOPIC [FILE]    Produce CloudEvents, one JSON object per line, from\n"
+          "                             FILE or stdin (\"-\")\n"
+          "  config check FILE...       Validate config files (TOUCHFLOW_* environment applied)\n"
+          "  help                       Show this help\n"
+          "\n"
+          "Global options (before the command):\n"
+          "  -c, --config FILE          Config file (default: built-in defaults + environment)\n"
+          "  -b, --brokers HOST:PORT    Kafka bootstrap brokers, comma-separated (kafka.brokers)\n"
+          "  -r, --redis URL            redis://[user:pass@]host[:port][/db] (redis.url)\n"
+          "  -o, --set KEY=VALUE        Override any config key, e.g. -o redis.key_prefix=t1:\n"
+          "  -v, --verbose              Log more on stderr (twice: debug)\n"
+          "  -h, --help                 Show this help\n"
+          "  -V, --version              Show the version\n"
+          "\n"
+          "Produce options:\n"
+          "  -t, --topic TOPIC          Topic to produce to (required)\n"
+          "  -k, --key-field FIELD      Top-level string field used as the key (default: subject)\n"
+          "      --no-key               Produce without a key\n"
+          "      --binary               Binary content mode: ce_* headers, value = JSON of data\n"
+          "      --raw                  Send each line as-is, unparsed and without a key\n"
+          "      --timeout-ms MS        Give up on delivery after MS (default: 30000)\n"
+          "\n"
+          "Configuration: defaults < config file < TOUCHFLOW_* environment < command line.\n"
+          "Environment: TOUCHFLOW_KAFKA_BROKERS, TOUCHFLOW_REDIS_URL, TOUCHFLOW_KEY_PREFIX, ...\n"
+          "\n"
+          "Exit status: 0 ok, 1 failure (not found, unreachable, not delivered),\n"
+          "             2 usage or configuration error.\n"
+          "\n"
+          "Examples:\n"
+          "  touchflow -r redis://127.0.0.1:6379 customer get c-1001\n"
+          "  touchflow -b 127.0.0.1:9092 produce -t touchpoints events.jsonl\n"
+          "  touchflow config check config/touchflow.json\n",
+          out);
+}
+
+void tf_cli_errorf(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* One write, so it never interleaves with librdkafka's logging threads. */
+    fprintf(stderr, "touchflow: %s\n", msg);
+}
+
+int tf_cli_bad_option(const char *cmd, int c, char **argv)
+{
+    const char *where = cmd ? cmd : "";
+    const char *sep = cmd ? ": " : "";
+    if (c == ':')
+        tf_cli_errorf("%s%soption '%s' needs a value", where, sep, argv[optind - 1]);
+    else if (optopt)
+        tf_cli_errorf("%s%sunknown option '-%c'", where, sep, optopt);
+    else
+        tf_cli_errorf("%s%sunknown option '%s'", where, sep, argv[optind - 1]);
+    fprintf(stderr, "Try 'touchflow --help' for more information.\n");
+    return TF_CLI_USAGE;
+}
+
+static void print_version(void)
+{
+    printf("touchflow %s (librdkafka %s, hiredis %d.%d.%d, jansson %s)\n", TOUCHFLOW_VERSION,
+           rd_kafka_version_str(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, JANSSON_VERSION);
+}
+
+static int add_override(tf_cli_opts *opts, const char *key, const char *value)
+{
+    if (opts->noverrides == TF_CLI_MAX_OVERRIDES) {
+        tf_cli_errorf("too many overrides (at most %d)", TF_CLI_MAX_OVERRIDES);
+        return TF_CLI_USAGE;
+    }
+    opts->override_key[opts->noverrides] = key;
+    opts->override_value[opts->noverrides] = value;
+    opts->noverrides++;
+    return TF_CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"brokers", required_argument, NULL, 'b'},
+        {"redis", required_argument, NULL, 'r'},  {"set", required_argument, NULL, 'o'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    tf_cli_opts opts;
+    int c, verbose = 0, rc = TF_CLI_OK;
+    const char *cmd;
+
+    memset(&opts, 0, sizeof(opts));
+    opterr = 0;
+    /* '+': stop at the command word, so the command's own options are left for it. */
+    while (rc == TF_CLI_OK && (c = getopt_long(argc, argv, "+:c:b:r:o:vhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': opts.config_path = optarg; break;
+        case 'b': rc = add_override(&opts, "kafka.brokers", optarg); break;
+        case 'r': rc = add_override(&opts, "redis.url", optarg); break;
+        case 'o': rc = add_override(&opts, NULL, optarg); break;
+        case 'v': verbose++; break;
+        case 'h': tf_cli_usage(stdout); return TF_CLI_OK;
+        case 'V': print_version(); return TF_CLI_OK;
+        default: return tf_cli_bad_option(NULL, c, argv);
+        }
+    }
+    if (rc != TF_CLI_OK)
+        return rc;
+    /* The CLI talks to the operator in plain lines; JSON logs (librdkafka's included)
+     * only show warnings unless asked for. */
+    tf_log_set_level(verbose >= 2 ? TF_LOG_DEBUG : verbose == 1 ? TF_LOG_INFO : TF_LOG_WARN);
+
+    if (optind >= argc) {
+        tf_cli_usage(stderr);
+        return TF_CLI_USAGE;
+    }
+    cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+    if (strcmp(cmd, "help") == 0) {
+        tf_cli_usage(stdout);
+        return TF_CLI_OK;
+    }
+    if (strcmp(cmd, "customer") == 0)
+        return tf_cli_cmd_customer(&opts, argc, argv);
+    if (strcmp(cmd, "produce") == 0)
+        return tf_cli_cmd_produce(&opts, argc, argv);
+    if (strcmp(cmd, "config") == 0)
+        return tf_cli_cmd_config(&opts, argc, argv);
+    tf_cli_errorf("unknown command '%s'", cmd);
+    fprintf(stderr, "Try 'touchflow --help' for more information.\n");
+    return TF_CLI_USAGE;
+}

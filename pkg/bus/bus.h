@@ -1,0 +1,113 @@
+/* bus: Kafka on the caller's libevent loop.
+ *
+ * The consumer and the producer each turn librdkafka's queue into an fd (queue IO
+ * events) that the loop watches, so nothing ever blocks the loop waiting for Kafka.
+ * The consumer uses the classic (eager) rebalance protocol, stores offsets only when
+ * told (enable.auto.offset.store=false) and lets librdkafka commit stored offsets in
+ * the background; revoke and close commit synchronously.
+ *
+ * Also here: the offset tracker, which turns out-of-order record completions into
+ * the contiguous low-water mark per partition. */
+#ifndef TF_BUS_H
+#define TF_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config/config.h"
+#include "core/core.h"
+
+struct event_base;
+
+/* ---- offset tracker (pure) ---- */
+
+typedef struct tf_offsets_s tf_offsets_t;
+
+tf_offsets_t *tf_offsets_new(void);
+void tf_offsets_destroy(tf_offsets_t *t);
+/* Forgets everything about partition slot tp (revoked). */
+void tf_offsets_reset(tf_offsets_t *t, int tp);
+/* Registers offset as in flight on slot tp; offsets must grow per slot. Returns a
+ * ticket for tf_offsets_done (>= 0), or a negative tf_err. */
+int64_t tf_offsets_track(tf_offsets_t *t, int tp, int64_t offset);
+/* Marks a ticket done. */
+int tf_offsets_done(tf_offsets_t *t, int tp, int64_t ticket);
+/* The offset to commit for slot tp (one past the last of the contiguous done
+ * prefix) when it advanced since the last call, else -1. */
+int64_t tf_offsets_take_committable(tf_offsets_t *t, int tp);
+/* Records in flight on slot tp. */
+size_t tf_offsets_inflight(const tf_offsets_t *t, int tp);
+
+/* ---- consumer ---- */
+
+typedef struct tf_consumer_s tf_consumer_t;
+
+typedef enum { TF_REBALANCE_ASSIGN, TF_REBALANCE_REVOKE } tf_rebalance_kind;
+
+typedef struct {
+    /* Records may be waiting: call tf_consumer_poll until it returns NULL. */
+    void (*on_readable)(tf_consumer_t *c, void *opaque);
+    /* A rebalance: on ASSIGN parts is what is being assigned; on REVOKE what is
+     * taken away. The callback must stop using revoked partitions and store what
+     * it can; the bus commits stored offsets, then (un)assigns after it returns. */
+    void (*on_rebalance)(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafka_topic_partition_list_t *parts,
+                         void *opaque);
+    void *opaque;
+} tf_consumer_handlers;
+
+/* Creates a consumer in cfg->group_id subscribed to cfg->input_topics, with
+ * cfg->consumer_props passed through. brokers overrides cfg->brokers when not
+ * NULL (the embedded cluster). Returns NULL with a reason in err. */
+tf_consumer_t *tf_consumer_new(struct event_base *base, const tf_config_t *cfg, const char *brokers,
+                               const tf_consumer_handlers *h, char *err, size_t errsize);
+/* Returns the next record (owned by the caller: rd_kafka_message_destroy), or NULL
+ * when none is waiting. Errors and rebalances are handled inside. */
+rd_kafka_message_t *tf_consumer_poll(tf_consumer_t *c);
+/* Marks offset (the next one to read) as committable for topic/partition. */
+int tf_consumer_store(tf_consumer_t *c, const char *topic, int32_t partition, int64_t offset);
+/* Commits stored offsets now, synchronously (revoke, shutdown). */
+int tf_consumer_commit_sync(tf_consumer_t *c);
+/* Pauses or resumes fetching of every assigned partition. */
+int tf_consumer_pause(tf_consumer_t *c, int pause);
+/* Current assignment (owned by the consumer; may be NULL). */
+const rd_kafka_topic_partition_list_t *tf_consumer_assignment(const tf_consumer_t *c);
+rd_kafka_t *tf_consumer_handle(tf_consumer_t *c);
+/* Leaves the group, committing stored offsets, and frees. NULL is a no-op. */
+void tf_consumer_destroy(tf_consumer_t *c);
+
+/* ---- producer ---- */
+
+typedef struct tf_producer_s tf_producer_t;
+
+/* Called once per message sent, with the msg_opaque given to tf_producer_send and
+ * RD_KAFKA_RESP_ERR_NO_ERROR or the final delivery error. */
+typedef void (*tf_delivery_cb)(tf_producer_t *p, rd_kafka_resp_err_t err, void *msg_opaque, void *opaque);
+
+/* An idempotent producer (enable.idempotence=true, acks=all) with
+ * cfg->producer_props passed through. */
+tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, const char *brokers,
+                               tf_delivery_cb cb, void *opaque, char *err, size_t errsize);
+/* Copies key, value and headers (headers may be NULL: then it is taken on
+ * success) and queues the message. Returns 0, TF_EAGAIN when the local queue is
+ * full, or TF_EIO. */
+int tf_producer_send(tf_producer_t *p, const char *topic, const void *key, size_t keylen, const void *value,
+                     size_t len, rd_kafka_headers_t *headers, void *msg_opaque);
+/* Messages queued and not yet delivered. */
+int tf_producer_outq(tf_producer_t *p);
+/* Serves delivery reports until the queue is empty or timeout_ms passed. Blocks:
+ * for shutdown only. Returns the number still undelivered. */
+int tf_producer_flush(tf_producer_t *p, int timeout_ms);
+void tf_producer_destroy(tf_producer_t *p);
+
+/* ---- embedded cluster (quickstart only) ---- */
+
+typedef struct tf_mock_cluster_s tf_mock_cluster_t;
+/* Starts an in-process librdkafka mock cluster with the given topics. */
+tf_mock_cluster_t *tf_mock_cluster_new(const char *const *topics, size_t ntopics, int partitions, char *err,
+                                       size_t errsize);
+const char *tf_mock_cluster_bootstraps(const tf_mock_cluster_t *m);
+void tf_mock_cluster_destroy(tf_mock_cluster_t *m);
+
+#endif

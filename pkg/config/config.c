@@ -1,0 +1,1268 @@
+/* config: the option table and the three ways values reach it (file, environment,
+ * -o overrides), plus whole-config validation.
+ *
+ * Every option is one row of `options` below: dotted key, type, where it lives in
+ * tf_config_t, default and bounds. Everything else (defaults, loading, type and bounds
+ * checks, unknown-key hints, validation, the JSON dump) walks that table, so adding an
+ * option is adding a field to tf_config_t and one row here (and a line in
+ * config/README.md and config/touchflow.json).
+ *
+ * Errors never stop at the first one: each entry point collects every problem into an
+ * errlist and only then decides. Entry points work on a heap copy of the config and
+ * copy it back only when there was no problem, so a failed load changes nothing. */
+#include "config/config.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+const char *const tf_config_families[8] = {
+    "lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback",
+};
+
+/* ------------------------------------------------------------------------------
+ * Error collection: one problem per line, never more than errsize bytes. */
+
+typedef struct {
+    char *buf;
+    size_t size;
+    size_t len;
+    int count;
+    const char *ctx; /* prefixed to every line ("TOUCHFLOW_REDIS_URL: ..."), or NULL */
+} errlist;
+
+static void errlist_init(errlist *e, char *buf, size_t size)
+{
+    e->buf = size > 0 ? buf : NULL;
+    e->size = buf ? size : 0;
+    e->len = 0;
+    e->count = 0;
+    e->ctx = NULL;
+    if (e->buf)
+        e->buf[0] = '\0';
+}
+
+static void errf(errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void errf(errlist *e, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    e->count++;
+    if (!e->buf || e->len + 1 >= e->size)
+        return;
+    int n = snprintf(e->buf + e->len, e->size - e->len, "%s%s%s%s", e->len ? "\n" : "",
+                     e->ctx ? e->ctx : "", e->ctx ? ": " : "", line);
+    if (n < 0)
+        return;
+    if ((size_t)n >= e->size - e->len) {
+        /* Truncated: say so, rather than end mid-word as if that were the message. */
+        e->len = e->size - 1;
+        if (e->size >= 4)
+            memcpy(e->buf + e->size - 4, "...", 4);
+        return;
+    }
+    e->len += (size_t)n;
+}
+
+/* ------------------------------------------------------------------------------
+ * Value checks for string options. Each returns 0, or -1 with the reason in why. */
+
+typedef int (*str_check_fn)(const char *v, char *why, size_t whysize);
+/* Checks one kafka.consumer / kafka.producer property. */
+typedef int (*prop_check_fn)(const char *name, const char *value, char *why, size_t whysize);
+
+static int why_set(char *why, size_t whysize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int why_set(char *why, size_t whysize, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whysize, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int has_space(const char *v)
+{
+    for (; *v; v++)
+        if (*v == ' ' || *v == '\t')
+            return 1;
+    return 0;
+}
+
+static int check_nonempty(const char *v, char *why, size_t whysize)
+{
+    return *v ? 0 : why_set(why, whysize, "must not be empty");
+}
+
+static int check_topic(const char *v, char *why, size_t whysize)
+{
+    return tf_config_topic_check(v, why, whysize) ? -1 : 0;
+}
+
+static int check_brokers(const char *v, char *why, size_t whysize)
+{
+    if (!*v)
+        return why_set(why, whysize, "must not be empty (host:port[,host:port...])");
+    const char *p = v;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        size_t a = 0, b = n;
+        while (a < b && (p[a] == ' ' || p[a] == '\t'))
+            a++;
+        while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t'))
+            b--;
+        if (a == b)
+            return why_set(why, whysize, "empty entry in the broker list (host:port[,host:port...])");
+        for (size_t i = a; i < b; i++)
+            if (p[i] == ' ' || p[i] == '\t')
+                return why_set(why, whysize, "a broker address contains a space");
+        if (!p[n])
+            return 0;
+        p += n + 1;
+    }
+}
+
+static int check_redis_url(const char *v, char *why, size_t whysize)
+{
+    tf_config_redis_url u;
+    return tf_config_redis_url_parse(v, &u, why, whysize) ? -1 : 0;
+}
+
+static int check_log_level(const char *v, char *why, size_t whysize)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(v, levels[i]) == 0)
+            return 0;
+    return why_set(why, whysize, "expected one of debug, info, warn, error, got \"%.32s\"", v);
+}
+
+static int check_key_prefix(const char *v, char *why, size_t whysize)
+{
+    /* Redis Cluster hashes the first {...} of a key: a brace in the prefix would move
+     * every customer key off its customer's slot. */
+    if (strpbrk(v, "{}"))
+        return why_set(why, whysize, "must not contain '{' or '}' (they would change the "
+                                     "Redis Cluster hash tag of every key)");
+    if (has_space(v))
+        return why_set(why, whysize, "must not contain spaces");
+    return 0;
+}
+
+static int check_source(const char *v, char *why, size_t whysize)
+{
+    if (!*v)
+        return why_set(why, whysize, "must not be empty (a URI-reference, e.g. /touchflow)");
+    if (has_space(v))
+        return why_set(why, whysize, "must not contain spaces (a URI-reference, e.g. /touchflow)");
+    return 0;
+}
+
+static int check_group_id(const char *v, char *why, size_t whysize)
+{
+    return check_nonempty(v, why, whysize);
+}
+
+/* Properties touchflow sets itself: the user must not override them through the
+ * passthrough objects. */
+static int check_common_prop(const char *name, char *why, size_t whysize)
+{
+    if (strcmp(name, "bootstrap.servers") == 0 || strcmp(name, "metadata.broker.list") == 0)
+        return why_set(why, whysize, "set by touchflow; use kafka.brokers instead");
+    return 0;
+}
+
+static int check_consumer_prop(const char *name, const char *value, char *why, size_t whysize)
+{
+    if (check_common_prop(name, why, whysize))
+        return -1;
+    if (strcmp(name, "group.id") == 0)
+        return why_set(why, whysize, "set by touchflow; use kafka.group_id instead");
+    if (strcmp(name, "enable.auto.offset.store") == 0 || strcmp(name, "enable.auto.commit") == 0)
+        return why_set(why, whysize,
+                       "controlled by touchflow, which stores an offset only once its record "
+                       "is processed (no touchflow key changes this; remove it)");
+    /* librdkafka 2.0.2 is used with the eager protocol only (DESIGN.md). */
+    if (strcmp(name, "partition.assignment.strategy") == 0 && strstr(value, "cooperative"))
+        return why_set(why, whysize,
+                       "cooperative rebalancing is not supported; use range or roundrobin");
+    return 0;
+}
+
+static int check_producer_prop(const char *name, const char *value, char *why, size_t whysize)
+{
+    if (check_common_prop(name, why, whysize))
+        return -1;
+    if (strcmp(name, "enable.idempotence") == 0 && strcmp(value, "true") != 0)
+        return why_set(why, whysize,
+                       "touchflow's producer is always idempotent (no touchflow key changes "
+                       "this; remove it)");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------
+ * The option table. */
+
+typedef enum { OPT_STR, OPT_INT, OPT_LIST, OPT_MAP } opt_type;
+
+typedef struct {
+    const char *key;
+    opt_type type;
+    size_t off;        /* of the value: char[size], int64_t, char[max][size], tf_config_kv[max] */
+    size_t size;       /* OPT_STR: buffer size; OPT_LIST: element size */
+    size_t count_off;  /* OPT_LIST, OPT_MAP: offset of the size_t count */
+    size_t max_items;  /* OPT_LIST, OPT_MAP */
+    int64_t min, max;  /* OPT_INT: bounds; OPT_LIST: min is the least number of items */
+    int64_t def_int;   /* OPT_INT */
+    const char *def_str; /* OPT_STR; OPT_LIST: comma-separated */
+    str_check_fn check;  /* OPT_STR, OPT_LIST items; NULL: anything that fits */
+    prop_check_fn prop_check; /* OPT_MAP */
+} opt;
+
+#define MEMBER_SIZE(f) sizeof(((tf_config_t *)0)->f)
+#define STR(k, f, def, chk) \
+    { .key = k, .type = OPT_STR, .off = offsetof(tf_config_t, f), .size = MEMBER_SIZE(f), \
+      .def_str = def, .check = chk }
+#define INT(k, f, lo, hi, def) \
+    { .key = k, .type = OPT_INT, .off = offsetof(tf_config_t, f), .min = lo, .max = hi, \
+      .def_int = def }
+#define TOPICS(k, f, n, def) \
+    { .key = k, .type = OPT_LIST, .off = offsetof(tf_config_t, f), .size = MEMBER_SIZE(f[0]), \
+      .count_off = offsetof(tf_config_t, n), .max_items = TF_CONFIG_MAX_TOPICS, .min = 1, \
+      .def_str = def, .check = check_topic }
+#define MAP(k, f, n, chk) \
+    { .key = k, .type = OPT_MAP, .off = offsetof(tf_config_t, f), \
+      .count_off = offsetof(tf_config_t, n), .max_items = TF_CONFIG_MAX_PASSTHROUGH, \
+      .prop_check = chk }
+#define OUT(fam, i) \
+    STR("kafka.output_topics." fam, output_topics[i], "touchflow." fam, check_topic)
+
+#define MS_MAX INT64_C(600000)       /* 10 minutes */
+#define YEAR_S INT64_C(31536000)
+
+/* Order matters twice: it is the order of tf_config_to_json (and so of
+ * config/touchflow.json), and the OUT rows must follow tf_config_families. */
+static const opt options[] = {
+    STR("kafka.brokers", brokers, "127.0.0.1:9092", check_brokers),
+    STR("kafka.group_id", group_id, "touchflow", check_group_id),
+    TOPICS("kafka.input_topics", input_topics, ninput_topics, "touchpoints"),
+    STR("kafka.dlq_topic", dlq_topic, "touchflow.dlq", check_topic),
+    OUT("lifecycle", 0),
+    OUT("churn", 1),
+    OUT("care", 2),
+    OUT("complaint", 3),
+    OUT("tier", 4),
+    OUT("loyalty", 5),
+    OUT("referral", 6),
+    OUT("winback", 7),
+    MAP("kafka.consumer", consumer_props, nconsumer_props, check_consumer_prop),
+    MAP("kafka.producer", producer_props, nproducer_props, check_producer_prop),
+
+    STR("redis.url", redis_url, "redis://127.0.0.1:6379", check_redis_url),
+    STR("redis.key_prefix", key_prefix, "tf:", check_key_prefix),
+    INT("redis.timeout_ms", redis_timeout_ms, 1, MS_MAX, 2000),
+    INT("redis.backoff_min_ms", redis_backoff_min_ms, 1, MS_MAX, 100),
+    INT("redis.backoff_max_ms", redis_backoff_max_ms, 1, MS_MAX, 5000),
+    INT("redis.dedup_window_s", dedup_window_s, 60, YEAR_S, 86400),
+
+    INT("processing.batch_max", batch_max, 1, 100000, 2000),
+    INT("processing.max_inflight", max_inflight, 1, 1000000, 8000),
+    INT("processing.shutdown_timeout_ms", shutdown_timeout_ms, 1, MS_MAX, 10000),
+    STR("processing.source", instance_source, "/touchflow", check_source),
+
+    INT("limits.max_record_bytes", max_record_bytes, 256, 10485760, 65536),
+    INT("limits.max_id_bytes", max_id_bytes, 1, 128, 128),
+    INT("limits.max_depth", max_depth, 1, 64, 16),
+    INT("limits.max_future_skew_s", max_future_skew_s, 0, YEAR_S, 86400),
+
+    STR("log.level", log_level, "info", check_log_level),
+
+    INT("rules.mature_min_purchases", rules.mature_min_purchases, 0, 1000000, 5),
+    INT("rules.mature_min_tenure_days", rules.mature_min_tenure_days, 0, 36500, 90),
+    INT("rules.mature_spend_threshold", rules.mature_spend_threshold, 0, INT64_MAX, 1000000),
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Output topics are rows like any other; this pins their order to the family names. */
+_Static_assert(sizeof tf_config_families / sizeof tf_config_families[0] ==
+                   MEMBER_SIZE(output_topics) / MEMBER_SIZE(output_topics[0]),
+               "one output topic per family");
+
+static const struct {
+    const char *env;
+    const char *key;
+} env_options[] = {
+    {"TOUCHFLOW_KAFKA_BROKERS", "kafka.brokers"},
+    {"TOUCHFLOW_GROUP_ID", "kafka.group_id"},
+    {"TOUCHFLOW_INPUT_TOPICS", "kafka.input_topics"},
+    {"TOUCHFLOW_DLQ_TOPIC", "kafka.dlq_topic"},
+    {"TOUCHFLOW_REDIS_URL", "redis.url"},
+    {"TOUCHFLOW_KEY_PREFIX", "redis.key_prefix"},
+    {"TOUCHFLOW_LOG_LEVEL", "log.level"},
+};
+
+/* ---- field access ---- */
+
+static char *str_at(tf_config_t *cfg, const opt *o)
+{
+    return (char *)cfg + o->off;
+}
+
+static const char *cstr_at(const tf_config_t *cfg, const opt *o)
+{
+    return (const char *)cfg + o->off;
+}
+
+static int64_t *int_at(tf_config_t *cfg, const opt *o)
+{
+    return (int64_t *)(void *)((char *)cfg + o->off);
+}
+
+static int64_t cint_at(const tf_config_t *cfg, const opt *o)
+{
+    return *(const int64_t *)(const void *)((const char *)cfg + o->off);
+}
+
+static size_t *count_at(tf_config_t *cfg, const opt *o)
+{
+    return (size_t *)(void *)((char *)cfg + o->count_off);
+}
+
+static size_t ccount_at(const tf_config_t *cfg, const opt *o)
+{
+    return *(const size_t *)(const void *)((const char *)cfg + o->count_off);
+}
+
+static tf_config_kv *kv_at(tf_config_t *cfg, const opt *o)
+{
+    return (tf_config_kv *)(void *)((char *)cfg + o->off);
+}
+
+static const tf_config_kv *ckv_at(const tf_config_t *cfg, const opt *o)
+{
+    return (const tf_config_kv *)(const void *)((const char *)cfg + o->off);
+}
+
+/* ---- key lookup ---- */
+
+static const opt *find_opt(const char *key)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcmp(options[i].key, key) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* A section is a proper dotted prefix of some key ("kafka", "kafka.output_topics"). */
+static int is_section(const char *key)
+{
+    size_t n = strlen(key);
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strncmp(options[i].key, key, n) == 0 && options[i].key[n] == '.')
+            return 1;
+    return 0;
+}
+
+/* The map option a "kafka.consumer.<property>" key falls under, with *prop set. */
+static const opt *find_map_prop(const char *key, const char **prop)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt *o = &options[i];
+        size_t n = strlen(o->key);
+        if (o->type == OPT_MAP && strncmp(o->key, key, n) == 0 && key[n] == '.') {
+            *prop = key + n + 1;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* Optimal string alignment distance (Levenshtein plus adjacent transpositions, the
+ * commonest typo), capped: anything longer than 127 bytes is "far". */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 127 || lb > 127)
+        return (size_t)-1;
+    size_t rows[3][128];
+    size_t *pp = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d)
+                d = cur[j - 1] + 1;
+            if (prev[j - 1] + cost < d)
+                d = prev[j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                pp[j - 2] + 1 < d)
+                d = pp[j - 2] + 1;
+            cur[j] = d;
+        }
+        size_t *t = pp;
+        pp = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[lb];
+}
+
+/* Reports an unknown key: with the nearest known key or section when one is within
+ * two edits, otherwise with the keys its parent accepts. */
+static void unknown_key(errlist *e, const char *key)
+{
+    char best[128] = "";
+    size_t bestd = 3;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const char *k = options[i].key;
+        /* Candidates: the key itself and each of its sections. */
+        for (const char *dot = k;; dot++) {
+            if (*dot != '.' && *dot != '\0')
+                continue;
+            char cand[128];
+            size_t n = (size_t)(dot - k);
+            if (n < sizeof cand) {
+                memcpy(cand, k, n);
+                cand[n] = '\0';
+                size_t d = edit_distance(key, cand);
+                if (d < bestd) {
+                    bestd = d;
+                    memcpy(best, cand, n + 1);
+                }
+            }
+            if (*dot == '\0')
+                break;
+        }
+    }
+    if (best[0]) {
+        errf(e, "%s: unknown key; did you mean %s?", key, best);
+        return;
+    }
+
+    /* List what the parent section does accept. */
+    const char *lastdot = strrchr(key, '.');
+    size_t plen = lastdot ? (size_t)(lastdot - key) : 0;
+    char list[768] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const char *k = options[i].key;
+        if (plen && (strncmp(k, key, plen) != 0 || k[plen] != '.'))
+            continue;
+        const char *c = plen ? k + plen + 1 : k;
+        size_t clen = strcspn(c, ".");
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++) {
+            const char *kj = options[j].key;
+            if (plen && (strncmp(kj, key, plen) != 0 || kj[plen] != '.'))
+                continue;
+            const char *cj = plen ? kj + plen + 1 : kj;
+            dup = strcspn(cj, ".") == clen && strncmp(cj, c, clen) == 0;
+        }
+        if (dup)
+            continue;
+        int n = snprintf(list + used, sizeof list - used, "%s%.*s", used ? ", " : "", (int)clen, c);
+        if (n < 0 || (size_t)n >= sizeof list - used)
+            break;
+        used += (size_t)n;
+    }
+    if (!list[0])
+        errf(e, "%s: unknown key", key);
+    else if (plen)
+        errf(e, "%s: unknown key (%.*s accepts: %s)", key, (int)plen, key, list);
+    else
+        errf(e, "%s: unknown key (the top level accepts: %s)", key, list);
+}
+
+/* ------------------------------------------------------------------------------
+ * Checking and setting values. `label` is the key as the user wrote it. */
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "real number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    case JSON_NULL: return "null";
+    }
+    return "unknown";
+}
+
+/* Common to every string value: fits its buffer, printable, then the row's check. */
+static int check_str_value(errlist *e, const char *label, const char *v, size_t len,
+                           size_t bufsize, str_check_fn check)
+{
+    if (len >= bufsize) {
+        errf(e, "%s: too long (%zu bytes, at most %zu)", label, len, bufsize - 1);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7f) {
+            errf(e, "%s: contains a control character (byte %zu)", label, i + 1);
+            return -1;
+        }
+    }
+    if (!tf_utf8_valid(v, len)) {
+        errf(e, "%s: not valid UTF-8", label);
+        return -1;
+    }
+    char why[512];
+    if (check && check(v, why, sizeof why)) {
+        errf(e, "%s: %s", label, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_int_value(errlist *e, const char *label, const opt *o, int64_t v)
+{
+    if (v < o->min || v > o->max) {
+        errf(e, "%s: %" PRId64 " is out of bounds (expected %" PRId64 " to %" PRId64 ")", label,
+             v, o->min, o->max);
+        return -1;
+    }
+    return 0;
+}
+
+/* items[0..n) as the new value of a list option: all of them are checked. NULL items
+ * (already reported by the caller) are skipped. */
+static int check_list_value(errlist *e, const char *label, const opt *o, const char *const *items,
+                            size_t n)
+{
+    int bad = 0;
+    if (n < (size_t)o->min) {
+        errf(e, "%s: must list at least %" PRId64 " topic%s", label, o->min, o->min == 1 ? "" : "s");
+        return -1;
+    }
+    if (n > o->max_items) {
+        errf(e, "%s: %zu items, at most %zu", label, n, o->max_items);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i])
+            continue;
+        char il[300];
+        snprintf(il, sizeof il, "%s[%zu]", label, i);
+        if (check_str_value(e, il, items[i], strlen(items[i]), o->size, o->check)) {
+            bad = 1;
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (items[j] && strcmp(items[i], items[j]) == 0) {
+                errf(e, "%s: \"%s\" is listed twice", il, items[i]);
+                bad = 1;
+                break;
+            }
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static int check_prop(errlist *e, const char *label, const opt *o, const char *name,
+                      const char *value)
+{
+    char pl[300];
+    snprintf(pl, sizeof pl, "%s.%s", label, name);
+    if (!*name) {
+        errf(e, "%s: empty property name", label);
+        return -1;
+    }
+    if (check_str_value(e, pl, name, strlen(name), MEMBER_SIZE(consumer_props[0].key), NULL) ||
+        check_str_value(e, pl, value, strlen(value), MEMBER_SIZE(consumer_props[0].value), NULL))
+        return -1;
+    char why[512];
+    if (o->prop_check(name, value, why, sizeof why)) {
+        errf(e, "%s: %s", pl, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_str(tf_config_t *cfg, const opt *o, errlist *e, const char *label, const char *v,
+                    size_t len)
+{
+    /* Zero-filled, so that equal configs are equal bytes (tests compare them so). */
+    if (check_str_value(e, label, v, len, o->size, o->check) == 0) {
+        memset(str_at(cfg, o), 0, o->size);
+        memcpy(str_at(cfg, o), v, len);
+    }
+}
+
+static void set_int(tf_config_t *cfg, const opt *o, errlist *e, const char *label, int64_t v)
+{
+    if (check_int_value(e, label, o, v) == 0)
+        *int_at(cfg, o) = v;
+}
+
+static void set_list(tf_config_t *cfg, const opt *o, errlist *e, const char *label,
+                     const char *const *items, size_t n)
+{
+    if (check_list_value(e, label, o, items, n))
+        return;
+    char *base = str_at(cfg, o);
+    memset(base, 0, o->max_items * o->size);
+    for (size_t i = 0; i < n; i++)
+        tf_strlcpy(base + i * o->size, items[i], o->size);
+    *count_at(cfg, o) = n;
+}
+
+/* Adds or replaces one passthrough property. */
+static void set_prop(tf_config_t *cfg, const opt *o, errlist *e, const char *label,
+                     const char *name, const char *value)
+{
+    if (check_prop(e, label, o, name, value))
+        return;
+    tf_config_kv *kv = kv_at(cfg, o);
+    size_t *n = count_at(cfg, o);
+    size_t i;
+    for (i = 0; i < *n; i++)
+        if (strcmp(kv[i].key, name) == 0)
+            break;
+    if (i == *n) {
+        if (*n >= o->max_items) {
+            errf(e, "%s.%s: too many properties (at most %zu)", label, name, o->max_items);
+            return;
+        }
+        (*n)++;
+        memset(kv[i].key, 0, sizeof kv[i].key);
+        tf_strlcpy(kv[i].key, name, sizeof kv[i].key);
+    }
+    memset(kv[i].value, 0, sizeof kv[i].value);
+    tf_strlcpy(kv[i].value, value, sizeof kv[i].value);
+}
+
+/* librdkafka takes every property as a string; numbers and booleans are accepted in
+ * the JSON for convenience and converted here. 0, or -1 for other types. */
+static int prop_string(const json_t *v, char *out, size_t outsize, const char **str)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        *str = json_string_value(v);
+        return 0;
+    case JSON_INTEGER:
+        snprintf(out, outsize, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL: {
+        /* Shortest form that reads back as the same double. */
+        double d = json_real_value(v);
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(out, outsize, "%.*g", prec, d);
+            if (strtod(out, NULL) == d)
+                break;
+        }
+        break;
+    }
+    case JSON_TRUE:
+        snprintf(out, outsize, "true");
+        break;
+    case JSON_FALSE:
+        snprintf(out, outsize, "false");
+        break;
+    default:
+        return -1;
+    }
+    *str = out;
+    return 0;
+}
+
+static void apply_json(tf_config_t *cfg, const opt *o, errlist *e, const char *label,
+                       json_t *v)
+{
+    switch (o->type) {
+    case OPT_STR:
+        if (!json_is_string(v)) {
+            errf(e, "%s: expected a string, got %s", label, json_type_name(v));
+            return;
+        }
+        set_str(cfg, o, e, label, json_string_value(v), json_string_length(v));
+        return;
+    case OPT_INT:
+        if (!json_is_integer(v)) {
+            errf(e, "%s: expected an integer, got %s", label, json_type_name(v));
+            return;
+        }
+        set_int(cfg, o, e, label, (int64_t)json_integer_value(v));
+        return;
+    case OPT_LIST: {
+        if (!json_is_array(v)) {
+            errf(e, "%s: expected an array of strings, got %s", label, json_type_name(v));
+            return;
+        }
+        size_t n = json_array_size(v);
+        if (n > o->max_items) {
+            errf(e, "%s: %zu items, at most %zu", label, n, o->max_items);
+            return;
+        }
+        const char *items[TF_CONFIG_MAX_TOPICS];
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            json_t *it = json_array_get(v, i);
+            items[i] = json_string_value(it); /* NULL for non-strings */
+            if (!items[i]) {
+                errf(e, "%s[%zu]: expected a string, got %s", label, i, json_type_name(it));
+                bad = 1;
+            }
+        }
+        if (bad)
+            check_list_value(e, label, o, items, n); /* still report the strings' problems */
+        else
+            set_list(cfg, o, e, label, items, n);
+        return;
+    }
+    case OPT_MAP: {
+        if (!json_is_object(v)) {
+            errf(e, "%s: expected an object of string properties, got %s", label,
+                 json_type_name(v));
+            return;
+        }
+        const char *name;
+        json_t *pv;
+        json_object_foreach(v, name, pv) {
+            char buf[64];
+            const char *s;
+            if (prop_string(pv, buf, sizeof buf, &s)) {
+                errf(e, "%s.%s: expected a string, number or boolean, got %s", label, name,
+                     json_type_name(pv));
+                continue;
+            }
+            set_prop(cfg, o, e, label, name, s);
+        }
+        return;
+    }
+    }
+}
+
+/* Walks one JSON object of the file (or of a section override) at `prefix`. */
+static void apply_object(tf_config_t *cfg, errlist *e, const char *prefix, json_t *obj)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        char full[512];
+        int n = prefix ? snprintf(full, sizeof full, "%s.%s", prefix, k)
+                       : snprintf(full, sizeof full, "%s", k);
+        if (n < 0 || (size_t)n >= sizeof full) {
+            errf(e, "%.64s...: unknown key", full);
+            continue;
+        }
+        if (*k == '\0') {
+            errf(e, "%s: empty key", prefix ? prefix : "(top level)");
+            continue;
+        }
+        const char *prop;
+        if (strchr(k, '.')) {
+            /* Dotted keys belong to overrides; the file is nested objects, so that one
+             * value cannot be given twice in two spellings. */
+            if (find_opt(full) || is_section(full) || find_map_prop(full, &prop))
+                errf(e, "%s: write nested objects in the file, not a dotted key \"%s\"", full, k);
+            else
+                unknown_key(e, full);
+            continue;
+        }
+        const opt *o = find_opt(full);
+        if (o)
+            apply_json(cfg, o, e, full, v);
+        else if (is_section(full)) {
+            if (json_is_object(v))
+                apply_object(cfg, e, full, v);
+            else
+                errf(e, "%s: expected an object, got %s", full, json_type_name(v));
+        } else
+            unknown_key(e, full);
+    }
+}
+
+/* A value given as text (environment, -o) for option o. */
+static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *label,
+                       const char *text)
+{
+    const char *t = text;
+    while (*t == ' ' || *t == '\t')
+        t++;
+    size_t tlen = strlen(t);
+    while (tlen > 0 && (t[tlen - 1] == ' ' || t[tlen - 1] == '\t'))
+        tlen--;
+
+    switch (o->type) {
+    case OPT_STR:
+        set_str(cfg, o, e, label, text, strlen(text));
+        return;
+    case OPT_INT: {
+        int64_t v;
+        if (tf_parse_i64(t, tlen, &v) != 0) {
+            errf(e, "%s: expected an integer, got \"%.*s\"", label, tlen > 64 ? 64 : (int)tlen, t);
+            return;
+        }
+        set_int(cfg, o, e, label, v);
+        return;
+    }
+    case OPT_LIST: {
+        if (tlen > 0 && t[0] == '[') {
+            json_error_t jerr;
+            json_t *arr = json_loadb(t, tlen, 0, &jerr);
+            if (!arr) {
+                errf(e, "%s: invalid JSON array at column %d: %s", label, jerr.column, jerr.text);
+                return;
+            }
+            apply_json(cfg, o, e, label, arr);
+            json_decref(arr);
+            return;
+        }
+        /* Comma-separated, blanks around items ignored. */
+        char *copy = strdup(text);
+        if (!copy) {
+            errf(e, "%s: out of memory", label);
+            return;
+        }
+        const char *items[TF_CONFIG_MAX_TOPICS + 1];
+        size_t n = 0;
+        char *p = copy;
+        for (;;) {
+            char *end = p + strcspn(p, ",");
+            int last = *end == '\0';
+            *end = '\0';
+            while (*p == ' ' || *p == '\t')
+                p++;
+            char *q = end;
+            while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+                *--q = '\0';
+            if (n == TF_CONFIG_MAX_TOPICS) {
+                n++;
+                break;
+            }
+            items[n++] = p;
+            if (last)
+                break;
+            p = end + 1;
+        }
+        if (n > o->max_items)
+            errf(e, "%s: more than %zu items", label, o->max_items);
+        else
+            set_list(cfg, o, e, label, items, n);
+        free(copy);
+        return;
+    }
+    case OPT_MAP: {
+        if (tlen == 0 || t[0] != '{') {
+            errf(e, "%s: expected a JSON object such as {\"linger.ms\":\"5\"}, or set one "
+                    "property with %s.<property>=<value>",
+                 label, label);
+            return;
+        }
+        json_error_t jerr;
+        json_t *obj = json_loadb(t, tlen, JSON_REJECT_DUPLICATES, &jerr);
+        if (!obj) {
+            errf(e, "%s: invalid JSON object at column %d: %s", label, jerr.column, jerr.text);
+            return;
+        }
+        apply_json(cfg, o, e, label, obj);
+        json_decref(obj);
+        return;
+    }
+    }
+}
+
+/* key=value where key may be an option, a passthrough property or a section. */
+static void apply_assignment(tf_config_t *cfg, errlist *e, const char *key, const char *value)
+{
+    const opt *o = find_opt(key);
+    const char *prop;
+    if (o) {
+        apply_text(cfg, o, e, key, value);
+    } else if ((o = find_map_prop(key, &prop)) != NULL) {
+        set_prop(cfg, o, e, o->key, prop, value);
+    } else if (is_section(key)) {
+        json_error_t jerr;
+        json_t *obj = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
+        if (!obj || !json_is_object(obj))
+            errf(e, "%s: a section takes a JSON object (%s)", key,
+                 obj ? "got another JSON value" : jerr.text);
+        else
+            apply_object(cfg, e, key, obj);
+        json_decref(obj);
+    } else {
+        unknown_key(e, key);
+    }
+}
+
+/* ------------------------------------------------------------------------------
+ * Public entry points. */
+
+void tf_config_defaults(tf_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt *o = &options[i];
+        switch (o->type) {
+        case OPT_STR:
+            tf_strlcpy(str_at(cfg, o), o->def_str, o->size);
+            break;
+        case OPT_INT:
+            *int_at(cfg, o) = o->def_int;
+            break;
+        case OPT_LIST: {
+            /* Defaults are single words or comma-separated, never blank. */
+            const char *p = o->def_str;
+            size_t n = 0;
+            while (*p && n < o->max_items) {
+                size_t len = strcspn(p, ",");
+                char *dst = str_at(cfg, o) + n * o->size;
+                if (len < o->size) {
+                    memcpy(dst, p, len);
+                    dst[len] = '\0';
+                    n++;
+                }
+                p += len + (p[len] == ',');
+            }
+            *count_at(cfg, o) = n;
+            break;
+        }
+        case OPT_MAP:
+            *count_at(cfg, o) = 0;
+            break;
+        }
+    }
+}
+
+int tf_config_family_index(const char *family)
+{
+    if (!family)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        if (strcmp(tf_config_families[i], family) == 0)
+            return i;
+    return -1;
+}
+
+/* Copies cfg to a heap scratch config; entry points work there and commit at the end. */
+static tf_config_t *scratch_new(const tf_config_t *cfg, errlist *e)
+{
+    tf_config_t *w = malloc(sizeof *w);
+    if (!w)
+        errf(e, "out of memory");
+    else
+        memcpy(w, cfg, sizeof *w);
+    return w;
+}
+
+static int scratch_commit(tf_config_t *cfg, tf_config_t *w, const errlist *e)
+{
+    if (e->count == 0)
+        memcpy(cfg, w, sizeof *cfg);
+    free(w);
+    return e->count ? TF_ECONFIG : 0;
+}
+
+int tf_config_load_file(tf_config_t *cfg, const char *path, char *errbuf, size_t errsize)
+{
+    errlist e;
+    errlist_init(&e, errbuf, errsize);
+    if (!cfg || !path) {
+        errf(&e, "tf_config_load_file: missing argument");
+        return TF_EINVAL;
+    }
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line > 0)
+            errf(&e, "%s: line %d, column %d: %s", path, jerr.line, jerr.column, jerr.text);
+        else
+            errf(&e, "%s: %s", path, jerr.text);
+        return TF_ECONFIG;
+    }
+    if (!json_is_object(root)) {
+        errf(&e, "%s: the top level must be a JSON object, got %s", path, json_type_name(root));
+        json_decref(root);
+        return TF_ECONFIG;
+    }
+    tf_config_t *w = scratch_new(cfg, &e);
+    if (!w) {
+        json_decref(root);
+        return TF_ENOMEM;
+    }
+    apply_object(w, &e, NULL, root);
+    json_decref(root);
+    return scratch_commit(cfg, w, &e);
+}
+
+int tf_config_apply_env(tf_config_t *cfg, char *errbuf, size_t errsize)
+{
+    errlist e;
+    errlist_init(&e, errbuf, errsize);
+    if (!cfg) {
+        errf(&e, "tf_config_apply_env: missing argument");
+        return TF_EINVAL;
+    }
+    tf_config_t *w = scratch_new(cfg, &e);
+    if (!w)
+        return TF_ENOMEM;
+    for (size_t i = 0; i < sizeof env_options / sizeof env_options[0]; i++) {
+        const char *v = getenv(env_options[i].env);
+        if (!v)
+            continue;
+        const opt *o = find_opt(env_options[i].key);
+        e.ctx = env_options[i].env;
+        apply_text(w, o, &e, o->key, v);
+        e.ctx = NULL;
+    }
+    return scratch_commit(cfg, w, &e);
+}
+
+int tf_config_apply_override(tf_config_t *cfg, const char *assignment, char *errbuf,
+                             size_t errsize)
+{
+    errlist e;
+    errlist_init(&e, errbuf, errsize);
+    if (!cfg || !assignment) {
+        errf(&e, "tf_config_apply_override: missing argument");
+        return TF_EINVAL;
+    }
+    const char *eq = strchr(assignment, '=');
+    const char *k = assignment;
+    while (*k == ' ' || *k == '\t')
+        k++;
+    size_t klen = eq ? (size_t)(eq - k) : 0;
+    while (klen > 0 && (k[klen - 1] == ' ' || k[klen - 1] == '\t'))
+        klen--;
+    if (!eq || klen == 0) {
+        errf(&e, "\"%.64s\": expected <key>=<value>, e.g. processing.batch_max=500", assignment);
+        return TF_ECONFIG;
+    }
+    char key[512];
+    if (klen >= sizeof key) {
+        errf(&e, "%.64s...: unknown key", k);
+        return TF_ECONFIG;
+    }
+    memcpy(key, k, klen);
+    key[klen] = '\0';
+
+    tf_config_t *w = scratch_new(cfg, &e);
+    if (!w)
+        return TF_ENOMEM;
+    apply_assignment(w, &e, key, eq + 1);
+    return scratch_commit(cfg, w, &e);
+}
+
+/* A buffer that a programmatically built config may have left unterminated. */
+static int terminated(errlist *e, const char *label, const char *s, size_t size)
+{
+    if (memchr(s, '\0', size))
+        return 1;
+    errf(e, "%s: not NUL-terminated", label);
+    return 0;
+}
+
+static void validate_option(const tf_config_t *cfg, const opt *o, errlist *e)
+{
+    switch (o->type) {
+    case OPT_STR: {
+        const char *s = cstr_at(cfg, o);
+        if (terminated(e, o->key, s, o->size))
+            check_str_value(e, o->key, s, strlen(s), o->size, o->check);
+        return;
+    }
+    case OPT_INT:
+        check_int_value(e, o->key, o, cint_at(cfg, o));
+        return;
+    case OPT_LIST: {
+        size_t n = ccount_at(cfg, o);
+        if (n > o->max_items) {
+            errf(e, "%s: %zu items, at most %zu", o->key, n, o->max_items);
+            return;
+        }
+        const char *items[TF_CONFIG_MAX_TOPICS];
+        for (size_t i = 0; i < n; i++) {
+            items[i] = cstr_at(cfg, o) + i * o->size;
+            if (!terminated(e, o->key, items[i], o->size))
+                return;
+        }
+        check_list_value(e, o->key, o, items, n);
+        return;
+    }
+    case OPT_MAP: {
+        size_t n = ccount_at(cfg, o);
+        if (n > o->max_items) {
+            errf(e, "%s: %zu properties, at most %zu", o->key, n, o->max_items);
+            return;
+        }
+        const tf_config_kv *kv = ckv_at(cfg, o);
+        for (size_t i = 0; i < n; i++) {
+            if (terminated(e, o->key, kv[i].key, sizeof kv[i].key) &&
+                terminated(e, o->key, kv[i].value, sizeof kv[i].value))
+                check_prop(e, o->key, o, kv[i].key, kv[i].value);
+        }
+        return;
+    }
+    }
+}
+
+int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize)
+{
+    errlist e;
+    errlist_init(&e, errbuf, errsize);
+    if (!cfg) {
+        errf(&e, "tf_config_validate: missing argument");
+        return TF_EINVAL;
+    }
+    for (size_t i = 0; i < NOPTIONS; i++)
+        validate_option(cfg, &options[i], &e);
+    if (e.count)
+        return TF_ECONFIG; /* cross-field rules assume well-formed fields */
+
+    if (cfg->redis_backoff_min_ms > cfg->redis_backoff_max_ms)
+        errf(&e, "redis.backoff_min_ms: %" PRId64 " is greater than redis.backoff_max_ms (%" PRId64 ")",
+             cfg->redis_backoff_min_ms, cfg->redis_backoff_max_ms);
+    if (cfg->batch_max > cfg->max_inflight)
+        errf(&e, "processing.batch_max: %" PRId64 " is greater than processing.max_inflight (%" PRId64 ")",
+             cfg->batch_max, cfg->max_inflight);
+
+    for (size_t i = 0; i < cfg->ninput_topics; i++) {
+        const char *in = cfg->input_topics[i];
+        /* Consuming our own output would loop derived events back in as touchpoints. */
+        if (strcmp(cfg->dlq_topic, in) == 0)
+            errf(&e, "kafka.dlq_topic: \"%s\" is also an input topic (kafka.input_topics); "
+                     "dead letters would be consumed again",
+                 in);
+        for (int f = 0; f < 8; f++)
+            if (strcmp(cfg->output_topics[f], in) == 0)
+                errf(&e, "kafka.output_topics.%s: \"%s\" is also an input topic "
+                         "(kafka.input_topics); derived events would be consumed again",
+                     tf_config_families[f], in);
+    }
+    for (int f = 0; f < 8; f++)
+        if (strcmp(cfg->output_topics[f], cfg->dlq_topic) == 0)
+            errf(&e, "kafka.output_topics.%s: \"%s\" is also kafka.dlq_topic; dead letters "
+                     "and derived events need separate topics",
+                 tf_config_families[f], cfg->dlq_topic);
+    return e.count ? TF_ECONFIG : 0;
+}
+
+/* ------------------------------------------------------------------------------
+ * JSON dump. */
+
+#define REDACTED "[redacted]"
+
+static int secret_prop(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "jaas") ||
+           strstr(name, "oauthbearer.config") || strstr(name, ".pem");
+}
+
+/* redis.url with any password replaced; the user name stays (it helps debugging). */
+static json_t *redis_url_json(const char *url, int redact)
+{
+    const char *at = strrchr(url, '@');
+    const char *p = strstr(url, "://");
+    if (!redact || !at || !p || at < p)
+        return json_string(url);
+    p += 3;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon)
+        return json_string(url); /* a user name only: no secret */
+    char buf[TF_CONFIG_STR_MAX + sizeof REDACTED];
+    snprintf(buf, sizeof buf, "%.*s:" REDACTED "%s", (int)(colon - url), url, at);
+    return json_string(buf);
+}
+
+static json_t *option_json(const tf_config_t *cfg, const opt *o, int redact)
+{
+    switch (o->type) {
+    case OPT_STR:
+        if (o->check == check_redis_url)
+            return redis_url_json(cstr_at(cfg, o), redact);
+        return json_string(cstr_at(cfg, o));
+    case OPT_INT:
+        return json_integer((json_int_t)cint_at(cfg, o));
+    case OPT_LIST: {
+        json_t *a = json_array();
+        size_t n = ccount_at(cfg, o);
+        for (size_t i = 0; a && i < n && i < o->max_items; i++) {
+            if (json_array_append_new(a, json_string(cstr_at(cfg, o) + i * o->size))) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    case OPT_MAP: {
+        json_t *m = json_object();
+        const tf_config_kv *kv = ckv_at(cfg, o);
+        size_t n = ccount_at(cfg, o);
+        for (size_t i = 0; m && i < n && i < o->max_items; i++) {
+            const char *v = redact && secret_prop(kv[i].key) ? REDACTED : kv[i].value;
+            if (json_object_set_new(m, kv[i].key, json_string(v))) {
+                json_decref(m);
+                return NULL;
+            }
+        }
+        return m;
+    }
+    }
+    return NULL;
+}
+
+/* Puts val (taken) at the dotted key under root, creating sections on the way. */
+static int place(json_t *root, const char *key, json_t *val)
+{
+    json_t *obj = root;
+    const char *p = key;
+    for (;;) {
+        size_t n = strcspn(p, ".");
+        char part[128];
+        if (n >= sizeof part) {
+            json_decref(val);
+            return -1;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        if (p[n] == '\0')
+            return json_object_set_new(obj, part, val);
+        json_t *next = json_object_get(obj, part);
+        if (!next) {
+            next = json_object();
+            if (!next || json_object_set_new(obj, part, next)) {
+                json_decref(val);
+                return -1;
+            }
+        }
+        obj = next;
+        p += n + 1;
+    }
+}
+
+char *tf_config_to_json(const tf_config_t *cfg, int redact)
+{
+    if (!cfg)
+        return NULL;
+    json_t *root = json_object();
+    if (!root)
+        return NULL;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        json_t *v = option_json(cfg, &options[i], redact);
+        if (!v || place(root, options[i].key, v)) {
+            json_decref(root);
+            return NULL;
+        }
+    }
+    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return s;
+}

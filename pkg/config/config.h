@@ -1,0 +1,143 @@
+/* config: touchflow's configuration, from one JSON file, TOUCHFLOW_* environment
+ * overrides and command-line overrides, validated as a whole.
+ *
+ * The options are a table (one row per key: type, default, bounds); unknown keys and
+ * bad values are errors that name the key. "kafka.consumer" and "kafka.producer" are
+ * objects of string properties passed to librdkafka unchanged. */
+#ifndef TF_CONFIG_H
+#define TF_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define TF_CONFIG_MAX_TOPICS 16
+#define TF_CONFIG_MAX_PASSTHROUGH 64
+#define TF_CONFIG_STR_MAX 512
+
+typedef struct {
+    char key[128];
+    char value[TF_CONFIG_STR_MAX];
+} tf_config_kv;
+
+/* Rule thresholds for the lifecycle engine. */
+typedef struct {
+    int64_t mature_min_purchases;       /* growth -> mature: purchases, default 5 */
+    int64_t mature_min_tenure_days;     /* ... and tenure since first purchase, default 90 */
+    int64_t mature_spend_threshold;     /* ... or lifetime spend (minor units), default 1000000 */
+} tf_config_rules;
+
+typedef struct {
+    /* kafka */
+    char brokers[TF_CONFIG_STR_MAX];            /* kafka.brokers, default "127.0.0.1:9092" */
+    char group_id[128];                         /* kafka.group_id, default "touchflow" */
+    size_t ninput_topics;
+    char input_topics[TF_CONFIG_MAX_TOPICS][128]; /* kafka.input_topics, default ["touchpoints"] */
+    char dlq_topic[128];                        /* kafka.dlq_topic, default "touchflow.dlq" */
+    /* output topic per derived family: kafka.output_topics.<family>; default
+     * "touchflow.<family>" for lifecycle, churn, care, complaint, tier, loyalty,
+     * referral, winback */
+    char output_topics[8][128];
+    size_t nconsumer_props;
+    tf_config_kv consumer_props[TF_CONFIG_MAX_PASSTHROUGH]; /* kafka.consumer.* */
+    size_t nproducer_props;
+    tf_config_kv producer_props[TF_CONFIG_MAX_PASSTHROUGH]; /* kafka.producer.* */
+
+    /* redis */
+    char redis_url[TF_CONFIG_STR_MAX];          /* redis.url, default "redis://127.0.0.1:6379" */
+    char key_prefix[64];                        /* redis.key_prefix, default "tf:" */
+    int64_t redis_timeout_ms;                   /* redis.timeout_ms, default 2000 */
+    int64_t redis_backoff_min_ms;               /* redis.backoff_min_ms, default 100 */
+    int64_t redis_backoff_max_ms;               /* redis.backoff_max_ms, default 5000 */
+    int64_t dedup_window_s;                     /* redis.dedup_window_s, default 86400 */
+
+    /* processing */
+    int64_t batch_max;                          /* processing.batch_max, default 2000 */
+    int64_t max_inflight;                       /* processing.max_inflight, default 8000 */
+    int64_t shutdown_timeout_ms;                /* processing.shutdown_timeout_ms, default 10000 */
+    char instance_source[256];                  /* processing.source, default "/touchflow" */
+
+    /* limits (EVENTS.md) */
+    int64_t max_record_bytes;                   /* limits.max_record_bytes, default 65536 */
+    int64_t max_id_bytes;                       /* limits.max_id_bytes, default 128 */
+    int64_t max_depth;                          /* limits.max_depth, default 16 */
+    int64_t max_future_skew_s;                  /* limits.max_future_skew_s, default 86400 */
+
+    /* log */
+    char log_level[16];                         /* log.level, default "info" */
+
+    tf_config_rules rules;                      /* rules.* */
+} tf_config_t;
+
+/* Output-family names in the order of tf_config_t.output_topics. */
+extern const char *const tf_config_families[8];
+
+/* Fills every field with its default. */
+void tf_config_defaults(tf_config_t *cfg);
+
+/* Loads path (JSON object) over the defaults. Every problem found is reported, one
+ * per line, as "<key>: <problem>" into errbuf (NUL-terminated, truncated if needed).
+ * Returns 0, or TF_ECONFIG when at least one problem was found.
+ *
+ * The file is nested objects ({"kafka": {"brokers": ...}}); keys absent from it keep
+ * the value cfg already holds (call tf_config_defaults first), lists replace, and the
+ * kafka.consumer / kafka.producer objects merge property by property. For this
+ * function and the two below: on any error cfg is left unchanged (all or nothing);
+ * TF_EINVAL for NULL arguments, TF_ENOMEM if a working copy cannot be allocated. */
+int tf_config_load_file(tf_config_t *cfg, const char *path, char *errbuf, size_t errsize);
+
+/* Applies TOUCHFLOW_* environment overrides (getenv): TOUCHFLOW_KAFKA_BROKERS,
+ * TOUCHFLOW_REDIS_URL, TOUCHFLOW_GROUP_ID, TOUCHFLOW_INPUT_TOPICS (comma-separated),
+ * TOUCHFLOW_LOG_LEVEL, TOUCHFLOW_KEY_PREFIX, TOUCHFLOW_DLQ_TOPIC. A variable that is
+ * set, even to "", is applied. Same error reporting as above, each line prefixed with
+ * the variable's name. */
+int tf_config_apply_env(tf_config_t *cfg, char *errbuf, size_t errsize);
+
+/* Applies one "dotted.key=value" override (command line -o/--set); the value is
+ * parsed per the key's type: strings as-is, integers in decimal, lists as a JSON
+ * array or comma-separated, kafka.consumer / kafka.producer as a JSON object (merged)
+ * or one property at a time ("kafka.consumer.fetch.wait.max.ms=50"); a section
+ * ("kafka.output_topics", "redis", ...) takes a JSON object laid out as in the file. */
+int tf_config_apply_override(tf_config_t *cfg, const char *assignment, char *errbuf, size_t errsize);
+
+/* Checks every value as loading would (bounds, topic names, URL, ...) and the
+ * cross-field rules: redis.backoff_min_ms <= redis.backoff_max_ms, processing.batch_max
+ * <= processing.max_inflight, at least one input topic, input topics distinct, the DLQ
+ * topic and every output topic distinct from the input topics, the DLQ topic distinct
+ * from the output topics (output families may share a topic). Reports all problems. */
+int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize);
+
+/* Index of a family in tf_config_families, or -1. */
+int tf_config_family_index(const char *family);
+
+/* ---- helpers shared with the modules that use the values (additions) ---- */
+
+/* redis.url, parsed: redis://[[user]:password@]host[:port][/db]. user and password are
+ * percent-decoded; an IPv6 host is written in brackets and stored without them. */
+typedef struct {
+    char host[256];
+    int port;            /* default 6379 */
+    int db;              /* default 0 */
+    char username[128];  /* "" when absent (AUTH with the password only, or no AUTH) */
+    char password[256];  /* "" when absent (no AUTH) */
+} tf_config_redis_url;
+
+/* Parses url into out. Returns 0, or TF_EINVAL with the reason in errbuf; rediss://
+ * is refused ("TLS is not supported by this version"). Error text never contains the
+ * password. */
+int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *errbuf,
+                              size_t errsize);
+
+/* Checks a Kafka topic name as the broker does: 1-249 characters of [a-zA-Z0-9._-],
+ * not "." or "..". Returns 0, or TF_EINVAL with the reason in errbuf. */
+int tf_config_topic_check(const char *topic, char *errbuf, size_t errsize);
+
+/* Writes cfg as a JSON document laid out like config/touchflow.json (nested objects,
+ * every key, table order, 2-space indent). With redact != 0 secrets are replaced by
+ * "[redacted]": the password in redis.url and kafka.consumer/producer properties whose
+ * name contains "password", "secret", "jaas", "oauthbearer.config" or ".pem".
+ * Returns a new string the caller frees with free(), or NULL when out of memory. */
+char *tf_config_to_json(const tf_config_t *cfg, int redact);
+
+#endif

@@ -1,0 +1,251 @@
+/* config_values: checks and parsers for values whose shape is fixed by someone else
+ * (Kafka topic names, Redis URLs). Kept apart from the option table because the bus,
+ * the store and the CLI use them too. */
+#include "config/config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Kafka's own limit (Topic.MAX_NAME_LENGTH): 249, so that "<topic>-<partition>" log
+ * directory names stay under 255 bytes. */
+#define TOPIC_MAX_LEN 249
+
+static int fail(char *errbuf, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *errbuf, size_t errsize, const char *fmt, ...)
+{
+    if (errbuf && errsize > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errsize, fmt, ap);
+        va_end(ap);
+    }
+    return TF_EINVAL;
+}
+
+static int is_alnum_ascii(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int tf_config_topic_check(const char *topic, char *errbuf, size_t errsize)
+{
+    if (!topic)
+        return fail(errbuf, errsize, "topic name is missing");
+    size_t n = strlen(topic);
+    if (n == 0)
+        return fail(errbuf, errsize, "topic name is empty");
+    if (n > TOPIC_MAX_LEN)
+        return fail(errbuf, errsize, "topic name is %zu characters long, at most %d", n,
+                    TOPIC_MAX_LEN);
+    if (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0)
+        return fail(errbuf, errsize, "\"%s\" is not a valid topic name", topic);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)topic[i];
+        if (is_alnum_ascii(c) || c == '.' || c == '_' || c == '-')
+            continue;
+        if (c >= 0x20 && c < 0x7f)
+            return fail(errbuf, errsize,
+                        "invalid topic name \"%s\": '%c' at position %zu; only ASCII "
+                        "letters, digits, '.', '_' and '-' are allowed",
+                        topic, c, i + 1);
+        return fail(errbuf, errsize,
+                    "invalid topic name: byte 0x%02x at position %zu; only ASCII letters, "
+                    "digits, '.', '_' and '-' are allowed",
+                    c, i + 1);
+    }
+    return 0;
+}
+
+/* ---- redis.url ---- */
+
+#define URL_FORM "redis://[[user]:password@]host[:port][/db]"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) into out (outsize bytes). 0, or -1 on a bad escape, -2
+ * when it does not fit, -3 on a decoded control byte (NUL included). */
+static int pct_decode(const char *s, size_t len, char *out, size_t outsize)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            if (len - i < 3)
+                return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f)
+            return -3;
+        if (o + 1 >= outsize)
+            return -2;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Parses the digits s[0..len) as a decimal in [lo, hi]; 0 or -1. */
+static int parse_uint(const char *s, size_t len, long lo, long hi, long *out)
+{
+    if (len == 0 || len > 10)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ASCII case-insensitive prefix test: URL schemes are case-insensitive (RFC 3986). */
+static int has_scheme(const char *s, const char *scheme)
+{
+    for (; *scheme; s++, scheme++) {
+        char c = *s;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != *scheme)
+            return 0;
+    }
+    return 1;
+}
+
+static int userinfo_parse(const char *s, size_t len, tf_config_redis_url *out, char *errbuf,
+                          size_t errsize)
+{
+    const char *colon = memchr(s, ':', len);
+    size_t ulen = colon ? (size_t)(colon - s) : len;
+    int rc = pct_decode(s, ulen, out->username, sizeof out->username);
+    if (rc == -2)
+        return fail(errbuf, errsize, "the user name is longer than %zu bytes",
+                    sizeof out->username - 1);
+    if (rc < 0)
+        return fail(errbuf, errsize, "the user name has a bad %%-escape or a control character");
+    if (!colon)
+        return 0;
+    rc = pct_decode(colon + 1, len - ulen - 1, out->password, sizeof out->password);
+    /* The password itself is never echoed. */
+    if (rc == -2)
+        return fail(errbuf, errsize, "the password is longer than %zu bytes",
+                    sizeof out->password - 1);
+    if (rc < 0)
+        return fail(errbuf, errsize, "the password has a bad %%-escape or a control character");
+    return 0;
+}
+
+int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *errbuf,
+                              size_t errsize)
+{
+    if (!url || !out)
+        return fail(errbuf, errsize, "missing URL");
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+
+    if (has_scheme(url, "rediss://"))
+        return fail(errbuf, errsize,
+                    "TLS is not supported by this version (rediss://); use redis://");
+    if (!has_scheme(url, "redis://")) {
+        if (has_scheme(url, "unix://") || has_scheme(url, "redis+unix://"))
+            return fail(errbuf, errsize, "Unix sockets are not supported; expected %s",
+                        URL_FORM);
+        return fail(errbuf, errsize, "expected %s", URL_FORM);
+    }
+    const char *p = url + strlen("redis://");
+    for (const char *q = p; *q; q++) {
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+            return fail(errbuf, errsize, "contains a space or control character; expected %s",
+                        URL_FORM);
+    }
+
+    /* userinfo ends at the last '@', so an unescaped '@' or '/' in a password still
+     * parses (the URL is written by hand more often than generated). */
+    const char *at = strrchr(p, '@');
+    if (at) {
+        int rc = userinfo_parse(p, (size_t)(at - p), out, errbuf, errsize);
+        if (rc)
+            return rc;
+        p = at + 1;
+    }
+    if (strpbrk(p, "?#"))
+        return fail(errbuf, errsize, "query strings and fragments are not supported; expected %s",
+                    URL_FORM);
+
+    const char *hend;
+    if (*p == '[') {
+        const char *rb = strchr(p, ']');
+        if (!rb)
+            return fail(errbuf, errsize, "unterminated '[' in the IPv6 host; expected %s",
+                        URL_FORM);
+        size_t hlen = (size_t)(rb - p - 1);
+        if (hlen == 0)
+            return fail(errbuf, errsize, "empty host; expected %s", URL_FORM);
+        for (size_t i = 0; i < hlen; i++) {
+            char c = p[1 + i];
+            if (hexval(c) < 0 && c != ':' && c != '.')
+                return fail(errbuf, errsize, "invalid IPv6 address in the host");
+        }
+        if (hlen >= sizeof out->host)
+            return fail(errbuf, errsize, "host is too long");
+        memcpy(out->host, p + 1, hlen);
+        out->host[hlen] = '\0';
+        hend = rb + 1;
+        if (*hend && *hend != ':' && *hend != '/')
+            return fail(errbuf, errsize, "unexpected characters after ']'; expected %s",
+                        URL_FORM);
+    } else {
+        hend = p + strcspn(p, ":/");
+        size_t hlen = (size_t)(hend - p);
+        if (hlen == 0)
+            return fail(errbuf, errsize, "empty host; expected %s", URL_FORM);
+        if (hlen >= sizeof out->host)
+            return fail(errbuf, errsize, "host is too long (%zu bytes, at most %zu)", hlen,
+                        sizeof out->host - 1);
+        for (size_t i = 0; i < hlen; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (!is_alnum_ascii(c) && c != '.' && c != '-' && c != '_')
+                return fail(errbuf, errsize, "invalid character '%c' in the host", c);
+        }
+        memcpy(out->host, p, hlen);
+        out->host[hlen] = '\0';
+    }
+
+    p = hend;
+    if (*p == ':') {
+        size_t plen = strcspn(p + 1, "/");
+        long port;
+        if (parse_uint(p + 1, plen, 1, 65535, &port))
+            return fail(errbuf, errsize, "the port must be a number from 1 to 65535");
+        out->port = (int)port;
+        p += 1 + plen;
+    }
+    if (*p == '/') {
+        p++;
+        size_t dlen = strlen(p);
+        long db = 0;
+        /* "redis://host/" means database 0, as in redis-cli and most clients. */
+        if (dlen > 0 && parse_uint(p, dlen, 0, 2147483647L, &db))
+            return fail(errbuf, errsize, "the database must be a number (0, 1, ...) after '/'");
+        out->db = (int)db;
+    }
+    return 0;
+}

@@ -1,0 +1,112 @@
+/* Batch memory: allocated once at start and reused, so the per-event path does
+ * not allocate (the arena and the derived list grow to their high-water mark). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/internal.h"
+
+int tf_batch_init(batch_t *b, struct tf_pipeline_s *p, uint32_t cap)
+{
+    memset(b, 0, sizeof(*b));
+    b->p = p;
+    b->index_cap = 1;
+    while (b->index_cap < cap * 2)
+        b->index_cap <<= 1;
+    b->recs = calloc(cap, sizeof(*b->recs));
+    b->groups = calloc(cap, sizeof(*b->groups));
+    b->index = calloc(b->index_cap, sizeof(*b->index));
+    if (!b->recs || !b->groups || !b->index)
+        return TF_ENOMEM;
+    return TF_OK;
+}
+
+void tf_batch_free(batch_t *b)
+{
+    free(b->recs);
+    free(b->groups);
+    free(b->index);
+    free(b->outs);
+    free(b->arena);
+    memset(b, 0, sizeof(*b));
+}
+
+void tf_batch_reset(batch_t *b)
+{
+    for (uint32_t i = 0; i < b->nrecs; i++) {
+        if (b->recs[i].dlq_msg)
+            rd_kafka_message_destroy(b->recs[i].dlq_msg);
+        b->recs[i].dlq_msg = NULL;
+    }
+    memset(b->index, 0, b->index_cap * sizeof(*b->index));
+    b->state = B_FREE;
+    b->nrecs = b->remaining = b->ngroups = b->nouts = b->outstanding = 0;
+    b->arena_len = 0;
+    b->failed = 0;
+}
+
+uint32_t tf_batch_group_add(batch_t *b, uint32_t rec)
+{
+    record_t *r = &b->recs[rec];
+    const char *subject = r->ev.subject;
+    size_t len = strlen(subject);
+    uint32_t mask = b->index_cap - 1;
+    uint32_t h = (uint32_t)tf_hash64(subject, len, 0) & mask;
+    for (;;) {
+        uint32_t g = b->index[h];
+        if (g == 0) {
+            group_t *gr = &b->groups[b->ngroups];
+            memset(gr, 0, offsetof(group_t, before));
+            gr->batch = b;
+            gr->first = gr->last = rec;
+            gr->nrecs = 1;
+            r->group = b->ngroups;
+            r->next_in_group = UINT32_MAX;
+            b->index[h] = ++b->ngroups;
+            return 1;
+        }
+        group_t *gr = &b->groups[g - 1];
+        if (strcmp(b->recs[gr->first].ev.subject, subject) == 0) {
+            b->recs[gr->last].next_in_group = rec;
+            gr->last = rec;
+            r->group = g - 1;
+            r->next_in_group = UINT32_MAX;
+            return ++gr->nrecs;
+        }
+        h = (h + 1) & mask;
+    }
+}
+
+size_t tf_batch_arena_reserve(batch_t *b, size_t n)
+{
+    if (b->arena_len + n > b->arena_cap) {
+        size_t cap = b->arena_cap ? b->arena_cap : 65536;
+        while (cap < b->arena_len + n)
+            cap *= 2;
+        char *a = realloc(b->arena, cap);
+        if (!a)
+            return (size_t)-1;
+        b->arena = a;
+        b->arena_cap = cap;
+    }
+    size_t off = b->arena_len;
+    b->arena_len += n;
+    return off;
+}
+
+out_t *tf_batch_out_new(batch_t *b)
+{
+    if (b->nouts == b->outs_cap) {
+        uint32_t cap = b->outs_cap ? b->outs_cap * 2 : 256;
+        out_t *o = realloc(b->outs, cap * sizeof(*o));
+        if (!o)
+            return NULL;
+        b->outs = o;
+        b->outs_cap = cap;
+    }
+    out_t *o = &b->outs[b->nouts];
+    memset(o, 0, sizeof(*o));
+    o->ref.kind = SEND_DERIVED;
+    o->ref.batch = b;
+    o->ref.index = b->nouts++;
+    return o;
+}

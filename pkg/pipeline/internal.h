@@ -1,0 +1,167 @@
+/* Internals shared by the pipeline's files. */
+#ifndef TF_PIPELINE_INTERNAL_H
+#define TF_PIPELINE_INTERNAL_H
+
+#include <event2/event.h>
+
+#include "bus/bus.h"
+#include "event/event.h"
+#include "lifecycle/lifecycle.h"
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+
+#define TF_PIPELINE_MAX_SLOTS 1024
+#define TF_PIPELINE_BATCHES 4
+/* A customer's events in one batch; more close the batch early (Lua unpack limits). */
+#define TF_PIPELINE_MAX_GROUP 1000
+
+typedef struct batch batch_t;
+
+/* What a produced message's opaque points at. */
+typedef enum { SEND_DERIVED = 1, SEND_DLQ } send_kind;
+typedef struct {
+    send_kind kind;
+    batch_t *batch;
+    uint32_t index;
+} send_ref;
+
+typedef enum { REC_PENDING = 0, REC_APPLIED, REC_DUPLICATE, REC_REPLAYED, REC_DLQ, REC_DROPPED } rec_status;
+
+typedef struct {
+    send_ref ref;          /* for the DLQ message */
+    int slot;
+    uint32_t slot_gen;
+    int64_t offset;
+    int64_t ticket;
+    int64_t timestamp_ms;  /* Kafka record time, for the commit latency */
+    int pending;           /* store phase + deliveries still owed */
+    rec_status status;
+    uint32_t group;
+    uint32_t next_in_group;
+    rd_kafka_message_t *dlq_msg; /* kept until its DLQ copy is delivered */
+    tf_event_error dlq_error;
+    char dlq_detail[256];
+    tf_event_t ev;
+} record_t;
+
+typedef struct {
+    batch_t *batch;
+    uint32_t first, last; /* record chain, in offset order */
+    uint32_t nrecs;
+    uint32_t out_first, nout;
+    uint32_t undelivered;
+    int skip;
+    tf_store_doc_t before, after;
+} group_t;
+
+typedef struct {
+    send_ref ref;
+    uint32_t rec;          /* the record whose offset waits for this */
+    uint32_t group;
+    int family;
+    size_t off, len;       /* "<family>\n<json>" in the arena: the outbox payload */
+    size_t json_off;
+    char id[TF_ID_LEN];
+    int type;              /* tf_derived_type, or -1 for an outbox replay */
+} out_t;
+
+typedef enum { B_FREE = 0, B_FILLED, B_REDIS, B_DELIVERING } batch_state;
+
+struct batch {
+    struct tf_pipeline_s *p;
+    batch_state state;
+    uint64_t seq;           /* fill order: Redis work goes strictly in this order */
+    record_t *recs;
+    uint32_t nrecs;
+    uint32_t remaining;     /* records not yet done */
+    group_t *groups;
+    uint32_t ngroups;
+    uint32_t *index;        /* open addressing: customer -> group + 1 */
+    uint32_t index_cap;
+    out_t *outs;
+    uint32_t nouts, outs_cap;
+    char *arena;
+    size_t arena_len, arena_cap;
+    uint32_t outstanding;   /* store callbacks still owed */
+    int failed;
+};
+
+typedef struct {
+    int active;
+    int fenced;
+    uint32_t gen;
+    int32_t partition;
+    char topic[128];
+    char tp[TF_STORE_TP_MAX]; /* "topic/partition", the watermark name */
+} slot_t;
+
+#define LAT_BUCKETS 64
+
+struct tf_pipeline_s {
+    struct event_base *base;
+    tf_config_t cfg;
+    tf_event_limits limits;
+    tf_consumer_t *consumer;
+    tf_producer_t *producer;
+    tf_store_t *store;
+    tf_offsets_t *offsets;
+
+    slot_t slots[TF_PIPELINE_MAX_SLOTS];
+    int nslots;
+    int64_t epoch;          /* ownership epoch of the current assignment, 0 = asking */
+    int epoch_asking;
+    int assigned;
+
+    batch_t batches[TF_PIPELINE_BATCHES];
+    uint64_t next_seq;
+    batch_t *redis_batch;   /* the one batch talking to Redis */
+
+    rd_kafka_message_t **stash; /* records polled while we could not take them */
+    size_t nstash, stash_cap, stash_head;
+
+    int paused;
+    int stopping;
+    int pump_depth;
+    int64_t stop_deadline_ms;
+    void (*stop_done)(int, void *);
+    void *stop_arg;
+    struct event *tick;
+    struct event *retry_timer;
+    int retry_armed;
+    int64_t retry_delay_ms;
+
+    send_ref **resend;      /* messages to send again on the next retry tick */
+    size_t nresend, resend_cap;
+
+    tf_pipeline_stats stats;
+    uint64_t lat_hist[LAT_BUCKETS];
+};
+
+/* pipeline.c */
+void tf_pipeline_pump(tf_pipeline_t *p);
+void tf_pipeline_schedule_retry(tf_pipeline_t *p);
+void tf_pipeline_defer_send(tf_pipeline_t *p, send_ref *ref);
+void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r);
+
+/* process.c */
+void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b);
+void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b);
+void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b);
+void tf_pipeline_record_release(tf_pipeline_t *p, batch_t *b, record_t *r);
+void tf_pipeline_batch_unref(tf_pipeline_t *p, batch_t *b);
+void tf_pipeline_flush_offsets(tf_pipeline_t *p);
+void tf_pipeline_resend(tf_pipeline_t *p, send_ref *ref);
+void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void *msg_opaque, void *opaque);
+void tf_pipeline_latency_quantiles(tf_pipeline_t *p);
+
+/* batch.c */
+int tf_batch_init(batch_t *b, struct tf_pipeline_s *p, uint32_t cap);
+void tf_batch_free(batch_t *b);
+void tf_batch_reset(batch_t *b);
+/* Adds a decoded record to its customer's group; returns the group's size. */
+uint32_t tf_batch_group_add(batch_t *b, uint32_t rec);
+/* Reserves n bytes in the arena; returns the offset or (size_t)-1. */
+size_t tf_batch_arena_reserve(batch_t *b, size_t n);
+out_t *tf_batch_out_new(batch_t *b);
+
+#endif

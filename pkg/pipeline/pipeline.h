@@ -1,0 +1,58 @@
+/* pipeline: consume -> decode -> load -> rules -> commit -> emit -> store offsets.
+ *
+ * Wires the bus, the store and the rules on one event loop. Records are taken in
+ * batches; one batch at a time talks to Redis (a pipelined load script, then a
+ * pipelined commit script, per customer), so a customer's events are applied in
+ * order even across batches and a failed batch can simply be retried from the
+ * load; later batches are decoded meanwhile and earlier ones finish delivering
+ * their derived events. An input offset is stored only when its record is committed
+ * and every derived event it caused is delivered, as the contiguous low-water mark
+ * per partition. */
+#ifndef TF_PIPELINE_H
+#define TF_PIPELINE_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/core.h"
+
+struct event_base;
+typedef struct tf_pipeline_s tf_pipeline_t;
+
+typedef struct {
+    uint64_t consumed;         /* records taken from Kafka */
+    uint64_t applied;          /* touchpoints applied to state */
+    uint64_t duplicates;       /* same event id within the dedup window */
+    uint64_t replayed;         /* offsets already applied (redelivery after a crash) */
+    uint64_t dead_lettered;    /* records sent to the DLQ */
+    uint64_t dlq_by_reason[16];/* by tf_event_error */
+    uint64_t derived;          /* derived events delivered */
+    uint64_t derived_by_type[16];
+    uint64_t commits;          /* customer commit scripts acknowledged */
+    uint64_t fenced;           /* commits refused: a newer owner */
+    uint64_t redis_failures;   /* batches retried after a Redis failure */
+    uint64_t delivery_retries; /* derived or DLQ messages re-sent */
+    uint64_t rebalances;
+    uint64_t inflight;         /* records taken and not yet done */
+    int paused;                /* consumption paused (Redis unavailable) */
+    /* produce time (record timestamp) to Redis commit, in ms */
+    double commit_latency_p50_ms, commit_latency_p99_ms;
+    uint64_t commit_latency_count;
+} tf_pipeline_stats;
+
+/* Creates the pipeline and starts consuming. cfg is copied. brokers overrides
+ * cfg->brokers when not NULL. Returns NULL with a reason in err. */
+tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, const char *brokers, char *err,
+                               size_t errsize);
+
+/* Stops taking records and drains in-flight work; done(arg) is called on the loop
+ * once everything taken is committed and delivered (or timeout_ms passed: then
+ * drained is 0). Offsets are committed before done is called. */
+void tf_pipeline_stop(tf_pipeline_t *p, int64_t timeout_ms, void (*done)(int drained, void *arg), void *arg);
+
+void tf_pipeline_get_stats(tf_pipeline_t *p, tf_pipeline_stats *out);
+
+/* Leaves the group and frees. NULL is a no-op. */
+void tf_pipeline_destroy(tf_pipeline_t *p);
+
+#endif

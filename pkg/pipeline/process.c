@@ -1,0 +1,440 @@
+/* A batch's Redis phase (load, apply the rules, commit), then delivery of derived
+ * events and the release of records into the offset tracker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/internal.h"
+
+#define MOD "pipeline"
+
+static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque);
+static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque);
+
+static int rec_valid(const tf_pipeline_t *p, const record_t *r)
+{
+    const slot_t *s = &p->slots[r->slot];
+    return s->active && !s->fenced && s->gen == r->slot_gen;
+}
+
+static int lat_bucket(int64_t ms)
+{
+    /* Buckets: 0..9 ms one each, then 10 per power of ~1.5. */
+    if (ms < 0)
+        ms = 0;
+    if (ms < 10)
+        return (int)ms;
+    int b = 10;
+    double edge = 10;
+    while (b < LAT_BUCKETS - 1 && ms >= (int64_t)(edge * 1.5)) {
+        edge *= 1.5;
+        b++;
+    }
+    return b;
+}
+
+static double lat_bucket_upper(int b)
+{
+    if (b < 10)
+        return b + 1;
+    double edge = 10;
+    for (int i = 10; i <= b; i++)
+        edge *= 1.5;
+    return edge;
+}
+
+void tf_pipeline_latency_quantiles(tf_pipeline_t *p)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < LAT_BUCKETS; i++)
+        total += p->lat_hist[i];
+    p->stats.commit_latency_count = total;
+    if (!total)
+        return;
+    uint64_t acc = 0, want50 = (total + 1) / 2, want99 = total - total / 100;
+    int got50 = 0;
+    for (int i = 0; i < LAT_BUCKETS; i++) {
+        acc += p->lat_hist[i];
+        if (!got50 && acc >= want50) {
+            p->stats.commit_latency_p50_ms = lat_bucket_upper(i);
+            got50 = 1;
+        }
+        if (acc >= want99) {
+            p->stats.commit_latency_p99_ms = lat_bucket_upper(i);
+            break;
+        }
+    }
+}
+
+/* Stores every slot's advanced low-water mark with the consumer. */
+void tf_pipeline_flush_offsets(tf_pipeline_t *p)
+{
+    for (int i = 0; i < p->nslots; i++) {
+        if (!p->slots[i].active || p->slots[i].fenced)
+            continue;
+        int64_t off = tf_offsets_take_committable(p->offsets, i);
+        if (off >= 0)
+            tf_consumer_store(p->consumer, p->slots[i].topic, p->slots[i].partition, off);
+    }
+}
+
+void tf_pipeline_record_release(tf_pipeline_t *p, batch_t *b, record_t *r)
+{
+    if (--r->pending > 0)
+        return;
+    if (r->status != REC_DROPPED && rec_valid(p, r))
+        tf_offsets_done(p->offsets, r->slot, r->ticket);
+    p->stats.inflight--;
+    tf_pipeline_batch_unref(p, b);
+}
+
+void tf_pipeline_batch_unref(tf_pipeline_t *p, batch_t *b)
+{
+    if (--b->remaining == 0) {
+        tf_batch_reset(b);
+        tf_pipeline_pump(p);
+    }
+}
+
+/* ---- Redis phase ---- */
+
+void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
+{
+    static const char *no_ids[1];
+    p->redis_batch = b;
+    b->state = B_REDIS;
+    b->failed = 0;
+    b->outstanding = 0;
+    b->nouts = 0;
+    b->arena_len = 0;
+    const char *ids_stack[TF_PIPELINE_MAX_GROUP];
+    for (uint32_t g = 0; g < b->ngroups; g++) {
+        group_t *gr = &b->groups[g];
+        size_t n = 0;
+        gr->skip = 1;
+        gr->nout = gr->undelivered = 0;
+        for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+            record_t *r = &b->recs[i];
+            if (!rec_valid(p, r)) {
+                r->status = REC_DROPPED;
+                continue;
+            }
+            r->status = REC_PENDING;
+            ids_stack[n++] = r->ev.id;
+        }
+        if (n == 0)
+            continue;
+        gr->skip = 0;
+        const char *customer = b->recs[gr->first].ev.subject;
+        int rc = tf_store_load(p->store, customer, n ? ids_stack : no_ids, n, on_loaded, &b->groups[g]);
+        if (rc) {
+            b->failed = 1;
+            break;
+        }
+        b->outstanding++;
+    }
+    tf_pipeline_redis_settle(p, b);
+}
+
+/* Called whenever a Redis reply for b arrived: once nothing is outstanding, the
+ * batch either failed (retry from the load) or goes on to delivery. */
+void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
+{
+    if (b->outstanding)
+        return;
+    if (b->failed) {
+        b->state = B_FILLED;
+        p->redis_batch = NULL;
+        p->stats.redis_failures++;
+        tf_pipeline_schedule_retry(p);
+        return;
+    }
+    /* Every group of the batch is loaded and committed (or fenced). */
+    p->redis_batch = NULL;
+    b->state = B_DELIVERING;
+    p->retry_delay_ms = 0;
+    tf_pipeline_deliver(p, b);
+    tf_pipeline_pump(p);
+}
+
+/* Encodes a derived event into the arena and the out list. */
+static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec, const tf_derived_t *d)
+{
+    const char *family = tf_derived_family(d->type);
+    int fam = tf_config_family_index(family);
+    size_t flen = strlen(family), room = 8192;
+    size_t off = tf_batch_arena_reserve(b, flen + 1 + room);
+    if (off == (size_t)-1 || fam < 0)
+        return TF_ENOMEM;
+    memcpy(b->arena + off, family, flen);
+    b->arena[off + flen] = '\n';
+    int n = tf_derived_encode(d, p->cfg.instance_source, b->arena + off + flen + 1, room);
+    if (n < 0)
+        return TF_EINVAL;
+    b->arena_len = off + flen + 1 + (size_t)n; /* give back the unused room */
+    out_t *o = tf_batch_out_new(b);
+    if (!o)
+        return TF_ENOMEM;
+    o->rec = rec;
+    o->group = group;
+    o->family = fam;
+    o->off = off;
+    o->json_off = off + flen + 1;
+    o->len = flen + 1 + (size_t)n;
+    o->type = (int)d->type;
+    memcpy(o->id, d->id, TF_ID_LEN);
+    return TF_OK;
+}
+
+/* Re-queues derived events found in the outbox: committed before a crash or a lost
+ * reply, never confirmed delivered. */
+static int add_replay(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec, const tf_store_outbox_entry *e)
+{
+    const char *nl = memchr(e->payload, '\n', e->payload_len);
+    if (!nl || strlen(e->id) >= TF_ID_LEN)
+        return TF_EINVAL;
+    char family[32];
+    size_t flen = (size_t)(nl - e->payload);
+    if (flen >= sizeof(family))
+        return TF_EINVAL;
+    memcpy(family, e->payload, flen);
+    family[flen] = '\0';
+    int fam = tf_config_family_index(family);
+    size_t off = tf_batch_arena_reserve(b, e->payload_len);
+    if (fam < 0 || off == (size_t)-1)
+        return TF_EINVAL;
+    memcpy(b->arena + off, e->payload, e->payload_len);
+    out_t *o = tf_batch_out_new(b);
+    if (!o)
+        return TF_ENOMEM;
+    o->rec = rec;
+    o->group = group;
+    o->family = fam;
+    o->off = off;
+    o->json_off = off + flen + 1;
+    o->len = e->payload_len;
+    o->type = -1;
+    tf_strlcpy(o->id, e->id, sizeof(o->id));
+    return TF_OK;
+}
+
+static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque)
+{
+    group_t *gr = opaque;
+    batch_t *b = gr->batch;
+    tf_pipeline_t *p = b->p;
+    uint32_t g = (uint32_t)(gr - b->groups);
+    int changed = 0;
+    (void)st;
+    b->outstanding--;
+    if (status != TF_OK || b->failed) {
+        b->failed = 1;
+        tf_pipeline_redis_settle(p, b);
+        return;
+    }
+
+    gr->before = *res->doc;
+    gr->after = *res->doc;
+    tf_customer_t *c = &gr->after.customer;
+    const char *ids[TF_PIPELINE_MAX_GROUP];
+    size_t nids = 0, k = 0;
+    uint32_t first_replayed = UINT32_MAX;
+    tf_derived_t derived[TF_LIFECYCLE_MAX_DERIVED];
+    gr->out_first = b->nouts;
+
+    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+        record_t *r = &b->recs[i];
+        if (r->status == REC_DROPPED)
+            continue;
+        const slot_t *s = &p->slots[r->slot];
+        int seen = res->seen[k++];
+        if (r->offset <= tf_store_doc_watermark(&gr->before, s->tp)) {
+            r->status = REC_REPLAYED;
+            if (first_replayed == UINT32_MAX)
+                first_replayed = i;
+            continue;
+        }
+        /* A duplicate within this batch is as much a duplicate as one in Redis. */
+        for (size_t j = 0; !seen && j < nids; j++)
+            seen = strcmp(ids[j], r->ev.id) == 0;
+        tf_store_doc_set_watermark(&gr->after, s->tp, r->offset);
+        changed = 1;
+        if (seen) {
+            r->status = REC_DUPLICATE;
+            continue;
+        }
+        ids[nids++] = r->ev.id;
+        size_t nd = tf_lifecycle_apply(&p->cfg.rules, c, &r->ev, derived);
+        for (size_t d = 0; d < nd; d++) {
+            if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
+                TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
+                b->failed = 1;
+            }
+        }
+        r->status = REC_APPLIED;
+    }
+    uint32_t nnew = b->nouts - gr->out_first;
+    if (first_replayed != UINT32_MAX) {
+        for (size_t e = 0; e < res->noutbox; e++)
+            if (add_replay(p, b, g, first_replayed, &res->outbox[e]) != TF_OK)
+                TF_WARN(MOD, "dropping an unreadable outbox entry of %s", b->recs[gr->first].ev.subject);
+    }
+    gr->nout = b->nouts - gr->out_first;
+    if (b->failed) {
+        tf_pipeline_redis_settle(p, b);
+        return;
+    }
+
+    /* Nothing new to write: every event was a replay. */
+    if (!changed) {
+        tf_pipeline_redis_settle(p, b);
+        return;
+    }
+    tf_store_outbox_add adds[TF_PIPELINE_MAX_GROUP];
+    size_t nadds = 0;
+    for (uint32_t o = gr->out_first; o < gr->out_first + nnew && nadds < TF_PIPELINE_MAX_GROUP; o++) {
+        out_t *ot = &b->outs[o];
+        adds[nadds].id = ot->id;
+        adds[nadds].payload = b->arena + ot->off;
+        adds[nadds].payload_len = ot->len;
+        nadds++;
+    }
+    int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, p->epoch,
+                             tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
+    if (rc) {
+        b->failed = 1;
+        tf_pipeline_redis_settle(p, b);
+        return;
+    }
+    b->outstanding++;
+}
+
+static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque)
+{
+    group_t *gr = opaque;
+    batch_t *b = gr->batch;
+    tf_pipeline_t *p = b->p;
+    (void)st, (void)version;
+    b->outstanding--;
+    if (status == TF_EFENCED) {
+        /* A newer owner wrote this customer: we lost the partition. Stop using it;
+         * the revoke that follows resets it. */
+        p->stats.fenced++;
+        for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+            slot_t *s = &p->slots[b->recs[i].slot];
+            if (!s->fenced)
+                TF_ERROR(MOD, "fenced on %s: a newer owner wrote customer %s; stopping this partition", s->tp,
+                         b->recs[i].ev.subject);
+            s->fenced = 1;
+        }
+        gr->nout = 0;
+    } else if (status != TF_OK) {
+        b->failed = 1;
+    } else {
+        p->stats.commits++;
+        int64_t now = tf_time_now_ms();
+        for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
+            if (b->recs[i].status == REC_APPLIED && b->recs[i].timestamp_ms > 0)
+                p->lat_hist[lat_bucket(now - b->recs[i].timestamp_ms)]++;
+    }
+    tf_pipeline_redis_settle(p, b);
+}
+
+/* ---- delivery ---- */
+
+static void send_out(tf_pipeline_t *p, batch_t *b, out_t *o)
+{
+    const char *customer = b->recs[b->groups[o->group].first].ev.subject;
+    int rc = tf_producer_send(p->producer, p->cfg.output_topics[o->family], customer, strlen(customer),
+                              b->arena + o->json_off, o->len - (o->json_off - o->off), NULL, &o->ref);
+    if (rc) {
+        /* Local queue full or a transient error: the retry timer sends it again. */
+        p->stats.delivery_retries++;
+        TF_WARN(MOD, "cannot queue a derived event now (%s); retrying", tf_strerror(rc));
+        tf_pipeline_defer_send(p, &o->ref);
+    }
+}
+
+void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b)
+{
+    /* Each derived event holds its record until delivered. */
+    for (uint32_t o = 0; o < b->nouts; o++) {
+        out_t *ot = &b->outs[o];
+        group_t *gr = &b->groups[ot->group];
+        if (gr->nout == 0)
+            continue; /* fenced */
+        b->recs[ot->rec].pending++;
+        gr->undelivered++;
+    }
+    for (uint32_t o = 0; o < b->nouts; o++)
+        if (b->groups[b->outs[o].group].nout)
+            send_out(p, b, &b->outs[o]);
+    for (uint32_t i = 0; i < b->nrecs; i++) {
+        record_t *r = &b->recs[i];
+        switch (r->status) {
+        case REC_APPLIED: p->stats.applied++; break;
+        case REC_DUPLICATE: p->stats.duplicates++; break;
+        case REC_REPLAYED: p->stats.replayed++; break;
+        default: break;
+        }
+    }
+    /* The store phase is over for every non-DLQ record: release that share. The
+     * extra reference keeps the batch from being recycled under the loop. */
+    b->remaining++;
+    for (uint32_t i = 0; i < b->nrecs; i++)
+        if (b->recs[i].status != REC_DLQ)
+            tf_pipeline_record_release(p, b, &b->recs[i]);
+    tf_pipeline_flush_offsets(p);
+    tf_pipeline_batch_unref(p, b);
+}
+
+void tf_pipeline_resend(tf_pipeline_t *p, send_ref *ref)
+{
+    batch_t *b = ref->batch;
+    if (ref->kind == SEND_DERIVED) {
+        send_out(p, b, &b->outs[ref->index]);
+    } else {
+        record_t *r = &b->recs[ref->index];
+        tf_pipeline_send_dlq(p, b, r);
+    }
+}
+
+void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void *msg_opaque, void *opaque)
+{
+    tf_pipeline_t *p = opaque;
+    send_ref *ref = msg_opaque;
+    batch_t *b = ref->batch;
+    (void)prod;
+    if (!p->consumer)
+        return; /* the final flush while tearing down: nothing left to store */
+    if (err) {
+        /* librdkafka already retried for message.timeout.ms: keep the offset where it
+         * is and send again, so nothing derived is ever skipped. */
+        p->stats.delivery_retries++;
+        tf_pipeline_defer_send(p, ref);
+        return;
+    }
+    if (ref->kind == SEND_DLQ) {
+        record_t *r = &b->recs[ref->index];
+        rd_kafka_message_destroy(r->dlq_msg);
+        r->dlq_msg = NULL;
+        tf_pipeline_record_release(p, b, r);
+        tf_pipeline_flush_offsets(p);
+        return;
+    }
+    out_t *o = &b->outs[ref->index];
+    group_t *gr = &b->groups[o->group];
+    p->stats.derived++;
+    if (o->type >= 0 && o->type < 16)
+        p->stats.derived_by_type[o->type]++;
+    if (--gr->undelivered == 0) {
+        const char *ids[TF_PIPELINE_MAX_GROUP];
+        size_t n = 0;
+        for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout && n < TF_PIPELINE_MAX_GROUP; i++)
+            ids[n++] = b->outs[i].id;
+        /* Best effort: a leftover entry is only re-sent later, with the same id. */
+        tf_store_outbox_ack(p->store, b->recs[gr->first].ev.subject, ids, n);
+    }
+    tf_pipeline_record_release(p, b, &b->recs[o->rec]);
+    tf_pipeline_flush_offsets(p);
+}

@@ -1,0 +1,48 @@
+/* The Lua scripts the store runs (internal to pkg/store). */
+#ifndef TF_STORE_SCRIPTS_H
+#define TF_STORE_SCRIPTS_H
+
+/* KEYS: state, ids, outbox. ARGV: dedup cutoff ms, then the event ids to check.
+ * Returns {state field/value list, seen flag per id, outbox id/payload list}. */
+static const char TF_SCRIPT_LOAD[] =
+    "local st = redis.call('HGETALL', KEYS[1])\n"
+    "local flags = {}\n"
+    "if #ARGV > 1 then\n"
+    "  local cutoff = tonumber(ARGV[1])\n"
+    "  local s = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, 2))\n"
+    "  for j = 1, #ARGV - 1 do\n"
+    "    flags[j] = (s[j] and tonumber(s[j]) > cutoff) and 1 or 0\n"
+    "  end\n"
+    "end\n"
+    "return {st, flags, redis.call('HGETALL', KEYS[3])}\n";
+
+/* KEYS: state, ids, outbox. ARGV: epoch, now ms, dedup cutoff ms, window ms,
+ * nfields, field/value..., nids, ids..., nout, id/payload...
+ * Returns the new version, or -1 when a newer owner (higher epoch) wrote last:
+ * the fence that stops a writer that lost its partition. */
+static const char TF_SCRIPT_COMMIT[] =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'ep') or '0')\n"
+    "if cur > tonumber(ARGV[1]) then return -1 end\n"
+    "local i = 5\n"
+    "local nf = tonumber(ARGV[i]); i = i + 1\n"
+    "if nf > 0 then\n"
+    "  redis.call('HSET', KEYS[1], 'ep', ARGV[1], unpack(ARGV, i, i + 2 * nf - 1))\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 'ep', ARGV[1])\n"
+    "end\n"
+    "i = i + 2 * nf\n"
+    "local v = redis.call('HINCRBY', KEYS[1], 'v', 1)\n"
+    "local ni = tonumber(ARGV[i]); i = i + 1\n"
+    "if ni > 0 then\n"
+    "  local z = {}\n"
+    "  for j = 0, ni - 1 do z[#z + 1] = ARGV[2]; z[#z + 1] = ARGV[i + j] end\n"
+    "  redis.call('ZADD', KEYS[2], unpack(z))\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])\n"
+    "  redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
+    "end\n"
+    "i = i + ni\n"
+    "local no = tonumber(ARGV[i]); i = i + 1\n"
+    "if no > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * no - 1)) end\n"
+    "return v\n";
+
+#endif

@@ -1,0 +1,730 @@
+/* The Redis connection: connect, script loading, timeouts, backoff, and the
+ * per-customer load / commit commands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "store/scripts.h"
+#include "store/store.h"
+
+#define MOD "store"
+
+typedef enum { CMD_LOAD, CMD_COMMIT, CMD_EPOCH, CMD_PLAIN } cmd_kind;
+
+/* A command in flight. Pooled: the per-event path allocates none in steady state. */
+typedef struct cmd {
+    struct cmd *next_free;
+    tf_store_t *st;
+    cmd_kind kind;
+    void *cb;
+    void *opaque;
+    size_t nids;
+} cmd_t;
+
+struct tf_store_s {
+    struct event_base *base;
+    redisAsyncContext *ac;
+    tf_redis_url url;
+    char prefix[64];
+    int64_t timeout_ms, backoff_min_ms, backoff_max_ms, dedup_window_ms;
+
+    tf_store_state_cb state_cb;
+    void *opaque;
+
+    int up;          /* connected and scripts loaded */
+    int connecting;
+    int closing;
+    int64_t connect_started_ms;
+    int attempts;
+    uint64_t reconnects;
+    uint64_t rng;
+    char sha_load[41], sha_commit[41];
+    int scripts_pending;
+    int need_reload; /* a NOSCRIPT reply: reconnect to load the scripts again */
+
+    /* Send times of unanswered commands, oldest first: Redis answers in order, so
+     * the head is the one a timeout is measured on. */
+    int64_t *sent;
+    size_t sent_cap, sent_head, sent_len;
+
+    struct event *watchdog;
+    struct event *reconnect_timer;
+
+    cmd_t *free_cmds;
+
+    /* Reusable argv for commit and load. */
+    const char **argv;
+    size_t *argvlen;
+    size_t argv_cap;
+    char *keybuf;
+    size_t keybuf_cap;
+};
+
+static void on_connect(const redisAsyncContext *ac, int status);
+static void on_disconnect(const redisAsyncContext *ac, int status);
+static void on_watchdog(evutil_socket_t fd, short what, void *arg);
+static void on_reconnect(evutil_socket_t fd, short what, void *arg);
+static void start_connect(tf_store_t *st);
+
+/* ---- bookkeeping ---- */
+
+static int sent_push(tf_store_t *st)
+{
+    if (st->sent_len == st->sent_cap) {
+        size_t cap = st->sent_cap ? st->sent_cap * 2 : 256;
+        int64_t *n = malloc(cap * sizeof(*n));
+        if (!n)
+            return TF_ENOMEM;
+        for (size_t i = 0; i < st->sent_len; i++)
+            n[i] = st->sent[(st->sent_head + i) % st->sent_cap];
+        free(st->sent);
+        st->sent = n;
+        st->sent_cap = cap;
+        st->sent_head = 0;
+    }
+    st->sent[(st->sent_head + st->sent_len) % st->sent_cap] = tf_time_mono_ms();
+    st->sent_len++;
+    return TF_OK;
+}
+
+static void sent_pop(tf_store_t *st)
+{
+    if (st->sent_len == 0)
+        return;
+    st->sent_head = (st->sent_head + 1) % st->sent_cap;
+    st->sent_len--;
+}
+
+static cmd_t *cmd_get(tf_store_t *st, cmd_kind kind, void *cb, void *opaque)
+{
+    cmd_t *c = st->free_cmds;
+    if (c)
+        st->free_cmds = c->next_free;
+    else if (!(c = malloc(sizeof(*c))))
+        return NULL;
+    c->st = st;
+    c->kind = kind;
+    c->cb = cb;
+    c->opaque = opaque;
+    c->nids = 0;
+    return c;
+}
+
+static void cmd_put(tf_store_t *st, cmd_t *c)
+{
+    c->next_free = st->free_cmds;
+    st->free_cmds = c;
+}
+
+static int argv_reserve(tf_store_t *st, size_t n)
+{
+    if (n <= st->argv_cap)
+        return TF_OK;
+    size_t cap = n * 2;
+    const char **a = realloc(st->argv, cap * sizeof(*a));
+    if (!a)
+        return TF_ENOMEM;
+    st->argv = a;
+    size_t *l = realloc(st->argvlen, cap * sizeof(*l));
+    if (!l)
+        return TF_ENOMEM;
+    st->argvlen = l;
+    st->argv_cap = cap;
+    return TF_OK;
+}
+
+/* Builds the three keys of a customer into st->keybuf; returns the offsets. */
+static int build_keys(tf_store_t *st, const char *customer, size_t off[3], size_t len[3])
+{
+    size_t need = 3 * (strlen(st->prefix) + strlen(customer) + 16);
+    if (need > st->keybuf_cap) {
+        char *k = realloc(st->keybuf, need);
+        if (!k)
+            return TF_ENOMEM;
+        st->keybuf = k;
+        st->keybuf_cap = need;
+    }
+    static const char *const suffix[3] = {"", ":ids", ":outbox"};
+    size_t pos = 0;
+    for (int i = 0; i < 3; i++) {
+        int n = snprintf(st->keybuf + pos, st->keybuf_cap - pos, "%sc:{%s}%s", st->prefix, customer, suffix[i]);
+        off[i] = pos;
+        len[i] = (size_t)n;
+        pos += (size_t)n + 1;
+    }
+    return TF_OK;
+}
+
+static uint64_t next_rand(tf_store_t *st)
+{
+    st->rng ^= st->rng << 13;
+    st->rng ^= st->rng >> 7;
+    st->rng ^= st->rng << 17;
+    return st->rng;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void set_up(tf_store_t *st, int up)
+{
+    if (st->up == up)
+        return;
+    st->up = up;
+    TF_INFO(MOD, "redis %s:%d %s", st->url.host, st->url.port, up ? "up" : "down");
+    if (st->state_cb && !st->closing)
+        st->state_cb(st, up, st->opaque);
+}
+
+static void schedule_reconnect(tf_store_t *st)
+{
+    if (st->closing)
+        return;
+    int64_t delay = st->backoff_min_ms;
+    for (int i = 0; i < st->attempts && delay < st->backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > st->backoff_max_ms)
+        delay = st->backoff_max_ms;
+    /* +-20% jitter so a fleet does not reconnect in lockstep. */
+    delay += (int64_t)(next_rand(st) % (uint64_t)(delay / 5 * 2 + 1)) - delay / 5;
+    if (st->attempts < 30)
+        st->attempts++;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    evtimer_add(st->reconnect_timer, &tv);
+    TF_DEBUG(MOD, "reconnecting to redis in %lld ms", (long long)delay);
+}
+
+/* Drops the connection: every pending callback fails with TF_EIO (or TF_ECLOSED),
+ * then a reconnect is scheduled. Never called from inside a hiredis callback. */
+static void drop_connection(tf_store_t *st, const char *why)
+{
+    redisAsyncContext *ac = st->ac;
+    if (!ac)
+        return;
+    if (why)
+        TF_WARN(MOD, "dropping redis connection: %s", why);
+    st->ac = NULL;
+    st->connecting = 0;
+    set_up(st, 0);
+    redisAsyncFree(ac);
+    st->sent_len = 0;
+    st->reconnects++;
+    schedule_reconnect(st);
+}
+
+static void fail_reply(tf_store_t *st, const redisReply *r, const char *what)
+{
+    TF_ERROR(MOD, "%s failed: %s", what, r ? r->str : "no reply");
+    (void)st;
+}
+
+static void on_script_loaded(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    tf_store_t *st = ac->data;
+    redisReply *r = reply;
+    char *dst = privdata;
+    if (!st)
+        return;
+    sent_pop(st);
+    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+        if (r)
+            fail_reply(st, r, "SCRIPT LOAD");
+        return; /* the watchdog or the disconnect path takes it from here */
+    }
+    memcpy(dst, r->str, 40);
+    dst[40] = '\0';
+    if (--st->scripts_pending == 0) {
+        st->attempts = 0;
+        set_up(st, 1);
+    }
+}
+
+static void on_handshake(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    tf_store_t *st = ac->data;
+    redisReply *r = reply;
+    if (!st)
+        return;
+    sent_pop(st);
+    if (r && r->type == REDIS_REPLY_ERROR)
+        TF_ERROR(MOD, "redis %s refused: %s", (const char *)privdata, r->str);
+}
+
+static int send_tracked(tf_store_t *st, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                        const size_t *argvlen)
+{
+    if (sent_push(st) != TF_OK)
+        return TF_ENOMEM;
+    if (redisAsyncCommandArgv(st->ac, fn, priv, argc, argv, argvlen) != REDIS_OK) {
+        st->sent_len--;
+        return TF_EIO;
+    }
+    return TF_OK;
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    tf_store_t *st = ac->data;
+    if (!st || st->ac != ac)
+        return;
+    st->connecting = 0;
+    if (status != REDIS_OK) {
+        TF_WARN(MOD, "cannot connect to redis %s:%d: %s", st->url.host, st->url.port, ac->errstr);
+        st->ac = NULL; /* hiredis frees the context after this callback */
+        schedule_reconnect(st);
+        return;
+    }
+    TF_DEBUG(MOD, "connected to redis %s:%d", st->url.host, st->url.port);
+    /* Pipelined handshake: AUTH, SELECT, then the scripts; up once both SHAs are back. */
+    if (st->url.password[0]) {
+        const char *argv[3] = {"AUTH", st->url.user, st->url.password};
+        size_t lens[3] = {4, strlen(st->url.user), strlen(st->url.password)};
+        if (st->url.user[0])
+            send_tracked(st, on_handshake, "AUTH", 3, argv, lens);
+        else {
+            argv[1] = st->url.password;
+            lens[1] = lens[2];
+            send_tracked(st, on_handshake, "AUTH", 2, argv, lens);
+        }
+    }
+    if (st->url.db) {
+        char db[16];
+        int n = snprintf(db, sizeof(db), "%d", st->url.db);
+        const char *argv[2] = {"SELECT", db};
+        size_t lens[2] = {6, (size_t)n};
+        send_tracked(st, on_handshake, "SELECT", 2, argv, lens);
+    }
+    st->scripts_pending = 2;
+    const char *argv[3] = {"SCRIPT", "LOAD", TF_SCRIPT_LOAD};
+    size_t lens[3] = {6, 4, sizeof(TF_SCRIPT_LOAD) - 1};
+    send_tracked(st, on_script_loaded, st->sha_load, 3, argv, lens);
+    argv[2] = TF_SCRIPT_COMMIT;
+    lens[2] = sizeof(TF_SCRIPT_COMMIT) - 1;
+    send_tracked(st, on_script_loaded, st->sha_commit, 3, argv, lens);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    tf_store_t *st = ac->data;
+    if (!st || st->ac != ac)
+        return; /* we dropped it ourselves */
+    if (status != REDIS_OK)
+        TF_WARN(MOD, "redis connection lost: %s", ac->errstr);
+    st->ac = NULL;
+    st->sent_len = 0;
+    st->reconnects++;
+    set_up(st, 0);
+    schedule_reconnect(st);
+}
+
+static void start_connect(tf_store_t *st)
+{
+    redisAsyncContext *ac = redisAsyncConnect(st->url.host, st->url.port);
+    if (!ac) {
+        schedule_reconnect(st);
+        return;
+    }
+    if (ac->err) {
+        TF_WARN(MOD, "cannot connect to redis %s:%d: %s", st->url.host, st->url.port, ac->errstr);
+        redisAsyncFree(ac);
+        schedule_reconnect(st);
+        return;
+    }
+    ac->data = st;
+    if (redisLibeventAttach(ac, st->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_reconnect(st);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    st->ac = ac;
+    st->connecting = 1;
+    st->connect_started_ms = tf_time_mono_ms();
+}
+
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+    tf_store_t *st = arg;
+    (void)fd, (void)what;
+    if (!st->ac && !st->closing)
+        start_connect(st);
+}
+
+/* hiredis 0.14 has no timeouts: a stuck connect or an unanswered command older
+ * than timeout_ms drops the connection, so nothing waits forever. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    tf_store_t *st = arg;
+    int64_t now = tf_time_mono_ms();
+    (void)fd, (void)what;
+    if (!st->ac)
+        return;
+    if (st->need_reload) {
+        st->need_reload = 0;
+        drop_connection(st, "scripts missing on the server");
+        return;
+    }
+    if (st->connecting && now - st->connect_started_ms > st->timeout_ms) {
+        drop_connection(st, "connect timed out");
+        return;
+    }
+    if (st->sent_len && now - st->sent[st->sent_head] > st->timeout_ms)
+        drop_connection(st, "command timed out");
+    else if (!st->connecting && !st->up && st->scripts_pending && now - st->connect_started_ms > st->timeout_ms)
+        drop_connection(st, "handshake failed");
+}
+
+tf_store_t *tf_store_new(struct event_base *base, const tf_store_opts *opts, tf_store_state_cb state_cb,
+                         void *opaque, char *err, size_t errsize)
+{
+    tf_store_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    if (tf_redis_url_parse(opts->url, &st->url, err, errsize) != TF_OK)
+        goto fail;
+    if (tf_strlcpy(st->prefix, opts->key_prefix, sizeof(st->prefix)) != TF_OK) {
+        snprintf(err, errsize, "key prefix too long");
+        goto fail;
+    }
+    st->base = base;
+    st->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 2000;
+    st->backoff_min_ms = opts->backoff_min_ms > 0 ? opts->backoff_min_ms : 100;
+    st->backoff_max_ms = opts->backoff_max_ms >= st->backoff_min_ms ? opts->backoff_max_ms : st->backoff_min_ms;
+    st->dedup_window_ms = opts->dedup_window_ms > 0 ? opts->dedup_window_ms : TF_MS_PER_DAY;
+    st->state_cb = state_cb;
+    st->opaque = opaque;
+    st->rng = (uint64_t)tf_time_mono_us() | 1;
+    st->watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, st);
+    st->reconnect_timer = evtimer_new(base, on_reconnect, st);
+    if (!st->watchdog || !st->reconnect_timer || argv_reserve(st, 64) != TF_OK) {
+        snprintf(err, errsize, "out of memory");
+        goto fail;
+    }
+    int64_t tick = st->timeout_ms / 4 < 50 ? 50 : st->timeout_ms / 4;
+    struct timeval tv = {(time_t)(tick / 1000), (suseconds_t)(tick % 1000) * 1000};
+    event_add(st->watchdog, &tv);
+    start_connect(st);
+    return st;
+fail:
+    tf_store_destroy(st);
+    return NULL;
+}
+
+void tf_store_destroy(tf_store_t *st)
+{
+    if (!st)
+        return;
+    st->closing = 1;
+    if (st->ac) {
+        redisAsyncContext *ac = st->ac;
+        st->ac = NULL;
+        redisAsyncFree(ac); /* fails pending callbacks with TF_ECLOSED */
+    }
+    if (st->watchdog)
+        event_free(st->watchdog);
+    if (st->reconnect_timer)
+        event_free(st->reconnect_timer);
+    while (st->free_cmds) {
+        cmd_t *c = st->free_cmds;
+        st->free_cmds = c->next_free;
+        free(c);
+    }
+    free(st->sent);
+    free(st->argv);
+    free(st->argvlen);
+    free(st->keybuf);
+    free(st);
+}
+
+int tf_store_is_up(const tf_store_t *st) { return st->up; }
+size_t tf_store_pending(const tf_store_t *st) { return st->sent_len; }
+uint64_t tf_store_reconnects(const tf_store_t *st) { return st->reconnects; }
+
+/* The status for a failed reply: closing, connection gone, or a Redis error. */
+static int reply_status(tf_store_t *st, const redisReply *r, const char *what)
+{
+    if (st->closing)
+        return TF_ECLOSED;
+    if (!r)
+        return TF_EIO;
+    if (r->type == REDIS_REPLY_ERROR) {
+        fail_reply(st, r, what);
+        /* NOSCRIPT after a SCRIPT FLUSH: reconnecting reloads the scripts. */
+        if (strncmp(r->str, "NOSCRIPT", 8) == 0)
+            st->need_reload = 1;
+    }
+    return TF_EIO;
+}
+
+static int check_ready(tf_store_t *st)
+{
+    if (st->closing)
+        return TF_ECLOSED;
+    return st->up && st->ac ? TF_OK : TF_EAGAIN;
+}
+
+/* ---- load ---- */
+
+#define MAX_DECODE_FIELDS 256
+#define MAX_OUTBOX 256
+
+static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cmd_t *c = privdata;
+    tf_store_t *st = c->st;
+    redisReply *r = reply;
+    tf_store_load_cb cb = (tf_store_load_cb)c->cb;
+    void *opaque = c->opaque;
+    size_t nids = c->nids;
+    (void)ac;
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[2]->type != REDIS_REPLY_ARRAY ||
+        (nids && r->element[1]->elements != nids)) {
+        int status = reply_status(st, r, "load");
+        if (r && status == TF_EIO && r->type != REDIS_REPLY_ERROR)
+            TF_ERROR(MOD, "load: unexpected reply shape");
+        cb(st, status, NULL, opaque);
+        return;
+    }
+
+    tf_store_doc_t doc;
+    const redisReply *h = r->element[0];
+    const char *f[MAX_DECODE_FIELDS], *v[MAX_DECODE_FIELDS];
+    size_t fl[MAX_DECODE_FIELDS], vl[MAX_DECODE_FIELDS], n = 0;
+    for (size_t i = 0; i + 1 < h->elements && n < MAX_DECODE_FIELDS; i += 2, n++) {
+        f[n] = h->element[i]->str;
+        fl[n] = (size_t)h->element[i]->len;
+        v[n] = h->element[i + 1]->str;
+        vl[n] = (size_t)h->element[i + 1]->len;
+    }
+    if (tf_store_decode(&doc, f, fl, v, vl, n) != TF_OK) {
+        TF_ERROR(MOD, "load: undecodable customer state");
+        cb(st, TF_EINVAL, NULL, opaque);
+        return;
+    }
+
+    uint8_t seen_stack[1024], *seen = seen_stack;
+    if (nids > sizeof(seen_stack) && !(seen = malloc(nids))) {
+        cb(st, TF_ENOMEM, NULL, opaque);
+        return;
+    }
+    for (size_t i = 0; i < nids; i++)
+        seen[i] = r->element[1]->element[i]->integer != 0;
+
+    tf_store_outbox_entry ob[MAX_OUTBOX];
+    const redisReply *o = r->element[2];
+    size_t nob = 0;
+    for (size_t i = 0; i + 1 < o->elements && nob < MAX_OUTBOX; i += 2, nob++) {
+        ob[nob].id = o->element[i]->str;
+        ob[nob].payload = o->element[i + 1]->str;
+        ob[nob].payload_len = (size_t)o->element[i + 1]->len;
+    }
+    tf_store_loaded res = {&doc, seen, nob, ob};
+    cb(st, TF_OK, &res, opaque);
+    if (seen != seen_stack)
+        free(seen);
+}
+
+int tf_store_load(tf_store_t *st, const char *customer, const char *const *event_ids, size_t nids,
+                  tf_store_load_cb cb, void *opaque)
+{
+    size_t off[3], len[3];
+    char cutoff[24];
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (build_keys(st, customer, off, len) || argv_reserve(st, 7 + nids))
+        return TF_ENOMEM;
+    cmd_t *c = cmd_get(st, CMD_LOAD, (void *)cb, opaque);
+    if (!c)
+        return TF_ENOMEM;
+    c->nids = nids;
+    int cn = snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(tf_time_now_ms() - st->dedup_window_ms));
+    size_t a = 0;
+    st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
+    st->argv[a] = st->sha_load, st->argvlen[a++] = 40;
+    st->argv[a] = "3", st->argvlen[a++] = 1;
+    for (int k = 0; k < 3; k++)
+        st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
+    st->argv[a] = cutoff, st->argvlen[a++] = (size_t)cn;
+    for (size_t i = 0; i < nids; i++)
+        st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
+    rc = send_tracked(st, on_load_reply, c, (int)a, st->argv, st->argvlen);
+    if (rc)
+        cmd_put(st, c);
+    return rc;
+}
+
+/* ---- commit ---- */
+
+static void on_commit_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cmd_t *c = privdata;
+    tf_store_t *st = c->st;
+    redisReply *r = reply;
+    tf_store_commit_cb cb = (tf_store_commit_cb)c->cb;
+    void *opaque = c->opaque;
+    (void)ac;
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        cb(st, reply_status(st, r, "commit"), 0, opaque);
+        return;
+    }
+    if (r->integer < 0) {
+        cb(st, TF_EFENCED, 0, opaque);
+        return;
+    }
+    cb(st, TF_OK, r->integer, opaque);
+}
+
+int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
+                    const tf_store_doc_t *after, int64_t epoch, int64_t now_ms,
+                    const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
+                    size_t noutbox, tf_store_commit_cb cb, void *opaque)
+{
+    tf_store_fields fa, fb;
+    size_t off[3], len[3];
+    char nums[7][24];
+    int nl[7];
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    tf_store_encode(after, &fa);
+    if (before->exists)
+        tf_store_encode(before, &fb);
+    else
+        fb.n = 0;
+
+    if (build_keys(st, customer, off, len) || argv_reserve(st, 16 + 2 * fa.n + nids + 2 * noutbox))
+        return TF_ENOMEM;
+    cmd_t *c = cmd_get(st, CMD_COMMIT, (void *)cb, opaque);
+    if (!c)
+        return TF_ENOMEM;
+
+    nl[0] = snprintf(nums[0], 24, "%lld", (long long)epoch);
+    nl[1] = snprintf(nums[1], 24, "%lld", (long long)now_ms);
+    nl[2] = snprintf(nums[2], 24, "%lld", (long long)(now_ms - st->dedup_window_ms));
+    nl[3] = snprintf(nums[3], 24, "%lld", (long long)st->dedup_window_ms);
+    size_t a = 0;
+    st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
+    st->argv[a] = st->sha_commit, st->argvlen[a++] = 40;
+    st->argv[a] = "3", st->argvlen[a++] = 1;
+    for (int k = 0; k < 3; k++)
+        st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
+    for (int k = 0; k < 4; k++)
+        st->argv[a] = nums[k], st->argvlen[a++] = (size_t)nl[k];
+
+    /* Only the fields that changed: both encodings list fields in the same order,
+     * except watermarks, which are compared by name. */
+    size_t nf_slot = a++, nf = 0;
+    for (size_t i = 0; i < fa.n; i++) {
+        const char *val = fa.value_buf[i];
+        int same = 0;
+        for (size_t j = i < fb.n ? i : 0; j < fb.n; j++) {
+            if (strcmp(fb.field[j], fa.field[i]) == 0) {
+                same = strcmp(fb.value_buf[j], val) == 0;
+                break;
+            }
+        }
+        if (same)
+            continue;
+        st->argv[a] = fa.field[i], st->argvlen[a++] = strlen(fa.field[i]);
+        st->argv[a] = val, st->argvlen[a++] = strlen(val);
+        nf++;
+    }
+    nl[4] = snprintf(nums[4], 24, "%zu", nf);
+    st->argv[nf_slot] = nums[4], st->argvlen[nf_slot] = (size_t)nl[4];
+
+    nl[5] = snprintf(nums[5], 24, "%zu", nids);
+    st->argv[a] = nums[5], st->argvlen[a++] = (size_t)nl[5];
+    for (size_t i = 0; i < nids; i++)
+        st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
+    nl[6] = snprintf(nums[6], 24, "%zu", noutbox);
+    st->argv[a] = nums[6], st->argvlen[a++] = (size_t)nl[6];
+    for (size_t i = 0; i < noutbox; i++) {
+        st->argv[a] = outbox[i].id, st->argvlen[a++] = strlen(outbox[i].id);
+        st->argv[a] = outbox[i].payload, st->argvlen[a++] = outbox[i].payload_len;
+    }
+    rc = send_tracked(st, on_commit_reply, c, (int)a, st->argv, st->argvlen);
+    if (rc)
+        cmd_put(st, c);
+    return rc;
+}
+
+/* ---- small commands ---- */
+
+static void on_plain_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    tf_store_t *st = ac->data;
+    (void)privdata;
+    if (st && !st->closing && reply)
+        sent_pop(st);
+    if (st && reply && ((redisReply *)reply)->type == REDIS_REPLY_ERROR)
+        fail_reply(st, reply, "outbox ack");
+}
+
+int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids)
+{
+    size_t off[3], len[3];
+    int rc = check_ready(st);
+    if (rc || nids == 0)
+        return rc;
+    if (build_keys(st, customer, off, len) || argv_reserve(st, 2 + nids))
+        return TF_ENOMEM;
+    size_t a = 0;
+    st->argv[a] = "HDEL", st->argvlen[a++] = 4;
+    st->argv[a] = st->keybuf + off[2], st->argvlen[a++] = len[2];
+    for (size_t i = 0; i < nids; i++)
+        st->argv[a] = ids[i], st->argvlen[a++] = strlen(ids[i]);
+    return send_tracked(st, on_plain_reply, NULL, (int)a, st->argv, st->argvlen);
+}
+
+static void on_epoch_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cmd_t *c = privdata;
+    tf_store_t *st = c->st;
+    redisReply *r = reply;
+    tf_store_epoch_cb cb = (tf_store_epoch_cb)c->cb;
+    void *opaque = c->opaque;
+    (void)ac;
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        cb(st, reply_status(st, r, "epoch"), 0, opaque);
+    else
+        cb(st, TF_OK, r->integer, opaque);
+}
+
+int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
+{
+    char key[96];
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    int n = snprintf(key, sizeof(key), "%sepoch", st->prefix);
+    cmd_t *c = cmd_get(st, CMD_EPOCH, (void *)cb, opaque);
+    if (!c)
+        return TF_ENOMEM;
+    const char *argv[2] = {"INCR", key};
+    size_t lens[2] = {4, (size_t)n};
+    rc = send_tracked(st, on_epoch_reply, c, 2, argv, lens);
+    if (rc)
+        cmd_put(st, c);
+    return rc;
+}

@@ -1,0 +1,753 @@
+/* Unit tests for pkg/config: defaults, the shipped config/touchflow.json, every class
+ * of error (each must name the key), environment and -o overrides, validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "config/config.h"
+
+/* ---- helpers ---- */
+
+static char errbuf[8192];
+
+static tf_config_t *cfg_new(void)
+{
+    tf_config_t *c = malloc(sizeof *c);
+    assert_non_null(c);
+    tf_config_defaults(c);
+    return c;
+}
+
+/* Writes text to a new temporary file; the caller unlinks and frees the path. */
+static char *write_temp(const char *text)
+{
+    char *path = strdup("/tmp/tf_config_test_XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+/* Loads text as a config file over the defaults; returns the rc, errors in errbuf. */
+static int load_text(tf_config_t *c, const char *text)
+{
+    char *path = write_temp(text);
+    int rc = tf_config_load_file(c, path, errbuf, sizeof errbuf);
+    unlink(path);
+    free(path);
+    return rc;
+}
+
+static void assert_has(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle))
+        fail_msg("expected \"%s\" in:\n%s", needle, haystack);
+}
+
+static size_t count_lines(const char *s)
+{
+    if (!*s)
+        return 0;
+    size_t n = 1;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The repository's config/touchflow.json, found from this source file's path. */
+static void default_config_path(char *out, size_t size)
+{
+    const char *file = __FILE__;
+    const char *slash = strrchr(file, '/');
+    if (slash)
+        snprintf(out, size, "%.*s/../../config/touchflow.json", (int)(slash - file), file);
+    else
+        snprintf(out, size, "../../config/touchflow.json");
+}
+
+/* ---- defaults and the shipped file ---- */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_string_equal(c->brokers, "127.0.0.1:9092");
+    assert_string_equal(c->group_id, "touchflow");
+    assert_int_equal(c->ninput_topics, 1);
+    assert_string_equal(c->input_topics[0], "touchpoints");
+    assert_string_equal(c->dlq_topic, "touchflow.dlq");
+    for (int i = 0; i < 8; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "touchflow.%s", tf_config_families[i]);
+        assert_string_equal(c->output_topics[i], want);
+    }
+    assert_int_equal(c->nconsumer_props, 0);
+    assert_int_equal(c->nproducer_props, 0);
+    assert_string_equal(c->redis_url, "redis://127.0.0.1:6379");
+    assert_string_equal(c->key_prefix, "tf:");
+    assert_int_equal(c->redis_timeout_ms, 2000);
+    assert_int_equal(c->redis_backoff_min_ms, 100);
+    assert_int_equal(c->redis_backoff_max_ms, 5000);
+    assert_int_equal(c->dedup_window_s, 86400);
+    assert_int_equal(c->batch_max, 2000);
+    assert_int_equal(c->max_inflight, 8000);
+    assert_int_equal(c->shutdown_timeout_ms, 10000);
+    assert_string_equal(c->instance_source, "/touchflow");
+    assert_int_equal(c->max_record_bytes, 65536);
+    assert_int_equal(c->max_id_bytes, 128);
+    assert_int_equal(c->max_depth, 16);
+    assert_int_equal(c->max_future_skew_s, 86400);
+    assert_string_equal(c->log_level, "info");
+    assert_int_equal(c->rules.mature_min_purchases, 5);
+    assert_int_equal(c->rules.mature_min_tenure_days, 90);
+    assert_int_equal(c->rules.mature_spend_threshold, 1000000);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+    assert_string_equal(errbuf, "");
+    free(c);
+}
+
+static void test_default_file_is_the_defaults(void **state)
+{
+    (void)state;
+    char path[4096];
+    default_config_path(path, sizeof path);
+
+    /* Same document as the defaults: every key present, no other key. */
+    json_error_t jerr;
+    json_t *file = json_load_file(path, 0, &jerr);
+    if (!file)
+        fail_msg("%s: %s", path, jerr.text);
+    tf_config_t *d = cfg_new();
+    char *dump = tf_config_to_json(d, 0);
+    assert_non_null(dump);
+    json_t *dj = json_loads(dump, 0, &jerr);
+    assert_non_null(dj);
+    if (!json_equal(file, dj))
+        fail_msg("%s differs from the built-in defaults, which are:\n%s", path, dump);
+    json_decref(dj);
+    json_decref(file);
+    free(dump);
+
+    /* Loading it over changed values gives back exactly the defaults. */
+    tf_config_t *c = cfg_new();
+    assert_int_equal(tf_config_apply_override(c, "processing.batch_max=7", errbuf, sizeof errbuf), 0);
+    assert_int_equal(tf_config_apply_override(c, "kafka.input_topics=a,b", errbuf, sizeof errbuf), 0);
+    assert_int_equal(tf_config_apply_override(c, "log.level=debug", errbuf, sizeof errbuf), 0);
+    assert_int_equal(tf_config_load_file(c, path, errbuf, sizeof errbuf), 0);
+    assert_string_equal(errbuf, "");
+    assert_memory_equal(c, d, sizeof *c);
+    free(c);
+    free(d);
+}
+
+static void test_load_values(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    int rc = load_text(c,
+        "{\"kafka\": {\"brokers\": \"k1:9092,k2:9092\", \"input_topics\": [\"a\", \"b.c\"],\n"
+        "  \"consumer\": {\"fetch.wait.max.ms\": \"50\", \"session.timeout.ms\": 30000,\n"
+        "               \"check.crcs\": true, \"x.ratio\": 0.5},\n"
+        "  \"producer\": {\"linger.ms\": 5, \"enable.idempotence\": true},\n"
+        "  \"output_topics\": {\"churn\": \"crm.churn\"}},\n"
+        " \"redis\": {\"url\": \"redis://u:p%40ss@cache:6380/2\", \"timeout_ms\": 500},\n"
+        " \"rules\": {\"mature_min_purchases\": 0}, \"log\": {\"level\": \"debug\"}}\n");
+    if (rc != 0)
+        fail_msg("%s", errbuf);
+    assert_string_equal(c->brokers, "k1:9092,k2:9092");
+    assert_int_equal(c->ninput_topics, 2);
+    assert_string_equal(c->input_topics[1], "b.c");
+    assert_int_equal(c->nconsumer_props, 4);
+    assert_string_equal(c->consumer_props[0].key, "fetch.wait.max.ms");
+    assert_string_equal(c->consumer_props[0].value, "50");
+    assert_string_equal(c->consumer_props[1].value, "30000");
+    assert_string_equal(c->consumer_props[2].value, "true");
+    assert_string_equal(c->consumer_props[3].value, "0.5");
+    assert_int_equal(c->nproducer_props, 2);
+    assert_string_equal(c->producer_props[0].value, "5");
+    assert_string_equal(c->output_topics[tf_config_family_index("churn")], "crm.churn");
+    assert_string_equal(c->output_topics[tf_config_family_index("care")], "touchflow.care");
+    assert_int_equal(c->redis_timeout_ms, 500);
+    assert_int_equal(c->redis_backoff_max_ms, 5000); /* absent: kept */
+    assert_int_equal(c->rules.mature_min_purchases, 0);
+    assert_string_equal(c->log_level, "debug");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+    free(c);
+}
+
+/* ---- errors: each names the key ---- */
+
+static void test_unknown_key_hint(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"kafka\": {\"brokrs\": \"x:1\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.brokrs: unknown key");
+    assert_has(errbuf, "did you mean kafka.brokers?");
+
+    /* A transposition is one edit. */
+    assert_int_equal(load_text(c, "{\"redis\": {\"timeuot_ms\": 5}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.timeuot_ms: unknown key; did you mean redis.timeout_ms?");
+
+    /* Sections get hints too. */
+    assert_int_equal(load_text(c, "{\"kafak\": {}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafak: unknown key; did you mean kafka?");
+
+    /* Far from everything: the parent's keys are listed instead. */
+    assert_int_equal(load_text(c, "{\"kafka\": {\"output_topics\": {\"promotions\": \"p\"}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.output_topics.promotions: unknown key");
+    assert_has(errbuf, "lifecycle, churn, care, complaint, tier, loyalty, referral, winback");
+    assert_int_equal(load_text(c, "{\"telemetry\": 1}"), TF_ECONFIG);
+    assert_has(errbuf, "telemetry: unknown key (the top level accepts: kafka, redis, processing, "
+                       "limits, log, rules)");
+
+    /* Dotted keys are for overrides; the file nests. */
+    assert_int_equal(load_text(c, "{\"kafka.brokers\": \"x:1\"}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.brokers: write nested objects");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"fetch.wait.max.ms\": \"5\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.fetch.wait.max.ms: unknown key");
+
+    /* The config was not touched by any of the failed loads. */
+    tf_config_t *d = cfg_new();
+    assert_memory_equal(c, d, sizeof *c);
+    free(d);
+    free(c);
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"redis\": {\"timeout_ms\": \"2000\"}}"), TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.timeout_ms: expected an integer, got string");
+    assert_int_equal(load_text(c, "{\"redis\": {\"timeout_ms\": 2.5}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.timeout_ms: expected an integer, got real number");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"brokers\": 9092}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.brokers: expected a string, got integer");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"group_id\": null}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.group_id: expected a string, got null");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"input_topics\": \"touchpoints\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.input_topics: expected an array of strings, got string");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"input_topics\": [\"a\", 7]}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.input_topics[1]: expected a string, got integer");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"input_topics\": [true, \"a b\"]}}"), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 2);
+    assert_has(errbuf, "kafka.input_topics[0]: expected a string, got boolean");
+    assert_has(errbuf, "kafka.input_topics[1]: invalid topic name \"a b\"");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": {\"a.b\": [1]}}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.a.b: expected a string, number or boolean, got array");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": \"a=b\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer: expected an object");
+    assert_int_equal(load_text(c, "{\"redis\": \"redis://x\"}"), TF_ECONFIG);
+    assert_has(errbuf, "redis: expected an object, got string");
+    assert_int_equal(load_text(c, "[1, 2]"), TF_ECONFIG);
+    assert_has(errbuf, "the top level must be a JSON object, got array");
+    free(c);
+}
+
+static void test_bounds_and_lengths(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"processing\": {\"batch_max\": 0}}"), TF_ECONFIG);
+    assert_string_equal(errbuf, "processing.batch_max: 0 is out of bounds (expected 1 to 100000)");
+    assert_int_equal(load_text(c, "{\"redis\": {\"dedup_window_s\": 59}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.dedup_window_s: 59 is out of bounds (expected 60 to 31536000)");
+    assert_int_equal(load_text(c, "{\"limits\": {\"max_id_bytes\": 129}}"), TF_ECONFIG);
+    assert_has(errbuf, "limits.max_id_bytes: 129 is out of bounds (expected 1 to 128)");
+    assert_int_equal(load_text(c, "{\"rules\": {\"mature_min_tenure_days\": -1}}"), TF_ECONFIG);
+    assert_has(errbuf, "rules.mature_min_tenure_days: -1 is out of bounds (expected 0 to");
+    assert_int_equal(load_text(c, "{\"redis\": {\"timeout_ms\": 600001}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.timeout_ms: 600001 is out of bounds (expected 1 to 600000)");
+
+    /* 64 bytes do not fit key_prefix[64]. */
+    char text[512];
+    snprintf(text, sizeof text, "{\"redis\": {\"key_prefix\": \"%064d\"}}", 0);
+    assert_int_equal(load_text(c, text), TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.key_prefix: too long (64 bytes, at most 63)");
+    snprintf(text, sizeof text, "{\"redis\": {\"key_prefix\": \"%063d\"}}", 0);
+    assert_int_equal(load_text(c, text), 0);
+    assert_int_equal(strlen(c->key_prefix), 63);
+
+    assert_int_equal(load_text(c, "{\"log\": {\"level\": \"verbose\"}}"), TF_ECONFIG);
+    assert_string_equal(errbuf,
+                        "log.level: expected one of debug, info, warn, error, got \"verbose\"");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"group_id\": \"\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.group_id: must not be empty");
+    assert_int_equal(load_text(c, "{\"redis\": {\"key_prefix\": \"tf:{x}\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.key_prefix: must not contain '{' or '}'");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"brokers\": \"a:1,,b:2\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.brokers: empty entry");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"group_id\": \"a\\nb\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.group_id: contains a control character");
+    free(c);
+}
+
+static void test_topic_names(void **state)
+{
+    (void)state;
+    char why[512];
+    assert_int_equal(tf_config_topic_check("touchflow.dlq", why, sizeof why), 0);
+    assert_int_equal(tf_config_topic_check("A-b_c.9", why, sizeof why), 0);
+    assert_int_equal(tf_config_topic_check("", why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_topic_check(".", why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_topic_check("..", why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_topic_check("...", why, sizeof why), 0);
+    assert_int_equal(tf_config_topic_check("a b", why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_topic_check("a/b", why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_topic_check("t\xc3\xa9", why, sizeof why), TF_EINVAL);
+    char name[260];
+    memset(name, 'x', 249);
+    name[249] = '\0';
+    assert_int_equal(tf_config_topic_check(name, why, sizeof why), 0);
+    name[249] = 'x';
+    name[250] = '\0';
+    assert_int_equal(tf_config_topic_check(name, why, sizeof why), TF_EINVAL);
+    assert_has(why, "250 characters long, at most 249");
+
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"kafka\": {\"dlq_topic\": \"dead letters\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.dlq_topic: invalid topic name \"dead letters\"");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"input_topics\": [\"ok\", \"..\"]}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.input_topics[1]: \"..\" is not a valid topic name");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"input_topics\": []}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.input_topics: must list at least 1 topic");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"input_topics\": [\"a\", \"a\"]}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.input_topics[1]: \"a\" is listed twice");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"output_topics\": {\"tier\": \"t:x\"}}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.output_topics.tier: invalid topic name");
+    char text[400];
+    snprintf(text, sizeof text, "{\"kafka\": {\"dlq_topic\": \"%.250s\"}}", name);
+    assert_int_equal(load_text(c, text), TF_ECONFIG);
+    assert_has(errbuf, "kafka.dlq_topic: too long (250 bytes, at most 127)");
+    free(c);
+}
+
+static void test_redis_url(void **state)
+{
+    (void)state;
+    tf_config_redis_url u;
+    char why[512];
+    assert_int_equal(tf_config_redis_url_parse("redis://127.0.0.1:6379", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.username, "");
+    assert_string_equal(u.password, "");
+    assert_int_equal(tf_config_redis_url_parse("redis://cache", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "cache");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(tf_config_redis_url_parse("REDIS://app:s%3Acr%40t@cache.local:7000/3", &u, why,
+                                               sizeof why), 0);
+    assert_string_equal(u.username, "app");
+    assert_string_equal(u.password, "s:cr@t");
+    assert_string_equal(u.host, "cache.local");
+    assert_int_equal(u.port, 7000);
+    assert_int_equal(u.db, 3);
+    assert_int_equal(tf_config_redis_url_parse("redis://:only@[::1]:6380/", &u, why, sizeof why), 0);
+    assert_string_equal(u.username, "");
+    assert_string_equal(u.password, "only");
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 0);
+
+    assert_int_equal(tf_config_redis_url_parse("rediss://h:6379", &u, why, sizeof why), TF_EINVAL);
+    assert_has(why, "TLS is not supported by this version");
+    assert_int_equal(tf_config_redis_url_parse("http://h", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://h:0", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://h:65536", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://h:", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://h/x", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://h?db=1", &u, why, sizeof why), TF_EINVAL);
+    assert_int_equal(tf_config_redis_url_parse("redis://u:bad%zz@h", &u, why, sizeof why), TF_EINVAL);
+
+    /* Error text never carries the password. */
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"redis\": {\"url\": \"redis://u:hunter2@h:99999\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.url: the port must be");
+    assert_null(strstr(errbuf, "hunter2"));
+    assert_int_equal(load_text(c, "{\"redis\": {\"url\": \"rediss://cache:6380\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.url: ");
+    assert_has(errbuf, "TLS is not supported by this version");
+    free(c);
+}
+
+static void test_passthrough_forbidden(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": {\"group.id\": \"g\"}}}"), TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.group.id: set by touchflow; use kafka.group_id instead");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": {\"bootstrap.servers\": \"b:1\"}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.bootstrap.servers: set by touchflow; use kafka.brokers instead");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": {\"enable.auto.offset.store\": true}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.enable.auto.offset.store: controlled by touchflow");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": {\"enable.auto.commit\": \"false\"}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.enable.auto.commit: controlled by touchflow");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"consumer\": {\"partition.assignment.strategy\": "
+                                  "\"cooperative-sticky\"}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.partition.assignment.strategy: cooperative rebalancing");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"producer\": {\"enable.idempotence\": false}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.producer.enable.idempotence: touchflow's producer is always idempotent");
+    assert_int_equal(load_text(c, "{\"kafka\": {\"producer\": {\"bootstrap.servers\": \"b:1\"}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.producer.bootstrap.servers: set by touchflow; use kafka.brokers instead");
+    /* group.id is only the consumer's business. */
+    assert_int_equal(load_text(c, "{\"kafka\": {\"producer\": {\"client.id\": \"p\"}}}"), 0);
+
+    /* More properties than fit. */
+    char text[8192];
+    size_t n = (size_t)snprintf(text, sizeof text, "{\"kafka\": {\"consumer\": {");
+    for (int i = 0; i <= TF_CONFIG_MAX_PASSTHROUGH; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s\"p%d\": \"v\"", i ? ", " : "", i);
+    snprintf(text + n, sizeof text - n, "}}}");
+    assert_int_equal(load_text(c, text), TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.p64: too many properties (at most 64)");
+    free(c);
+}
+
+static void test_bad_json(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\n  \"kafka\": {\n    \"brokers\": \"x\",\n  }\n}\n"), TF_ECONFIG);
+    assert_has(errbuf, "line 4, column");
+    assert_int_equal(count_lines(errbuf), 1);
+    assert_int_equal(load_text(c, "{\"log\": {\"level\": \"info\", \"level\": \"debug\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "duplicate object key");
+    assert_int_equal(load_text(c, ""), TF_ECONFIG);
+    assert_has(errbuf, "line 1");
+    assert_int_equal(tf_config_load_file(c, "/nonexistent/touchflow.json", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "/nonexistent/touchflow.json");
+    free(c);
+}
+
+static void test_all_errors_reported(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    tf_config_t *d = cfg_new();
+    assert_int_equal(load_text(c,
+        "{\"kafka\": {\"brokrs\": \"x:1\", \"dlq_topic\": \"a b\",\n"
+        "            \"consumer\": {\"group.id\": \"g\"}},\n"
+        " \"redis\": {\"url\": \"rediss://h\", \"timeout_ms\": \"5\"},\n"
+        " \"processing\": {\"batch_max\": 0, \"max_inflight\": 100},\n"
+        " \"log\": {\"level\": \"loud\"}}\n"), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 7);
+    assert_has(errbuf, "kafka.brokrs: unknown key; did you mean kafka.brokers?\n");
+    assert_has(errbuf, "kafka.dlq_topic: invalid topic name");
+    assert_has(errbuf, "kafka.consumer.group.id: set by touchflow");
+    assert_has(errbuf, "redis.url: ");
+    assert_has(errbuf, "redis.timeout_ms: expected an integer, got string");
+    assert_has(errbuf, "processing.batch_max: 0 is out of bounds");
+    assert_has(errbuf, "log.level: expected one of");
+    /* All or nothing: the valid max_inflight was not applied either. */
+    assert_memory_equal(c, d, sizeof *c);
+
+    /* A small buffer is truncated, terminated and says so. */
+    char small[40];
+    char *path = write_temp("{\"kafka\": {\"brokrs\": 1, \"grup_id\": 2}}");
+    assert_int_equal(tf_config_load_file(c, path, small, sizeof small), TF_ECONFIG);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    assert_string_equal(small + sizeof small - 4, "...");
+    assert_int_equal(tf_config_load_file(c, path, NULL, 0), TF_ECONFIG);
+    unlink(path);
+    free(path);
+    free(c);
+    free(d);
+}
+
+/* ---- environment ---- */
+
+static void clear_env(void)
+{
+    static const char *const vars[] = {
+        "TOUCHFLOW_KAFKA_BROKERS", "TOUCHFLOW_REDIS_URL",  "TOUCHFLOW_GROUP_ID",
+        "TOUCHFLOW_INPUT_TOPICS",  "TOUCHFLOW_LOG_LEVEL", "TOUCHFLOW_KEY_PREFIX",
+        "TOUCHFLOW_DLQ_TOPIC",
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
+static void test_env(void **state)
+{
+    (void)state;
+    clear_env();
+    tf_config_t *c = cfg_new();
+    tf_config_t *d = cfg_new();
+    assert_int_equal(tf_config_apply_env(c, errbuf, sizeof errbuf), 0);
+    assert_memory_equal(c, d, sizeof *c);
+
+    setenv("TOUCHFLOW_KAFKA_BROKERS", "k1:9092,k2:9092", 1);
+    setenv("TOUCHFLOW_REDIS_URL", "redis://r:6380/1", 1);
+    setenv("TOUCHFLOW_GROUP_ID", "tf-blue", 1);
+    setenv("TOUCHFLOW_INPUT_TOPICS", "web, calls ,orders", 1);
+    setenv("TOUCHFLOW_LOG_LEVEL", "warn", 1);
+    setenv("TOUCHFLOW_KEY_PREFIX", "blue:", 1);
+    setenv("TOUCHFLOW_DLQ_TOPIC", "blue.dlq", 1);
+    int rc = tf_config_apply_env(c, errbuf, sizeof errbuf);
+    if (rc)
+        fail_msg("%s", errbuf);
+    assert_string_equal(c->brokers, "k1:9092,k2:9092");
+    assert_string_equal(c->redis_url, "redis://r:6380/1");
+    assert_string_equal(c->group_id, "tf-blue");
+    assert_int_equal(c->ninput_topics, 3);
+    assert_string_equal(c->input_topics[0], "web");
+    assert_string_equal(c->input_topics[1], "calls");
+    assert_string_equal(c->input_topics[2], "orders");
+    assert_string_equal(c->log_level, "warn");
+    assert_string_equal(c->key_prefix, "blue:");
+    assert_string_equal(c->dlq_topic, "blue.dlq");
+
+    /* Errors name the variable, and all of them are reported. */
+    tf_config_t *before = cfg_new();
+    memcpy(before, c, sizeof *c);
+    setenv("TOUCHFLOW_REDIS_URL", "rediss://r:6380", 1);
+    setenv("TOUCHFLOW_INPUT_TOPICS", "ok,bad topic", 1);
+    setenv("TOUCHFLOW_LOG_LEVEL", "", 1);
+    assert_int_equal(tf_config_apply_env(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 3);
+    assert_has(errbuf, "TOUCHFLOW_REDIS_URL: redis.url: ");
+    assert_has(errbuf, "TLS is not supported by this version");
+    assert_has(errbuf, "TOUCHFLOW_INPUT_TOPICS: kafka.input_topics[1]: invalid topic name");
+    assert_has(errbuf, "TOUCHFLOW_LOG_LEVEL: log.level: expected one of");
+    assert_memory_equal(c, before, sizeof *c);
+    clear_env();
+    free(before);
+    free(c);
+    free(d);
+}
+
+/* ---- -o overrides ---- */
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+#define SET_OK(a)                                                            \
+    do {                                                                     \
+        if (tf_config_apply_override(c, (a), errbuf, sizeof errbuf) != 0)   \
+            fail_msg("%s: %s", (a), errbuf);                                 \
+    } while (0)
+    SET_OK("processing.batch_max=500");
+    assert_int_equal(c->batch_max, 500);
+    SET_OK(" redis.timeout_ms = 750 ");
+    assert_int_equal(c->redis_timeout_ms, 750);
+    SET_OK("kafka.brokers=a:1,b:2");
+    assert_string_equal(c->brokers, "a:1,b:2");
+    SET_OK("kafka.input_topics=[\"x\", \"y\"]");
+    assert_int_equal(c->ninput_topics, 2);
+    assert_string_equal(c->input_topics[1], "y");
+    SET_OK("kafka.input_topics=p,q,r");
+    assert_int_equal(c->ninput_topics, 3);
+    assert_string_equal(c->input_topics[2], "r");
+    SET_OK("kafka.consumer.fetch.wait.max.ms=50");
+    SET_OK("kafka.consumer={\"fetch.wait.max.ms\": 60, \"queued.min.messages\": \"1000\"}");
+    assert_int_equal(c->nconsumer_props, 2); /* merged, not appended twice */
+    assert_string_equal(c->consumer_props[0].value, "60");
+    SET_OK("kafka.producer.linger.ms=5");
+    assert_string_equal(c->producer_props[0].key, "linger.ms");
+    SET_OK("kafka.output_topics.winback=crm.winback");
+    assert_string_equal(c->output_topics[tf_config_family_index("winback")], "crm.winback");
+    SET_OK("kafka.output_topics={\"care\": \"crm.care\"}");
+    assert_string_equal(c->output_topics[tf_config_family_index("care")], "crm.care");
+    SET_OK("redis={\"timeout_ms\": 900, \"key_prefix\": \"\"}");
+    assert_int_equal(c->redis_timeout_ms, 900);
+    assert_string_equal(c->key_prefix, "");
+    SET_OK("processing.source=/touchflow/eu-1");
+    assert_string_equal(c->instance_source, "/touchflow/eu-1");
+    SET_OK("rules.mature_spend_threshold=9223372036854775807");
+    assert_int_equal(c->rules.mature_spend_threshold, INT64_MAX);
+
+    tf_config_t *before = cfg_new();
+    memcpy(before, c, sizeof *c);
+    assert_int_equal(tf_config_apply_override(c, "processing.batch_max=lots", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_string_equal(errbuf, "processing.batch_max: expected an integer, got \"lots\"");
+    assert_int_equal(tf_config_apply_override(c, "processing.batch_max=100001", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "processing.batch_max: 100001 is out of bounds (expected 1 to 100000)");
+    assert_int_equal(tf_config_apply_override(c, "processing.batchmax=5", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_string_equal(errbuf, "processing.batchmax: unknown key; did you mean processing.batch_max?");
+    assert_int_equal(tf_config_apply_override(c, "processing.batch_max", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "expected <key>=<value>");
+    assert_int_equal(tf_config_apply_override(c, "=5", errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(tf_config_apply_override(c, "kafka.input_topics=[\"a\",", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.input_topics: invalid JSON array");
+    assert_int_equal(tf_config_apply_override(c, "kafka.consumer=fetch.wait.max.ms", errbuf,
+                                              sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer: expected a JSON object");
+    assert_int_equal(tf_config_apply_override(c, "kafka.consumer.group.id=x", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.consumer.group.id: set by touchflow; use kafka.group_id instead");
+    assert_int_equal(tf_config_apply_override(c, "kafka.output_topics=churn", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.output_topics: a section takes a JSON object");
+    assert_int_equal(tf_config_apply_override(c, "kafka.output_topics={\"promo\": \"x\"}", errbuf,
+                                              sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "kafka.output_topics.promo: unknown key");
+    assert_int_equal(tf_config_apply_override(c, "redis.url=rediss://h", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "TLS is not supported by this version");
+    assert_memory_equal(c, before, sizeof *c);
+    free(before);
+    free(c);
+#undef SET_OK
+}
+
+/* ---- validation ---- */
+
+static void test_validate(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    c->redis_backoff_min_ms = 6000;
+    c->batch_max = 9000;
+    tf_strlcpy(c->dlq_topic, "touchpoints", sizeof c->dlq_topic);
+    tf_strlcpy(c->output_topics[1], "touchpoints", sizeof c->output_topics[1]);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 5);
+    assert_has(errbuf, "redis.backoff_min_ms: 6000 is greater than redis.backoff_max_ms (5000)");
+    assert_has(errbuf, "kafka.output_topics.churn: \"touchpoints\" is also kafka.dlq_topic");
+    assert_has(errbuf, "processing.batch_max: 9000 is greater than processing.max_inflight (8000)");
+    assert_has(errbuf, "kafka.dlq_topic: \"touchpoints\" is also an input topic");
+    assert_has(errbuf, "kafka.output_topics.churn: \"touchpoints\" is also an input topic");
+
+    tf_config_defaults(c);
+    tf_strlcpy(c->output_topics[2], "touchflow.dlq", sizeof c->output_topics[2]);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "kafka.output_topics.care: \"touchflow.dlq\" is also kafka.dlq_topic");
+
+    /* Families may share one output topic. */
+    tf_config_defaults(c);
+    for (int i = 0; i < 8; i++)
+        tf_strlcpy(c->output_topics[i], "touchflow.derived", sizeof c->output_topics[i]);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+
+    /* Field checks apply to configs built in code too. */
+    tf_config_defaults(c);
+    c->ninput_topics = 0;
+    c->max_depth = 0;
+    tf_strlcpy(c->log_level, "trace", sizeof c->log_level);
+    tf_strlcpy(c->redis_url, "rediss://x", sizeof c->redis_url);
+    c->nconsumer_props = 1;
+    tf_strlcpy(c->consumer_props[0].key, "group.id", sizeof c->consumer_props[0].key);
+    tf_strlcpy(c->consumer_props[0].value, "g", sizeof c->consumer_props[0].value);
+    memset(c->group_id, 'g', sizeof c->group_id);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 6);
+    assert_has(errbuf, "kafka.input_topics: must list at least 1 topic");
+    assert_has(errbuf, "limits.max_depth: 0 is out of bounds");
+    assert_has(errbuf, "log.level: expected one of");
+    assert_has(errbuf, "redis.url: ");
+    assert_has(errbuf, "kafka.consumer.group.id: set by touchflow");
+    assert_has(errbuf, "kafka.group_id: not NUL-terminated");
+    free(c);
+}
+
+/* ---- misc ---- */
+
+static void test_family_index(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(tf_config_family_index(tf_config_families[i]), i);
+    assert_int_equal(tf_config_family_index("winback"), 7);
+    assert_int_equal(tf_config_family_index("promo"), -1);
+    assert_int_equal(tf_config_family_index(NULL), -1);
+}
+
+static void test_to_json_redacts(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(tf_config_apply_override(c, "redis.url=redis://app:hunter2@cache:6379/1", errbuf,
+                                              sizeof errbuf), 0);
+    assert_int_equal(tf_config_apply_override(c, "kafka.consumer.sasl.password=hunter3", errbuf,
+                                              sizeof errbuf), 0);
+    assert_int_equal(tf_config_apply_override(c, "kafka.consumer.sasl.username=svc", errbuf,
+                                              sizeof errbuf), 0);
+    char *s = tf_config_to_json(c, 1);
+    assert_non_null(s);
+    assert_null(strstr(s, "hunter"));
+    assert_has(s, "\"redis://app:[redacted]@cache:6379/1\"");
+    assert_has(s, "\"sasl.password\": \"[redacted]\"");
+    assert_has(s, "\"sasl.username\": \"svc\"");
+    free(s);
+    s = tf_config_to_json(c, 0);
+    assert_non_null(s);
+    assert_has(s, "hunter2");
+
+    /* The dump loads back to the same config. */
+    char *path = write_temp(s);
+    tf_config_t *d = cfg_new();
+    assert_int_equal(tf_config_load_file(d, path, errbuf, sizeof errbuf), 0);
+    assert_memory_equal(c, d, sizeof *c);
+    unlink(path);
+    free(path);
+    free(s);
+    free(d);
+    free(c);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(tf_config_load_file(NULL, "x", errbuf, sizeof errbuf), TF_EINVAL);
+    assert_int_equal(tf_config_load_file(c, NULL, errbuf, sizeof errbuf), TF_EINVAL);
+    assert_int_equal(tf_config_apply_env(NULL, errbuf, sizeof errbuf), TF_EINVAL);
+    assert_int_equal(tf_config_apply_override(c, NULL, errbuf, sizeof errbuf), TF_EINVAL);
+    assert_int_equal(tf_config_validate(NULL, errbuf, sizeof errbuf), TF_EINVAL);
+    assert_null(tf_config_to_json(NULL, 0));
+    free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_default_file_is_the_defaults),
+        cmocka_unit_test(test_load_values),
+        cmocka_unit_test(test_unknown_key_hint),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_bounds_and_lengths),
+        cmocka_unit_test(test_topic_names),
+        cmocka_unit_test(test_redis_url),
+        cmocka_unit_test(test_passthrough_forbidden),
+        cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_all_errors_reported),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_family_index),
+        cmocka_unit_test(test_to_json_redacts),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
