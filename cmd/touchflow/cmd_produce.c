@@ -90,6 +90,10 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     tf_log_level l = level <= 3 ? TF_LOG_ERROR : level == 4 ? TF_LOG_WARN : level <= 6 ? TF_LOG_INFO : TF_LOG_DEBUG;
     (void)rk;
+    /* Broker connection failures also reach on_error, and the summary names the last
+     * one: repeating each retry would bury it. */
+    if (strcmp(fac, "FAIL") == 0 && l > TF_LOG_INFO)
+        l = TF_LOG_INFO;
     TF_LOG(l, "kafka", "%s: %s", fac, buf);
 }
 

@@ -1,1 +1,245 @@
-int main(void) { return 0; }
+/* touchflowd: the touchflow daemon. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "pipeline/pipeline.h"
+
+#define MOD "touchflowd"
+
+typedef struct {
+    struct event_base *base;
+    tf_pipeline_t *pipeline;
+    int64_t shutdown_timeout_ms;
+    int stopping;
+    int drained;
+    struct event *stats_timer;
+} daemon_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchflowd [--config FILE] [options]\n"
+            "\n"
+            "Consumes touchpoint events from Kafka, keeps customer state in Redis and\n"
+            "emits derived events. Configuration: FILE, then TOUCHFLOW_* environment\n"
+            "variables, then -o overrides.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE         JSON configuration file\n"
+            "  -o, --set KEY=VALUE       override one configuration key (repeatable)\n"
+            "      --embedded            run against an in-process Kafka mock cluster\n"
+            "                            (quickstart only) and print its address\n"
+            "      --stats-interval-ms N log processing figures every N ms (default 10000, 0 = off)\n"
+            "  -h, --help                show this help\n"
+            "  -V, --version             show the version\n"
+            "\n"
+            "Signals: SIGTERM or SIGINT drain in-flight work, commit offsets and exit 0.\n");
+}
+
+static void log_stats(tf_pipeline_t *p, const char *what)
+{
+    tf_pipeline_stats s;
+    tf_pipeline_get_stats(p, &s);
+    TF_INFO(MOD,
+            "%s: consumed=%llu applied=%llu duplicates=%llu replayed=%llu dead_lettered=%llu derived=%llu "
+            "commits=%llu fenced=%llu redis_failures=%llu inflight=%llu paused=%d "
+            "commit_latency_p50_ms=%.1f commit_latency_p99_ms=%.1f",
+            what, (unsigned long long)s.consumed, (unsigned long long)s.applied,
+            (unsigned long long)s.duplicates, (unsigned long long)s.replayed,
+            (unsigned long long)s.dead_lettered, (unsigned long long)s.derived, (unsigned long long)s.commits,
+            (unsigned long long)s.fenced, (unsigned long long)s.redis_failures, (unsigned long long)s.inflight,
+            s.paused, s.commit_latency_p50_ms, s.commit_latency_p99_ms);
+}
+
+static void on_stats(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_t *d = arg;
+    (void)fd, (void)what;
+    log_stats(d->pipeline, "stats");
+}
+
+static void on_drained(int drained, void *arg)
+{
+    daemon_t *d = arg;
+    d->drained = drained;
+    event_base_loopbreak(d->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    daemon_t *d = arg;
+    (void)what;
+    if (d->stopping) {
+        TF_WARN(MOD, "second signal %d: exiting without draining", (int)sig);
+        event_base_loopbreak(d->base);
+        return;
+    }
+    d->stopping = 1;
+    TF_INFO(MOD, "signal %d: shutting down", (int)sig);
+    tf_pipeline_stop(d->pipeline, d->shutdown_timeout_ms, on_drained, d);
+}
+
+static int load_config(tf_config_t *cfg, const char *path, char **sets, int nsets)
+{
+    char err[4096];
+    tf_config_defaults(cfg);
+    if (path && tf_config_load_file(cfg, path, err, sizeof(err)) != TF_OK) {
+        fprintf(stderr, "touchflowd: %s:\n%s", path, err);
+        return -1;
+    }
+    if (tf_config_apply_env(cfg, err, sizeof(err)) != TF_OK) {
+        fprintf(stderr, "touchflowd: environment:\n%s", err);
+        return -1;
+    }
+    for (int i = 0; i < nsets; i++) {
+        if (tf_config_apply_override(cfg, sets[i], err, sizeof(err)) != TF_OK) {
+            fprintf(stderr, "touchflowd: --set %s:\n%s", sets[i], err);
+            return -1;
+        }
+    }
+    if (tf_config_validate(cfg, err, sizeof(err)) != TF_OK) {
+        fprintf(stderr, "touchflowd: configuration:\n%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static tf_mock_cluster_t *start_embedded(const tf_config_t *cfg)
+{
+    const char *topics[TF_CONFIG_MAX_TOPICS + 9];
+    size_t n = 0;
+    char err[256];
+    for (size_t i = 0; i < cfg->ninput_topics; i++)
+        topics[n++] = cfg->input_topics[i];
+    topics[n++] = cfg->dlq_topic;
+    for (size_t i = 0; i < 8; i++)
+        topics[n++] = cfg->output_topics[i];
+    tf_mock_cluster_t *m = tf_mock_cluster_new(topics, n, 4, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "touchflowd: %s\n", err);
+        return NULL;
+    }
+    /* stdout carries only this line, so a script can read the address. */
+    printf("TOUCHFLOW_KAFKA_BROKERS=%s\n", tf_mock_cluster_bootstraps(m));
+    fflush(stdout);
+    TF_WARN(MOD, "embedded Kafka mock cluster at %s: for trying touchflow out, not for production",
+            tf_mock_cluster_bootstraps(m));
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'o'},
+        {"embedded", no_argument, NULL, 'E'},
+        {"stats-interval-ms", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    char **sets = calloc((size_t)argc, sizeof(char *));
+    int nsets = 0, embedded = 0, c, rc = 1;
+    int64_t stats_ms = 10000;
+    tf_config_t *cfg = calloc(1, sizeof(*cfg));
+    daemon_t d = {0};
+    tf_mock_cluster_t *mock = NULL;
+    struct event *sigterm = NULL, *sigint = NULL;
+
+    if (!sets || !cfg) {
+        fprintf(stderr, "touchflowd: out of memory\n");
+        return 1;
+    }
+    while ((c = getopt_long(argc, argv, "c:o:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'o': sets[nsets++] = optarg; break;
+        case 'E': embedded = 1; break;
+        case 'S':
+            if (tf_parse_i64(optarg, strlen(optarg), &stats_ms) != TF_OK || stats_ms < 0) {
+                fprintf(stderr, "touchflowd: --stats-interval-ms: expected a non-negative integer\n");
+                goto out_usage;
+            }
+            break;
+        case 'h': usage(stdout); rc = 0; goto out;
+        case 'V': printf("touchflowd %s\n", TOUCHFLOW_VERSION); rc = 0; goto out;
+        default: goto out_usage;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "touchflowd: unexpected argument '%s'\n", argv[optind]);
+        goto out_usage;
+    }
+    if (load_config(cfg, config_path, sets, nsets) != 0) {
+        rc = 2;
+        goto out;
+    }
+    tf_log_level level;
+    if (tf_log_level_parse(cfg->log_level, &level) == TF_OK)
+        tf_log_set_level(level);
+
+    /* Writes to a closed socket must come back as errors, not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    d.base = event_base_new();
+    if (!d.base) {
+        fprintf(stderr, "touchflowd: cannot create the event loop\n");
+        goto out;
+    }
+    if (embedded && !(mock = start_embedded(cfg)))
+        goto out;
+
+    char err[512];
+    d.shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    d.pipeline = tf_pipeline_new(d.base, cfg, mock ? tf_mock_cluster_bootstraps(mock) : NULL, err, sizeof(err));
+    if (!d.pipeline) {
+        TF_ERROR(MOD, "cannot start: %s", err);
+        goto out;
+    }
+    sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+    sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
+    if (!sigterm || !sigint || evsignal_add(sigterm, NULL) || evsignal_add(sigint, NULL)) {
+        TF_ERROR(MOD, "cannot install signal handlers");
+        goto out;
+    }
+    if (stats_ms > 0) {
+        d.stats_timer = event_new(d.base, -1, EV_PERSIST, on_stats, &d);
+        struct timeval tv = {(time_t)(stats_ms / 1000), (suseconds_t)(stats_ms % 1000) * 1000};
+        if (d.stats_timer)
+            event_add(d.stats_timer, &tv);
+    }
+    TF_INFO(MOD, "touchflowd %s started: group %s, brokers %s", TOUCHFLOW_VERSION, cfg->group_id,
+            mock ? tf_mock_cluster_bootstraps(mock) : cfg->brokers);
+
+    event_base_dispatch(d.base);
+
+    log_stats(d.pipeline, "final");
+    rc = 0;
+    TF_INFO(MOD, "stopped%s", d.drained ? "" : " (not fully drained: the rest is redelivered)");
+    goto out;
+
+out_usage:
+    usage(stderr);
+    rc = 2;
+out:
+    if (d.stats_timer)
+        event_free(d.stats_timer);
+    if (sigterm)
+        event_free(sigterm);
+    if (sigint)
+        event_free(sigint);
+    tf_pipeline_destroy(d.pipeline);
+    tf_mock_cluster_destroy(mock);
+    if (d.base)
+        event_base_free(d.base);
+    free(sets);
+    free(cfg);
+    return rc;
+}

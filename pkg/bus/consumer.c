@@ -30,7 +30,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     tf_consumer_t *c = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         TF_INFO(MOD, "assigned %d partition(s)", parts->cnt);
-        rd_kafka_topic_partition_list_destroy(c->assignment);
+        if (c->assignment)
+            rd_kafka_topic_partition_list_destroy(c->assignment);
         c->assignment = rd_kafka_topic_partition_list_copy(parts);
         c->h.on_rebalance(c, TF_REBALANCE_ASSIGN, parts, c->h.opaque);
         rd_kafka_assign(rk, parts);
@@ -41,7 +42,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             TF_WARN(MOD, "commit on revoke failed: %s", rd_kafka_err2str(cerr));
-        rd_kafka_topic_partition_list_destroy(c->assignment);
+        if (c->assignment)
+            rd_kafka_topic_partition_list_destroy(c->assignment);
         c->assignment = NULL;
         rd_kafka_assign(rk, NULL);
     }
@@ -176,6 +178,7 @@ void tf_consumer_destroy(tf_consumer_t *c)
     } else {
         tf_bus_queue_unwatch(NULL, c->fds, &c->ev);
     }
-    rd_kafka_topic_partition_list_destroy(c->assignment);
+    if (c->assignment)
+            rd_kafka_topic_partition_list_destroy(c->assignment);
     free(c);
 }

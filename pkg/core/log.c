@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -79,9 +80,9 @@ void tf_log_vwrite(tf_log_level level, const char *module, const char *fmt, va_l
     pos = json_escape_into(line, pos, sizeof(line) - 8, msg);
     memcpy(line + pos, "\"}\n", 4);
     pos += 3;
-    /* One write per line so concurrent writers (librdkafka threads) never interleave. */
-    fwrite(line, 1, pos, stderr);
-    fflush(stderr);
+    /* One write(2) per line so concurrent writers (librdkafka threads) never interleave. */
+    ssize_t w = write(STDERR_FILENO, line, pos);
+    (void)w;
 }
 
 void tf_log_write(tf_log_level level, const char *module, const char *fmt, ...)

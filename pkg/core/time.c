@@ -126,13 +126,14 @@ void tf_time_format_rfc3339(int64_t ms, char buf[TF_TIME_RFC3339_LEN])
     /* Fixed-width formatting by hand: this runs per derived event and per log line. */
     char *p = buf;
     int v[] = {(int)y / 100, (int)y % 100, m, d, h, mi, s};
-    const char sep[] = {0, '-', '-', 'T', ':', ':', '.'};
+    const char sep[] = {0, 0, '-', '-', 'T', ':', ':'};
     for (int k = 0; k < 7; k++) {
         if (sep[k])
             *p++ = sep[k];
         *p++ = (char)('0' + v[k] / 10);
         *p++ = (char)('0' + v[k] % 10);
     }
+    *p++ = '.';
     *p++ = (char)('0' + milli / 100);
     *p++ = (char)('0' + milli / 10 % 10);
     *p++ = (char)('0' + milli % 10);
