@@ -68,6 +68,8 @@ void tf_offsets_reset(tf_offsets_t *t, int tp)
 
 int64_t tf_offsets_track(tf_offsets_t *t, int tp, int64_t offset)
 {
+    if (tp < 0)
+        return TF_EINVAL;
     slot_t *s = slot_get(t, tp);
     if (!s)
         return TF_ENOMEM;

@@ -134,15 +134,22 @@ static int userinfo_parse(const char *s, size_t len, tf_config_redis_url *out, c
                           size_t errsize)
 {
     const char *colon = memchr(s, ':', len);
-    size_t ulen = colon ? (size_t)(colon - s) : len;
+    /* "redis://secret@host" is a password alone, as redis-cli reads it. */
+    if (!colon) {
+        int prc = pct_decode(s, len, out->password, sizeof out->password);
+        if (prc == -2)
+            return fail(errbuf, errsize, "the password is longer than %zu bytes", sizeof out->password - 1);
+        if (prc < 0)
+            return fail(errbuf, errsize, "the password has a bad %%-escape or a control character");
+        return 0;
+    }
+    size_t ulen = (size_t)(colon - s);
     int rc = pct_decode(s, ulen, out->username, sizeof out->username);
     if (rc == -2)
         return fail(errbuf, errsize, "the user name is longer than %zu bytes",
                     sizeof out->username - 1);
     if (rc < 0)
         return fail(errbuf, errsize, "the user name has a bad %%-escape or a control character");
-    if (!colon)
-        return 0;
     rc = pct_decode(colon + 1, len - ulen - 1, out->password, sizeof out->password);
     /* The password itself is never echoed. */
     if (rc == -2)

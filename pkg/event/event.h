@@ -168,7 +168,7 @@ const char *tf_derived_family(tf_derived_type t);
 typedef enum { TF_FIG_INT = 1, TF_FIG_NUM, TF_FIG_STR } tf_figure_kind;
 
 #define TF_FIG_NAME_MAX 32
-#define TF_FIG_STR_MAX 64
+#define TF_FIG_STR_MAX (TF_EVENT_REF_MAX + 8) /* room for any id the contract allows */
 #define TF_DERIVED_MAX_FIGURES 12
 
 /* One named figure in a derived event's data. */

@@ -157,12 +157,12 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
 #undef X
         if (field_is(f, fl, "stage")) {
             char name[16];
-            if (vl < sizeof(name)) {
-                memcpy(name, v, vl);
-                name[vl] = '\0';
-                if (tf_stage_parse(name, &c->stage) != TF_OK)
-                    return TF_EINVAL;
-            }
+            if (vl >= sizeof(name))
+                return TF_EINVAL;
+            memcpy(name, v, vl);
+            name[vl] = '\0';
+            if (tf_stage_parse(name, &c->stage) != TF_OK)
+                return TF_EINVAL;
         } else if (field_is(f, fl, "currency")) {
             if (vl < sizeof(c->currency)) {
                 memcpy(c->currency, v, vl);

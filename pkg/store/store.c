@@ -29,7 +29,7 @@ typedef struct cmd {
 struct tf_store_s {
     struct event_base *base;
     redisAsyncContext *ac;
-    tf_redis_url url;
+    tf_config_redis_url url;
     char prefix[64];
     int64_t timeout_ms, backoff_min_ms, backoff_max_ms, dedup_window_ms;
 
@@ -260,6 +260,7 @@ static int send_tracked(tf_store_t *st, redisCallbackFn *fn, void *priv, int arg
     if (sent_push(st) != TF_OK)
         return TF_ENOMEM;
     if (redisAsyncCommandArgv(st->ac, fn, priv, argc, argv, argvlen) != REDIS_OK) {
+        TF_WARN(MOD, "cannot queue a command: %s (flags %d)", st->ac->errstr, st->ac->c.flags);
         st->sent_len--;
         return TF_EIO;
     }
@@ -282,9 +283,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
     TF_DEBUG(MOD, "connected to redis %s:%d", st->url.host, st->url.port);
     /* Pipelined handshake: AUTH, SELECT, then the scripts; up once both SHAs are back. */
     if (st->url.password[0]) {
-        const char *argv[3] = {"AUTH", st->url.user, st->url.password};
-        size_t lens[3] = {4, strlen(st->url.user), strlen(st->url.password)};
-        if (st->url.user[0])
+        const char *argv[3] = {"AUTH", st->url.username, st->url.password};
+        size_t lens[3] = {4, strlen(st->url.username), strlen(st->url.password)};
+        if (st->url.username[0])
             send_tracked(st, on_handshake, "AUTH", 3, argv, lens);
         else {
             argv[1] = st->url.password;
@@ -389,7 +390,7 @@ tf_store_t *tf_store_new(struct event_base *base, const tf_store_opts *opts, tf_
         snprintf(err, errsize, "out of memory");
         return NULL;
     }
-    if (tf_redis_url_parse(opts->url, &st->url, err, errsize) != TF_OK)
+    if (tf_config_redis_url_parse(opts->url, &st->url, err, errsize) != TF_OK)
         goto fail;
     if (tf_strlcpy(st->prefix, opts->key_prefix, sizeof(st->prefix)) != TF_OK) {
         snprintf(err, errsize, "key prefix too long");

@@ -23,30 +23,20 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "config/config.h"
 #include "lifecycle/lifecycle.h"
 
 struct event_base;
 typedef struct tf_store_s tf_store_t;
 
 typedef struct {
-    const char *url;           /* redis://[user:pass@]host[:port][/db] */
+    const char *url;           /* redis://[user:pass@]host[:port][/db], see tf_config_redis_url_parse */
     const char *key_prefix;
     int64_t timeout_ms;
     int64_t backoff_min_ms;
     int64_t backoff_max_ms;
     int64_t dedup_window_ms;
 } tf_store_opts;
-
-typedef struct {
-    char host[256];
-    int port;
-    int db;
-    char user[128];
-    char password[256];
-} tf_redis_url;
-
-/* Parses a redis:// URL; 0 or TF_EINVAL with a reason in err. */
-int tf_redis_url_parse(const char *url, tf_redis_url *out, char *err, size_t errsize);
 
 /* The longest "topic/partition" watermark name kept. */
 #define TF_STORE_TP_MAX 264
