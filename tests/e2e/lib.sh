@@ -1,0 +1,140 @@
+# Shared helpers for the end-to-end tests: sourced, not run.
+# Each test gets its own topics, consumer group and Redis key prefix, so tests never
+# see each other's data and can run against long-lived dev services.
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$E2E_DIR/../.." && pwd)
+TFD=${1:?usage: $0 TOUCHFLOWD TOUCHFLOW}
+TF=${2:?usage: $0 TOUCHFLOWD TOUCHFLOW}
+
+if [ -z "${TOUCHFLOW_KAFKA_BROKERS:-}" ] || [ -z "${TOUCHFLOW_REDIS_URL:-}" ]; then
+  echo "TOUCHFLOW_KAFKA_BROKERS / TOUCHFLOW_REDIS_URL not set: skipping (run deploy/dev/services.sh up)"
+  exit 77
+fi
+
+RUN_ID="$(basename "$0" .sh).$$.$(date +%s)"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/touchflow-e2e.XXXXXX")
+IN="e2e.in.$RUN_ID"
+DLQ="e2e.dlq.$RUN_ID"
+OUT_PREFIX="e2e.out.$RUN_ID"
+PREFIX="e2e:$RUN_ID:"
+GROUP="e2e.$RUN_ID"
+FAMILIES="lifecycle churn care complaint tier loyalty referral winback"
+DAEMON_PID=
+FAILURES=0
+CHECKS=0
+
+redis_cli() {
+  local hostport=${TOUCHFLOW_REDIS_URL#redis://}
+  redis-cli -h "${hostport%%:*}" -p "${hostport##*:}" "$@"
+}
+
+create_topic() { bash "$ROOT/deploy/dev/services.sh" topics-create "$1" "$2" >/dev/null 2>&1; }
+
+# Writes the test's config: the defaults with this run's names.
+write_config() {
+  local outs="" f
+  for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
+  cat >"$WORK/touchflow.json" <<JSON
+{
+  "kafka": {
+    "group_id": "$GROUP",
+    "input_topics": ["$IN"],
+    "dlq_topic": "$DLQ",
+    "output_topics": {${outs%,}},
+    "consumer": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+  },
+  "redis": {"key_prefix": "$PREFIX"},
+  "processing": {"batch_max": ${E2E_BATCH_MAX:-500}}
+}
+JSON
+}
+
+setup_topics() {
+  local f
+  create_topic "$IN" 4
+  create_topic "$DLQ" 1
+  for f in $FAMILIES; do create_topic "$OUT_PREFIX.$f" 1; done
+}
+
+start_daemon() {
+  "$TFD" -c "$WORK/touchflow.json" --stats-interval-ms 500 >>"$WORK/touchflowd.out" 2>>"$WORK/touchflowd.log" &
+  DAEMON_PID=$!
+}
+
+# The last "consumed=" figure the daemon logged (0 before the first stats line).
+stat_of() {
+  local v
+  v=$(grep -o "\"msg\":\"[a-z]*: [^\"]*" "$WORK/touchflowd.log" 2>/dev/null | tail -n 1 | grep -o " $1=[0-9]*" | cut -d= -f2)
+  echo "${v:-0}"
+}
+
+# Waits until the daemon has finished (committed or dead-lettered) $1 records.
+wait_processed() {
+  local want=$1 deadline=$((SECONDS + ${2:-90})) done_n
+  while [ $SECONDS -lt $deadline ]; do
+    done_n=$(( $(stat_of applied) + $(stat_of duplicates) + $(stat_of replayed) + $(stat_of dead_lettered) ))
+    if [ "$done_n" -ge "$want" ] && [ "$(stat_of inflight)" = 0 ]; then return 0; fi
+    sleep 0.5
+  done
+  echo "timed out waiting for $want processed records (log: $WORK/touchflowd.log)" >&2
+  return 1
+}
+
+stop_daemon() {
+  [ -n "$DAEMON_PID" ] || return 0
+  kill -TERM "$DAEMON_PID" 2>/dev/null || true
+  local rc=0
+  wait "$DAEMON_PID" || rc=$?
+  DAEMON_PID=
+  return $rc
+}
+
+# Compares every customer's per-kind counts in Redis with the events in file $1.
+counts_exact() {
+  python3 "$E2E_DIR/redis_state.py" "$TOUCHFLOW_REDIS_URL" "$PREFIX" >"$WORK/state.json" &&
+  python3 - "$1" "$WORK/state.json" "${2:-quiet}" <<'PY'
+import json, sys
+from collections import Counter, defaultdict
+want = defaultdict(Counter)
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    want[e["subject"]][e["type"].split(".", 1)[1]] += 1
+state = json.load(open(sys.argv[2]))
+bad = []
+for c, kinds in want.items():
+    s = state.get(c, {})
+    for k, n in kinds.items():
+        if int(s.get("n:" + k, 0)) != n:
+            bad.append((c, k, n, s.get("n:" + k)))
+    if int(s.get("purchases", 0)) != kinds.get("purchase", 0):
+        bad.append((c, "purchases", kinds.get("purchase", 0), s.get("purchases")))
+extra = set(state) - set(want)
+if sys.argv[3] == "verbose" and (bad or extra):
+    print("  mismatches (customer, kind, want, got):", bad[:10], "extra customers:", list(extra)[:5])
+sys.exit(0 if not bad and not extra else 1)
+PY
+}
+
+check() {
+  local what=$1; shift
+  CHECKS=$((CHECKS + 1))
+  if "$@"; then
+    echo "ok - $what"
+  else
+    echo "FAILED - $what"
+    FAILURES=$((FAILURES + 1))
+  fi
+}
+
+finish() {
+  [ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null
+  echo "$((CHECKS - FAILURES)) passed, $FAILURES failed"
+  if [ "$FAILURES" -ne 0 ]; then
+    echo "--- touchflowd log tail ($WORK/touchflowd.log)"
+    tail -n 40 "$WORK/touchflowd.log" 2>/dev/null
+    exit 1
+  fi
+  rm -rf "$WORK"
+  exit 0
+}

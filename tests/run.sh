@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds (plain and with the
+# address+undefined sanitizers), starts the dev services (real Redis and Kafka),
+# runs every test, and stops the services it started.
+#
+#   tests/run.sh            everything
+#   tests/run.sh -L unit    only the tests with that ctest label (unit, integration, e2e)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+log() { printf 'tests: %s\n' "$*" >&2; }
+
+bash deploy/dev/install-deps.sh
+
+log "building (RelWithDebInfo) in build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+log "building with sanitizers in build-asan/"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTOUCHFLOW_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+
+started=0
+if ! bash deploy/dev/services.sh status >/dev/null 2>&1; then
+  started=1
+fi
+set -a
+eval "$(bash deploy/dev/services.sh up)"
+set +a
+stop_services() {
+  if [ "$started" = 1 ]; then
+    bash deploy/dev/services.sh down || true
+  fi
+}
+trap stop_services EXIT
+
+status=0
+log "running the tests against Kafka $TOUCHFLOW_KAFKA_BROKERS and Redis $TOUCHFLOW_REDIS_URL"
+ctest --test-dir build --output-on-failure "$@" || status=1
+
+log "running unit and integration tests under the sanitizers"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -L 'unit|integration' || status=1
+
+if [ "$status" = 0 ]; then log "all tests passed"; else log "some tests FAILED"; fi
+exit "$status"
