@@ -65,7 +65,7 @@ start_daemon() {
 # The last "consumed=" figure the daemon logged (0 before the first stats line).
 stat_of() {
   local v
-  v=$(grep -o "\"msg\":\"[a-z]*: [^\"]*" "$WORK/touchflowd.log" 2>/dev/null | tail -n 1 | grep -o " $1=[0-9]*" | cut -d= -f2)
+  v=$(grep -oE '"msg":"(stats|final): [^"]*' "$WORK/touchflowd.log" 2>/dev/null | tail -n 1 | grep -o " $1=[0-9]*" | cut -d= -f2)
   echo "${v:-0}"
 }
 
