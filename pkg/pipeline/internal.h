@@ -83,6 +83,7 @@ struct batch {
     char *arena;
     size_t arena_len, arena_cap;
     uint32_t outstanding;   /* store callbacks still owed */
+    int64_t epoch;          /* the ownership epoch its commits carry */
     int failed;
 };
 

@@ -103,6 +103,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     static const char *no_ids[1];
     p->redis_batch = b;
     b->state = B_REDIS;
+    b->epoch = p->epoch;
     b->failed = 0;
     b->outstanding = 0;
     b->nouts = 0;
@@ -248,6 +249,11 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
             continue;
         const slot_t *s = &p->slots[r->slot];
         int seen = res->seen[k++];
+        if (!rec_valid(p, r)) {
+            /* Revoked while loading: the next owner applies it. */
+            r->status = REC_DROPPED;
+            continue;
+        }
         if (r->offset <= tf_store_doc_watermark(&gr->before, s->tp)) {
             r->status = REC_REPLAYED;
             if (first_replayed == UINT32_MAX)
@@ -299,7 +305,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         adds[nadds].payload_len = ot->len;
         nadds++;
     }
-    int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, p->epoch,
+    int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, b->epoch,
                              tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
     if (rc) {
         b->failed = 1;

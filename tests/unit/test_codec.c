@@ -259,11 +259,8 @@ static void test_bad_stage(void **state)
     assert_int_equal(decode(&doc, &p), TF_EINVAL);
 }
 
-/* BUG (pkg/store/codec.c, tf_store_decode, the "stage" branch): a stage value of 16
- * bytes or more skips the parse (`if (vl < sizeof(name))`) and decode returns TF_OK
- * with stage TF_STAGE_NONE, while a short bad name returns TF_EINVAL. A corrupt
- * document is then read as a never-seen customer. Expected TF_EINVAL. */
-static void test_bad_long_stage_BUG(void **state)
+/* A stage name too long for any stage is corrupt data, not a new customer. */
+static void test_bad_long_stage(void **state)
 {
     (void)state;
     static pairs p;
@@ -391,15 +388,8 @@ static void test_url_credentials(void **state)
     assert_int_equal(u.port, 6379);
 }
 
-/* BUG (pkg/config/config_values.c, tf_config_redis_url_parse / userinfo_parse):
- * "redis://secret@host" (userinfo without ':') is outside the documented form
- * redis://[[user]:password@]host but is accepted with username "secret" and no
- * password. The store then sends no AUTH (store.c: AUTH only when password[0]) and
- * the CLI echoes the user name, i.e. the secret, in its messages (cli_redis.c).
- * The parser it replaced (pkg/store/url.c) and redis-cli read it as the password.
- * Expected: password "secret" and no user name, or TF_EINVAL; actual: TF_OK,
- * username "secret", password "". */
-static void test_url_password_without_colon_BUG(void **state)
+/* "redis://secret@host" is a password alone, as redis-cli reads it. */
+static void test_url_password_without_colon(void **state)
 {
     (void)state;
     tf_config_redis_url u;
@@ -472,13 +462,13 @@ int main(void)
         cmocka_unit_test(test_empty_hash),
         cmocka_unit_test(test_unknown_fields_ignored),
         cmocka_unit_test(test_bad_stage),
-        cmocka_unit_test(test_bad_long_stage_BUG),
+        cmocka_unit_test(test_bad_long_stage),
         cmocka_unit_test(test_watermark_keeps_highest),
         cmocka_unit_test(test_watermark_evicts_oldest),
         cmocka_unit_test(test_url_host_only),
         cmocka_unit_test(test_url_port_db),
         cmocka_unit_test(test_url_credentials),
-        cmocka_unit_test(test_url_password_without_colon_BUG),
+        cmocka_unit_test(test_url_password_without_colon),
         cmocka_unit_test(test_url_bad_port),
         cmocka_unit_test(test_url_missing_host),
         cmocka_unit_test(test_url_bad_scheme_and_db),
