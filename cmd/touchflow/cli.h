@@ -58,5 +58,7 @@ void tf_cli_redis_url_shown(const char *url, char *buf, size_t size);
 int tf_cli_cmd_customer(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_produce(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_config(const tf_cli_opts *opts, int argc, char **argv);
+int tf_cli_cmd_consume(const tf_cli_opts *opts, int argc, char **argv);
+int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv);
 
 #endif

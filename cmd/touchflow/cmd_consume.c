@@ -44,6 +44,7 @@ typedef struct {
     const consume_opts *o;
     int assigned[MAX_TOPICS];   /* manual mode: the topic's partitions are assigned */
     int missing[MAX_TOPICS];    /* manual mode: the broker said the topic does not exist */
+    rd_kafka_topic_partition_list_t *assignment;  /* manual mode: every partition assigned */
     int reached;                /* a metadata answer or a group assignment came */
     int64_t idle_since;         /* monotonic ms of the last record or assignment */
     int64_t printed;
@@ -146,10 +147,15 @@ static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, c
     for (size_t i = 0; i < cfg->nconsumer_props; i++)
         bad |= conf_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
     /* ...but not what the command line or kafka.brokers said explicitly. */
-    if (o->group)
+    if (o->group) {
         bad |= conf_set(conf, "--group: ", "group.id", o->group);
-    else
+    } else {
+        /* librdkafka assigns only with a group.id; this one never joins (no
+         * subscription) and never commits, so the broker never lists it. */
+        bad |= conf_set(conf, "", "group.id", "touchflow-cli-unused");
         bad |= conf_set(conf, "", "enable.auto.offset.store", "false");
+        bad |= conf_set(conf, "", "enable.auto.commit", "false");
+    }
     bad |= conf_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
     if (bad) {
         rd_kafka_conf_destroy(conf);
@@ -171,12 +177,43 @@ static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, c
     return rk;  /* on success conf belongs to rk */
 }
 
+/* Manual mode: the next offset to read of every partition in the assignment, for
+ * rebuilding it when a topic is added (librdkafka's incremental assignment needs a
+ * group). A partition that has returned records resumes after the last one; one that
+ * has not keeps the absolute start offset it was given. */
+static int reassign(rd_kafka_t *rk, consume_state *st)
+{
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(st->assignment);
+    rd_kafka_resp_err_t err;
+    rd_kafka_position(rk, pos);
+    for (int i = 0; i < pos->cnt; i++)
+        if (pos->elems[i].offset >= 0)
+            st->assignment->elems[i].offset = pos->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(pos);
+    if ((err = rd_kafka_assign(rk, st->assignment)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        tf_cli_errorf("consume: cannot assign partitions: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* The end of a partition as an absolute offset, so that a later re-assignment does not
+ * skip what arrived meanwhile; the logical end if the broker does not say. */
+static int64_t end_offset(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t wait_ms)
+{
+    int64_t lo, hi;
+    if (rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, (int)wait_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return hi;
+    return RD_KAFKA_OFFSET_END;
+}
+
 /* Manual mode: looks up each topic not assigned yet and adds all its partitions to
  * the assignment. A topic that does not exist yet is read from its beginning once it
  * appears: everything in it is then new. Returns 0, or -1 on a fatal error. */
 static int assign_found(rd_kafka_t *rk, consume_state *st, int64_t wait_ms)
 {
     const consume_opts *o = st->o;
+    int added = 0;
     for (size_t i = 0; i < o->ntopics; i++) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_topic_t *rkt;
@@ -196,21 +233,15 @@ static int assign_found(rd_kafka_t *rk, consume_state *st, int64_t wait_ms)
         st->reached = 1;
         if (md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
             const struct rd_kafka_metadata_topic *t = &md->topics[0];
-            rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partition_cnt);
-            rd_kafka_error_t *e;
             /* A topic created after we started holds only new records: all of it. */
-            int64_t start = o->from_beginning || st->missing[i] ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-            for (int p = 0; p < t->partition_cnt; p++)
-                rd_kafka_topic_partition_list_add(parts, o->topics[i], t->partitions[p].id)->offset = start;
-            e = rd_kafka_incremental_assign(rk, parts);
-            rd_kafka_topic_partition_list_destroy(parts);
-            if (e) {
-                tf_cli_errorf("consume: %s: cannot assign: %s", o->topics[i], rd_kafka_error_string(e));
-                rd_kafka_error_destroy(e);
-                rd_kafka_metadata_destroy(md);
-                return -1;
+            int beginning = o->from_beginning || st->missing[i];
+            for (int p = 0; p < t->partition_cnt; p++) {
+                int32_t id = t->partitions[p].id;
+                rd_kafka_topic_partition_list_add(st->assignment, o->topics[i], id)->offset =
+                    beginning ? RD_KAFKA_OFFSET_BEGINNING : end_offset(rk, o->topics[i], id, wait_ms);
             }
             st->assigned[i] = 1;
+            added = 1;
         } else {
             /* Unknown, or still being created (no leader, no partitions yet). */
             st->missing[i] = 1;
@@ -220,7 +251,7 @@ static int assign_found(rd_kafka_t *rk, consume_state *st, int64_t wait_ms)
         }
         rd_kafka_metadata_destroy(md);
     }
-    return 0;
+    return added ? reassign(rk, st) : 0;
 }
 
 /* ---- output ---- */
@@ -556,9 +587,11 @@ int tf_cli_cmd_consume(const tf_cli_opts *opts, int argc, char **argv)
     }
     memset(&st, 0, sizeof(st));
     st.o = &o;
+    st.assignment = rd_kafka_topic_partition_list_new(16);
     if (!(cfg = malloc(sizeof(*cfg)))) {
         tf_cli_errorf("out of memory");
-        return TF_CLI_FAIL;
+        rc = TF_CLI_FAIL;
+        goto done;
     }
     if ((rc = tf_cli_config_load(opts, cfg)) != TF_CLI_OK)
         goto done;
@@ -599,6 +632,7 @@ int tf_cli_cmd_consume(const tf_cli_opts *opts, int argc, char **argv)
 done:
     if (rk)
         rd_kafka_destroy(rk);
+    rd_kafka_topic_partition_list_destroy(st.assignment);
     free(cfg);
     return rc;
 }

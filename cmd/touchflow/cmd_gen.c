@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +31,11 @@
 #define RING 4096                           /* recent purchases / complaints remembered */
 #define COUNT_MAX INT64_C(1000000000)
 #define RATE_MAX INT64_C(10000000)
-#define DURATION_MAX INT64_C(86400) * 7
+#define DURATION_MAX (INT64_C(86400) * 7)
 #define CUSTOMERS_MAX INT64_C(1000000000)
 #define STEP_MS 1000                        /* mean advance of the event time */
 #define FLUSH_TIMEOUT_MS 60000
+#define OUT_CHUNK (1 << 20)                 /* file output is written in chunks of this */
 #define MAX_REPORTED 5
 
 typedef struct {
@@ -658,9 +660,10 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
     tf_config_t *cfg = NULL;
     rd_kafka_t *rk = NULL;
     FILE *out = NULL;
-    char *obuf = NULL;
+    char *chunk = NULL;                 /* file output: events not written yet */
+    size_t used = 0;
     struct sigaction sa, old_int, old_term;
-    bucket b;
+    bucket b = {0};
     int help = 0, rc, write_failed = 0;
     int64_t now_ms, start_ms, t0, n, written = 0, purchases = 0, good;
     double secs;
@@ -698,8 +701,11 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
             rc = TF_CLI_FAIL;
             goto done;
         }
-        if ((obuf = malloc(1 << 20)))
-            setvbuf(out, obuf, _IOFBF, 1 << 20);
+        if (!(chunk = malloc(OUT_CHUNK))) {
+            tf_cli_errorf("out of memory");
+            rc = TF_CLI_FAIL;
+            goto done;
+        }
         dest = o.path ? o.path : "stdout";
     }
     gen_init(g, o.seed, (uint64_t)o.customers, start_ms, now_ms, o.count);
@@ -741,16 +747,21 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
             if ((n & 1023) == 0)
                 rd_kafka_poll(rk, 0);  /* serve delivery reports as we go */
         } else {
-            buf[len++] = '\n';
-            if (fwrite(buf, 1, len, out) != len)
-                write_failed = 1;
+            /* Whole chunks, not one stdio call per event. */
+            if (used + len + 1 > OUT_CHUNK) {
+                write_failed = fwrite(chunk, 1, used, out) != used;
+                used = 0;
+            }
+            memcpy(chunk + used, buf, len);
+            used += len;
+            chunk[used++] = '\n';
         }
         written++;
         purchases += purchase;
     }
     if (rk)
         drain(rk);
-    else if (fflush(out) != 0 || ferror(out))
+    else if ((used && fwrite(chunk, 1, used, out) != used) || fflush(out) != 0 || ferror(out))
         write_failed = 1;
     secs = (double)(tf_time_mono_us() - t0) / 1e6;
     sigaction(SIGINT, &old_int, NULL);
@@ -759,7 +770,7 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
     good = rk ? st.delivered : written;
     tf_cli_errorf("generated %lld events (%lld purchases) to %s in %.2f s (%.0f events/s)", (long long)good,
                   (long long)purchases, dest, secs, secs > 0 ? (double)good / secs : 0.0);
-    if (rk && st.delivered < o.count && st.delivered < written) {
+    if (rk && st.delivered < written) {
         tf_cli_errorf("gen: %lld not delivered (%s)", (long long)(written - st.delivered),
                       rd_kafka_err2str(st.first_err ? st.first_err : RD_KAFKA_RESP_ERR__TIMED_OUT));
         if (st.last_error[0])
@@ -779,13 +790,11 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
 done:
     if (rk)
         rd_kafka_destroy(rk);
-    if (out && out != stdout)
-        fclose(out);
-    else if (out)
-        fflush(out);
-    if (out == stdout && obuf)
-        setvbuf(stdout, NULL, _IOFBF, BUFSIZ);  /* the buffer is freed below */
-    free(obuf);
+    if (out && out != stdout && fclose(out) != 0 && rc == TF_CLI_OK) {
+        tf_cli_errorf("gen: cannot write %s: %s", o.path, strerror(errno));
+        rc = TF_CLI_FAIL;
+    }
+    free(chunk);
     free(cfg);
     free(g);
     return rc;

@@ -15,12 +15,15 @@ void tf_cli_usage(FILE *out)
 {
     fputs("Usage: touchflow [global options] <command> [command options] [args]\n"
           "\n"
-          "Operator CLI for touchflow: inspect customers, produce touchpoints, check configs.\n"
+          "Operator CLI for touchflow: inspect customers, produce and generate touchpoints,\n"
+          "read topics, check configs.\n"
           "\n"
           "Commands:\n"
           "  customer get ID            Print a customer's state from Redis as JSON\n"
           "  produce -t TOPIC [FILE]    Produce CloudEvents, one JSON object per line, from\n"
           "                             FILE or stdin (\"-\")\n"
+          "  consume -t TOPIC...        Print records of topics as JSON lines\n"
+          "  gen [--count N]            Generate synthetic touchpoints (JSON lines or to Kafka)\n"
           "  config check FILE...       Validate config files (TOUCHFLOW_* environment applied)\n"
           "  help                       Show this help\n"
           "\n"
@@ -41,6 +44,29 @@ void tf_cli_usage(FILE *out)
           "      --raw                  Send each line as-is, unparsed and without a key\n"
           "      --timeout-ms MS        Give up on delivery after MS (default: 30000)\n"
           "\n"
+          "Consume options (output: {\"topic\",\"partition\",\"offset\",\"timestamp\",\"key\",\"value\",\n"
+          "\"headers\"} per line; \"value_b64\"/\"key_b64\" when not UTF-8):\n"
+          "  -t, --topic TOPIC          Topic to read (repeatable; required)\n"
+          "      --from-beginning       Start at the beginning (default: the end; a topic that\n"
+          "                             does not exist yet is read from its beginning)\n"
+          "      --count N              Stop after N records (exit 1 if fewer came)\n"
+          "      --idle-ms MS           Stop when no record came for MS\n"
+          "      --timeout-ms MS        Stop after MS in all (default: run until interrupted)\n"
+          "      --group G              Join consumer group G and commit (default: read every\n"
+          "                             partition without a group, commit nothing)\n"
+          "      --value-only           Print only each record's value\n"
+          "\n"
+          "Gen options (valid CloudEvents, a realistic mix of kinds, deterministic per seed):\n"
+          "      --count N              Events to generate (default: 1000)\n"
+          "      --rate R               Pace to R events/s (token bucket)\n"
+          "      --duration-s S         With --rate: generate R x S events\n"
+          "      --customers C          Customers c-1..c-C, chosen uniformly (default: 50000)\n"
+          "      --seed S               Random seed; ids are g<S>-<n> (default: 1)\n"
+          "      --start-time RFC3339   First event time (default: now minus N seconds); times\n"
+          "                             advance ~1 s per event and never pass now\n"
+          "  -t, --topic TOPIC          Produce to Kafka (idempotent, batched)\n"
+          "      --file PATH            Write JSON lines to PATH (default: stdout)\n"
+          "\n"
           "Configuration: defaults < config file < TOUCHFLOW_* environment < command line.\n"
           "Environment: TOUCHFLOW_KAFKA_BROKERS, TOUCHFLOW_REDIS_URL, TOUCHFLOW_KEY_PREFIX, ...\n"
           "\n"
@@ -50,6 +76,8 @@ void tf_cli_usage(FILE *out)
           "Examples:\n"
           "  touchflow -r redis://127.0.0.1:6379 customer get c-1001\n"
           "  touchflow -b 127.0.0.1:9092 produce -t touchpoints events.jsonl\n"
+          "  touchflow -b 127.0.0.1:9092 gen --count 200000 -t touchpoints\n"
+          "  touchflow -b 127.0.0.1:9092 consume -t touchflow.lifecycle --from-beginning --idle-ms 2000\n"
           "  touchflow config check config/touchflow.json\n",
           out);
 }
@@ -147,6 +175,10 @@ int main(int argc, char **argv)
         return tf_cli_cmd_produce(&opts, argc, argv);
     if (strcmp(cmd, "config") == 0)
         return tf_cli_cmd_config(&opts, argc, argv);
+    if (strcmp(cmd, "consume") == 0)
+        return tf_cli_cmd_consume(&opts, argc, argv);
+    if (strcmp(cmd, "gen") == 0)
+        return tf_cli_cmd_gen(&opts, argc, argv);
     tf_cli_errorf("unknown command '%s'", cmd);
     fprintf(stderr, "Try 'touchflow --help' for more information.\n");
     return TF_CLI_USAGE;

@@ -15,8 +15,14 @@ start_redis() {
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
 }
-redis_pid() { cat "$WORK/redis/pid"; }
-cleanup_redis() { kill -CONT "$(redis_pid)" 2>/dev/null; kill -9 "$(redis_pid)" 2>/dev/null; }
+redis_pid() { cat "$WORK/redis/pid" 2>/dev/null; }
+cleanup_redis() {
+  local pid
+  pid=$(redis_pid) || return 0
+  kill -CONT "$pid" 2>/dev/null
+  kill -9 "$pid" 2>/dev/null
+  return 0
+}
 trap cleanup_redis EXIT
 start_redis
 export TOUCHFLOW_REDIS_URL="redis://127.0.0.1:$port"
@@ -58,4 +64,5 @@ check "counts exact after a hang and a restart of Redis" counts_exact "$WORK/eve
 check "reconnects were logged" grep -q 'redis 127.0.0.1:'"$port"' up' "$WORK/touchflowd.log"
 check "SIGTERM exits 0" stop_daemon
 
+cleanup_redis
 finish
