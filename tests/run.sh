@@ -41,9 +41,9 @@ status=0
 log "running the tests against Kafka $TOUCHFLOW_KAFKA_BROKERS and Redis $TOUCHFLOW_REDIS_URL"
 ctest --test-dir build --output-on-failure "$@" || status=1
 
-log "running unit and integration tests under the sanitizers"
+log "running the tests again on the sanitizer build"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -L 'unit|integration' || status=1
+  ctest --test-dir build-asan --output-on-failure "$@" || status=1
 
 if [ "$status" = 0 ]; then log "all tests passed"; else log "some tests FAILED"; fi
 exit "$status"

@@ -34,7 +34,7 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 redis-cli -p "$redis_port" flushall >/dev/null
 
 export TOUCHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port"
-"$tfd" --embedded --stats-interval-ms 0 >"$state/touchflowd.out" 2>"$state/touchflowd.log" &
+"$tfd" --embedded --stats-interval-ms 500 >"$state/touchflowd.out" 2>"$state/touchflowd.log" &
 daemon_pid=$!
 brokers=
 for _ in $(seq 100); do
@@ -49,6 +49,17 @@ say "touchflowd is running against the embedded cluster at $brokers"
 say "feeding config/samples/journeys.jsonl and three malformed records"
 "$tf" produce -t touchpoints config/samples/journeys.jsonl
 "$tf" produce -t touchpoints --raw config/samples/malformed.jsonl
+
+total=$(( $(grep -c . config/samples/journeys.jsonl) + $(grep -c . config/samples/malformed.jsonl) ))
+# The first group join on the embedded cluster takes a few seconds; wait until
+# touchflowd reports every record taken and nothing in flight.
+for _ in $(seq 300); do
+  line=$(grep -o '"msg":"stats: [^"]*' "$state/touchflowd.log" | tail -n 1 || true)
+  consumed=$(printf '%s' "$line" | grep -o 'consumed=[0-9]*' | cut -d= -f2 || true)
+  if [ "${consumed:-0}" -ge "$total" ] && printf '%s' "$line" | grep -q ' inflight=0 '; then break; fi
+  sleep 0.2
+done
+printf '%s\n' "${line#\"msg\":\"}"
 
 say "derived events (touchflow.lifecycle, touchflow.winback, ...)"
 "$tf" consume --from-beginning --idle-ms 4000 --timeout-ms 30000 --value-only \
