@@ -347,9 +347,10 @@ static size_t gen_event(gen_t *g, uint64_t n, char *buf, size_t size, size_t *ke
         break;
     }
     case K_REFERRAL: {
-        uint64_t referred = g->customers > 1 ? below(g, g->customers - 1) + 1 : customer;
+        /* Anyone but the referrer (with a single customer: one outside the range). */
+        uint64_t referred = g->customers > 1 ? below(g, g->customers - 1) + 1 : customer + 1;
         if (g->customers > 1 && referred >= customer)
-            referred++;  /* anyone but the referrer */
+            referred++;
         add(buf, size, &len, "\"referred_id\":\"c-%llu\"", (unsigned long long)referred);
         break;
     }
@@ -470,6 +471,25 @@ static rd_kafka_t *producer_new(const tf_config_t *cfg, gen_state *st)
         tf_cli_errorf("gen: cannot create the Kafka producer: %s", errstr);
     }
     return rk;  /* on success conf belongs to rk */
+}
+
+/* Connects and learns the topic's partitions before the clock starts: otherwise the
+ * first events wait in the local queue for the broker connection, the metadata and
+ * the idempotent producer id, and a latency bench measures that start-up instead of
+ * the consumer. A failure is only logged: the deliveries then fail and say why. */
+static void producer_warm_up(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err;
+    if (!rkt)
+        return;
+    err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    if (err)
+        TF_WARN("gen", "no metadata for %s yet: %s", topic, rd_kafka_err2str(err));
+    else
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
 }
 
 /* Queues one event; returns 0, or -1 when it cannot be queued (counted as failed). */
@@ -693,6 +713,7 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
             rc = TF_CLI_USAGE;
             goto done;
         }
+        producer_warm_up(rk, o.topic);
         dest = o.topic;
     } else {
         out = o.path ? fopen(o.path, "w") : stdout;

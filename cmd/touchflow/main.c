@@ -77,7 +77,7 @@ void tf_cli_usage(FILE *out)
           "  touchflow -r redis://127.0.0.1:6379 customer get c-1001\n"
           "  touchflow -b 127.0.0.1:9092 produce -t touchpoints events.jsonl\n"
           "  touchflow -b 127.0.0.1:9092 gen --count 200000 -t touchpoints\n"
-          "  touchflow -b 127.0.0.1:9092 consume -t touchflow.lifecycle --from-beginning --idle-ms 2000\n"
+          "  touchflow consume -t touchflow.lifecycle --from-beginning --idle-ms 2000\n"
           "  touchflow config check config/touchflow.json\n",
           out);
 }

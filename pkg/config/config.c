@@ -711,7 +711,7 @@ static void apply_json(tf_config_t *cfg, const opt *o, errlist *e, const char *l
             errf(e, "%s: %zu items, at most %zu", label, n, o->max_items);
             return;
         }
-        const char *items[TF_CONFIG_MAX_TOPICS];
+        const char *items[TF_CONFIG_MAX_TOPICS] = {0};
         int bad = 0;
         for (size_t i = 0; i < n; i++) {
             json_t *it = json_array_get(v, i);
@@ -1088,7 +1088,7 @@ static void validate_option(const tf_config_t *cfg, const opt *o, errlist *e)
             errf(e, "%s: %zu items, at most %zu", o->key, n, o->max_items);
             return;
         }
-        const char *items[TF_CONFIG_MAX_TOPICS];
+        const char *items[TF_CONFIG_MAX_TOPICS] = {0};
         for (size_t i = 0; i < n; i++) {
             items[i] = cstr_at(cfg, o) + i * o->size;
             if (!terminated(e, o->key, items[i], o->size))
