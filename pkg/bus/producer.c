@@ -16,6 +16,10 @@ struct tf_producer_s {
     struct event *ev;
     tf_delivery_cb cb;
     void *opaque;
+    /* Handles for the topics we write, taken at start so their metadata is fetched
+     * before the first record needs it (no stall on the first derived event). */
+    rd_kafka_topic_t *topics[9];
+    size_t ntopics;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -84,6 +88,9 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
         goto fail;
     }
     conf = NULL;
+    p->topics[p->ntopics++] = rd_kafka_topic_new(p->rk, cfg->dlq_topic, NULL);
+    for (size_t i = 0; i < 8; i++)
+        p->topics[p->ntopics++] = rd_kafka_topic_new(p->rk, cfg->output_topics[i], NULL);
     p->queue = rd_kafka_queue_get_main(p->rk);
     if (!p->queue || tf_bus_queue_watch(base, p->queue, on_queue_fd, p, p->fds, &p->ev)) {
         snprintf(err, errsize, "cannot watch the producer queue");
@@ -133,6 +140,9 @@ void tf_producer_destroy(tf_producer_t *p)
     tf_bus_queue_unwatch(p->queue, p->fds, &p->ev);
     if (p->queue)
         rd_kafka_queue_destroy(p->queue);
+    for (size_t i = 0; i < p->ntopics; i++)
+        if (p->topics[i])
+            rd_kafka_topic_destroy(p->topics[i]);
     if (p->rk)
         rd_kafka_destroy(p->rk);
     free(p);

@@ -2,20 +2,6 @@
 #ifndef TF_STORE_SCRIPTS_H
 #define TF_STORE_SCRIPTS_H
 
-/* KEYS: state, ids, outbox. ARGV: dedup cutoff ms, then the event ids to check.
- * Returns {state field/value list, seen flag per id, outbox id/payload list}. */
-static const char TF_SCRIPT_LOAD[] =
-    "local st = redis.call('HGETALL', KEYS[1])\n"
-    "local flags = {}\n"
-    "if #ARGV > 1 then\n"
-    "  local cutoff = tonumber(ARGV[1])\n"
-    "  local s = redis.call('ZMSCORE', KEYS[2], unpack(ARGV, 2))\n"
-    "  for j = 1, #ARGV - 1 do\n"
-    "    flags[j] = (s[j] and tonumber(s[j]) > cutoff) and 1 or 0\n"
-    "  end\n"
-    "end\n"
-    "return {st, flags, redis.call('HGETALL', KEYS[3])}\n";
-
 /* KEYS: state, ids, outbox. ARGV: epoch, now ms, dedup cutoff ms, window ms,
  * nfields, field/value..., nids, ids..., nout, id/payload...
  * Returns the new version, or -1 when a newer owner (higher epoch) wrote last:

@@ -24,6 +24,7 @@ typedef struct cmd {
     void *cb;
     void *opaque;
     size_t nids;
+    int64_t cutoff_ms;
 } cmd_t;
 
 struct tf_store_s {
@@ -43,9 +44,9 @@ struct tf_store_s {
     int attempts;
     uint64_t reconnects;
     uint64_t rng;
-    char sha_load[41], sha_commit[41];
+    char sha_commit[41];
     int scripts_pending;
-    int need_reload; /* a NOSCRIPT reply: reconnect to load the scripts again */
+    int must_drop; /* NOSCRIPT, or a half-sent transaction: reconnect */
 
     /* Send times of unanswered commands, oldest first: Redis answers in order, so
      * the head is the one a timeout is measured on. */
@@ -281,7 +282,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     TF_DEBUG(MOD, "connected to redis %s:%d", st->url.host, st->url.port);
-    /* Pipelined handshake: AUTH, SELECT, then the scripts; up once both SHAs are back. */
+    /* Pipelined handshake: AUTH, SELECT, then the commit script; up once its SHA is back. */
     if (st->url.password[0]) {
         const char *argv[3] = {"AUTH", st->url.username, st->url.password};
         size_t lens[3] = {4, strlen(st->url.username), strlen(st->url.password)};
@@ -300,12 +301,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
         size_t lens[2] = {6, (size_t)n};
         send_tracked(st, on_handshake, "SELECT", 2, argv, lens);
     }
-    st->scripts_pending = 2;
-    const char *argv[3] = {"SCRIPT", "LOAD", TF_SCRIPT_LOAD};
-    size_t lens[3] = {6, 4, sizeof(TF_SCRIPT_LOAD) - 1};
-    send_tracked(st, on_script_loaded, st->sha_load, 3, argv, lens);
-    argv[2] = TF_SCRIPT_COMMIT;
-    lens[2] = sizeof(TF_SCRIPT_COMMIT) - 1;
+    st->scripts_pending = 1;
+    const char *argv[3] = {"SCRIPT", "LOAD", TF_SCRIPT_COMMIT};
+    size_t lens[3] = {6, 4, sizeof(TF_SCRIPT_COMMIT) - 1};
     send_tracked(st, on_script_loaded, st->sha_commit, 3, argv, lens);
 }
 
@@ -367,9 +365,9 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (!st->ac)
         return;
-    if (st->need_reload) {
-        st->need_reload = 0;
-        drop_connection(st, "scripts missing on the server");
+    if (st->must_drop) {
+        st->must_drop = 0;
+        drop_connection(st, "connection state unknown (scripts missing or a command half sent)");
         return;
     }
     if (st->connecting && now - st->connect_started_ms > st->timeout_ms) {
@@ -461,7 +459,7 @@ static int reply_status(tf_store_t *st, const redisReply *r, const char *what)
         fail_reply(st, r, what);
         /* NOSCRIPT after a SCRIPT FLUSH: reconnecting reloads the scripts. */
         if (strncmp(r->str, "NOSCRIPT", 8) == 0)
-            st->need_reload = 1;
+            st->must_drop = 1;
     }
     return TF_EIO;
 }
@@ -486,14 +484,16 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
     tf_store_load_cb cb = (tf_store_load_cb)c->cb;
     void *opaque = c->opaque;
     size_t nids = c->nids;
+    int64_t c_cutoff = c->cutoff_ms;
     (void)ac;
     if (!st->closing && r)
         sent_pop(st);
     cmd_put(st, c);
 
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_ARRAY ||
-        r->element[1]->type != REDIS_REPLY_ARRAY || r->element[2]->type != REDIS_REPLY_ARRAY ||
-        (nids && r->element[1]->elements != nids)) {
+    size_t nparts = nids ? 3 : 2;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != nparts ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[nparts - 1]->type != REDIS_REPLY_ARRAY ||
+        (nids && (r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements != nids))) {
         int status = reply_status(st, r, "load");
         if (r && status == TF_EIO && r->type != REDIS_REPLY_ERROR)
             TF_ERROR(MOD, "load: unexpected reply shape");
@@ -522,11 +522,15 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
         cb(st, TF_ENOMEM, NULL, opaque);
         return;
     }
-    for (size_t i = 0; i < nids; i++)
-        seen[i] = r->element[1]->element[i]->integer != 0;
+    /* Seen means recorded within the dedup window: older entries are trimmed only
+     * on the next commit. */
+    for (size_t i = 0; i < nids; i++) {
+        const redisReply *sc = r->element[1]->element[i];
+        seen[i] = sc->type == REDIS_REPLY_STRING && strtod(sc->str, NULL) > (double)c_cutoff;
+    }
 
     tf_store_outbox_entry ob[MAX_OUTBOX];
-    const redisReply *o = r->element[2];
+    const redisReply *o = r->element[nparts - 1];
     size_t nob = 0;
     for (size_t i = 0; i + 1 < o->elements && nob < MAX_OUTBOX; i += 2, nob++) {
         ob[nob].id = o->element[i]->str;
@@ -539,33 +543,61 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
         free(seen);
 }
 
+static void on_queued(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    tf_store_t *st = ac->data;
+    (void)privdata;
+    if (st && !st->closing && reply)
+        sent_pop(st);
+}
+
+/* One MULTI/EXEC per customer: a consistent snapshot of state, dedup ids and
+ * outbox in one reply, at the cost of plain commands (a script call costs more
+ * than the three reads together). */
 int tf_store_load(tf_store_t *st, const char *customer, const char *const *event_ids, size_t nids,
                   tf_store_load_cb cb, void *opaque)
 {
     size_t off[3], len[3];
-    char cutoff[24];
     int rc = check_ready(st);
     if (rc)
         return rc;
-    if (build_keys(st, customer, off, len) || argv_reserve(st, 7 + nids))
+    if (build_keys(st, customer, off, len) || argv_reserve(st, 4 + nids))
         return TF_ENOMEM;
     cmd_t *c = cmd_get(st, CMD_LOAD, (void *)cb, opaque);
     if (!c)
         return TF_ENOMEM;
     c->nids = nids;
-    int cn = snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(tf_time_now_ms() - st->dedup_window_ms));
-    size_t a = 0;
-    st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
-    st->argv[a] = st->sha_load, st->argvlen[a++] = 40;
-    st->argv[a] = "3", st->argvlen[a++] = 1;
-    for (int k = 0; k < 3; k++)
-        st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
-    st->argv[a] = cutoff, st->argvlen[a++] = (size_t)cn;
-    for (size_t i = 0; i < nids; i++)
-        st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
-    rc = send_tracked(st, on_load_reply, c, (int)a, st->argv, st->argvlen);
-    if (rc)
-        cmd_put(st, c);
+    c->cutoff_ms = tf_time_now_ms() - st->dedup_window_ms;
+    const char *argv[2];
+    size_t lens[2];
+    argv[0] = "MULTI", lens[0] = 5;
+    if ((rc = send_tracked(st, on_queued, NULL, 1, argv, lens)))
+        goto fail;
+    argv[0] = "HGETALL", lens[0] = 7;
+    argv[1] = st->keybuf + off[0], lens[1] = len[0];
+    if ((rc = send_tracked(st, on_queued, NULL, 2, argv, lens)))
+        goto fail;
+    if (nids) {
+        size_t a = 0;
+        st->argv[a] = "ZMSCORE", st->argvlen[a++] = 7;
+        st->argv[a] = st->keybuf + off[1], st->argvlen[a++] = len[1];
+        for (size_t i = 0; i < nids; i++)
+            st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
+        if ((rc = send_tracked(st, on_queued, NULL, (int)a, st->argv, st->argvlen)))
+            goto fail;
+    }
+    argv[1] = st->keybuf + off[2], lens[1] = len[2];
+    if ((rc = send_tracked(st, on_queued, NULL, 2, argv, lens)))
+        goto fail;
+    argv[0] = "EXEC", lens[0] = 4;
+    if ((rc = send_tracked(st, on_load_reply, c, 1, argv, lens)))
+        goto fail;
+    return TF_OK;
+fail:
+    /* A half-sent transaction cannot be taken back: drop the connection (the
+     * watchdog does it at once) so the server discards it. */
+    cmd_put(st, c);
+    st->must_drop = 1;
     return rc;
 }
 

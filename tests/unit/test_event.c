@@ -458,9 +458,11 @@ static void test_money_other_fields(void **state)
                "data.order_id");
     {
         char data[400];
-        snprintf(data, sizeof data, "{\"order_id\":%s,\"amount\":1,\"currency\":\"CNY\"}", quoted(1, 'o', 129));
+        assert_true(snprintf(data, sizeof data, "{\"order_id\":%s,\"amount\":1,\"currency\":\"CNY\"}",
+                             quoted(1, 'o', 129)) < (int)sizeof data);
         EXPECT_ERR(kind_ev("purchase", data), TF_EV_INVALID_FIELD, "data.order_id");
-        snprintf(data, sizeof data, "{\"order_id\":%s,\"amount\":1,\"currency\":\"CNY\"}", quoted(1, 'o', 128));
+        assert_true(snprintf(data, sizeof data, "{\"order_id\":%s,\"amount\":1,\"currency\":\"CNY\"}",
+                             quoted(1, 'o', 128)) < (int)sizeof data);
         EXPECT_OK(kind_ev("purchase", data), &e);
         assert_int_equal(strlen(e.order_id), 128);
     }
