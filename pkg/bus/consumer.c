@@ -58,7 +58,7 @@ static int set_defaults(rd_kafka_conf_t *conf, const tf_config_t *cfg, char *err
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "range,roundrobin"},
-        {"queued.max.messages.kbytes", "16384"},
+        {"queued.max.messages.kbytes", "4096"},
         {"fetch.wait.max.ms", "50"},
         {"enable.partition.eof", "false"},
     };

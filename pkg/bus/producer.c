@@ -14,6 +14,7 @@ struct tf_producer_s {
     rd_kafka_queue_t *queue;
     int fds[2];
     struct event *ev;
+    struct event *safety; /* polls now and then: a missed queue wake-up never strands a report */
     tf_delivery_cb cb;
     void *opaque;
     /* Handles for the topics we write, taken at start so their metadata is fetched
@@ -48,6 +49,13 @@ static void on_queue_fd(evutil_socket_t fd, short what, void *arg)
     tf_producer_t *p = arg;
     (void)what;
     tf_bus_drain_fd(fd);
+    rd_kafka_poll(p->rk, 0);
+}
+
+static void on_safety(evutil_socket_t fd, short what, void *arg)
+{
+    tf_producer_t *p = arg;
+    (void)fd, (void)what;
     rd_kafka_poll(p->rk, 0);
 }
 
@@ -96,6 +104,12 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
         snprintf(err, errsize, "cannot watch the producer queue");
         goto fail;
     }
+    p->safety = event_new(base, -1, EV_PERSIST, on_safety, p);
+    struct timeval tv = {0, 100 * 1000};
+    if (!p->safety || event_add(p->safety, &tv) != 0) {
+        snprintf(err, errsize, "out of memory");
+        goto fail;
+    }
     return p;
 fail:
     if (conf)
@@ -137,6 +151,8 @@ void tf_producer_destroy(tf_producer_t *p)
 {
     if (!p)
         return;
+    if (p->safety)
+        event_free(p->safety);
     tf_bus_queue_unwatch(p->queue, p->fds, &p->ev);
     if (p->queue)
         rd_kafka_queue_destroy(p->queue);

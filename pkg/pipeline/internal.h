@@ -49,6 +49,9 @@ typedef struct {
     uint32_t first, last; /* record chain, in offset order */
     uint32_t nrecs;
     uint32_t out_first, nout;
+    uint32_t nnew;        /* of the outs, derived now (the rest are outbox replays) */
+    int ready;            /* loaded and applied, commit not yet sent */
+    int changed;          /* something to write */
     uint32_t undelivered;
     int skip;
     tf_store_doc_t before, after;
@@ -83,6 +86,7 @@ struct batch {
     char *arena;
     size_t arena_len, arena_cap;
     uint32_t outstanding;   /* store callbacks still owed */
+    uint32_t loads_pending; /* load replies still owed */
     int64_t epoch;          /* the ownership epoch its commits carry */
     int failed;
 };
@@ -115,7 +119,11 @@ struct tf_pipeline_s {
 
     batch_t batches[TF_PIPELINE_BATCHES];
     uint64_t next_seq;
-    batch_t *redis_batch;   /* the one batch talking to Redis */
+    /* The batch committing to Redis, and the next one, whose loads may go out once
+     * every commit of the first is sent (same connection, so they read the
+     * committed state); its commits wait until the first has settled. */
+    batch_t *redis_batch;
+    batch_t *next_batch;
 
     rd_kafka_message_t **stash; /* records polled while we could not take them */
     size_t nstash, stash_cap, stash_head;
@@ -146,6 +154,8 @@ void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r);
 
 /* process.c */
 void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b);
+/* The batch that may start loading now behind the committing one, or NULL. */
+int tf_pipeline_can_preload(const tf_pipeline_t *p);
 void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b);
 void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b);
 void tf_pipeline_record_release(tf_pipeline_t *p, batch_t *b, record_t *r);

@@ -309,7 +309,7 @@ void tf_pipeline_pump(tf_pipeline_t *p)
         int progressed = 0;
         batch_t *b;
         int can_redis = tf_store_is_up(p->store) && p->epoch > 0 && !p->retry_armed;
-        if (!p->redis_batch && can_redis && (b = oldest_filled(p)) != NULL) {
+        if ((!p->redis_batch || tf_pipeline_can_preload(p)) && can_redis && (b = oldest_filled(p)) != NULL) {
             tf_pipeline_start_redis(p, b);
             progressed = 1;
         }

@@ -101,11 +101,15 @@ void tf_pipeline_batch_unref(tf_pipeline_t *p, batch_t *b)
 void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
 {
     static const char *no_ids[1];
-    p->redis_batch = b;
+    if (p->redis_batch)
+        p->next_batch = b;
+    else
+        p->redis_batch = b;
     b->state = B_REDIS;
     b->epoch = p->epoch;
     b->failed = 0;
     b->outstanding = 0;
+    b->loads_pending = 0;
     b->nouts = 0;
     b->arena_len = 0;
     const char *ids_stack[TF_PIPELINE_MAX_GROUP];
@@ -113,7 +117,8 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         group_t *gr = &b->groups[g];
         size_t n = 0;
         gr->skip = 1;
-        gr->nout = gr->undelivered = 0;
+        gr->ready = gr->changed = 0;
+        gr->nout = gr->nnew = gr->undelivered = 0;
         for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
             record_t *r = &b->recs[i];
             if (!rec_valid(p, r)) {
@@ -133,27 +138,68 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
             break;
         }
         b->outstanding++;
+        b->loads_pending++;
     }
     tf_pipeline_redis_settle(p, b);
+}
+
+int tf_pipeline_can_preload(const tf_pipeline_t *p)
+{
+    const batch_t *cur = p->redis_batch;
+    return cur && !p->next_batch && !cur->failed && cur->loads_pending == 0;
+}
+
+static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr);
+
+/* The committing batch settled well: the preloaded one commits what it has
+ * loaded, and the rest as its loads come in. */
+static void promote_next(tf_pipeline_t *p)
+{
+    batch_t *n = p->next_batch;
+    p->next_batch = NULL;
+    p->redis_batch = n;
+    for (uint32_t g = 0; g < n->ngroups && !n->failed; g++)
+        if (n->groups[g].ready)
+            commit_group(p, n, &n->groups[g]);
+    tf_pipeline_redis_settle(p, n);
 }
 
 /* Called whenever a Redis reply for b arrived: once nothing is outstanding, the
  * batch either failed (retry from the load) or goes on to delivery. */
 void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
 {
+    if (b->failed && p->redis_batch == b && p->next_batch) {
+        /* Its loads read state this batch was to commit: it starts over too. */
+        p->next_batch->failed = 1;
+    }
     if (b->outstanding)
         return;
     if (b->failed) {
         b->state = B_FILLED;
-        p->redis_batch = NULL;
+        if (p->redis_batch == b) {
+            p->redis_batch = NULL;
+            if (p->next_batch) {
+                /* It takes the front and settles (failed) once its loads are back. */
+                p->redis_batch = p->next_batch;
+                p->next_batch = NULL;
+                tf_pipeline_redis_settle(p, p->redis_batch);
+            }
+        } else if (p->next_batch == b) {
+            p->next_batch = NULL;
+        }
         p->stats.redis_failures++;
         tf_pipeline_schedule_retry(p);
         return;
     }
-    /* Every group of the batch is loaded and committed (or fenced). */
+    if (p->next_batch == b)
+        return; /* loaded; its commits wait for the batch ahead */
+    /* Every group of the batch is loaded and committed (or fenced). The next batch
+     * goes to the front before this one's deliveries can recycle anything. */
     p->redis_batch = NULL;
     b->state = B_DELIVERING;
     p->retry_delay_ms = 0;
+    if (p->next_batch)
+        promote_next(p);
     tf_pipeline_deliver(p, b);
     tf_pipeline_pump(p);
 }
@@ -228,6 +274,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     int changed = 0;
     (void)st;
     b->outstanding--;
+    b->loads_pending--;
     if (status != TF_OK || b->failed) {
         b->failed = 1;
         tf_pipeline_redis_settle(p, b);
@@ -279,26 +326,37 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         }
         r->status = REC_APPLIED;
     }
-    uint32_t nnew = b->nouts - gr->out_first;
+    gr->nnew = b->nouts - gr->out_first;
     if (first_replayed != UINT32_MAX) {
         for (size_t e = 0; e < res->noutbox; e++)
             if (add_replay(p, b, g, first_replayed, &res->outbox[e]) != TF_OK)
                 TF_WARN(MOD, "dropping an unreadable outbox entry of %s", b->recs[gr->first].ev.subject);
     }
     gr->nout = b->nouts - gr->out_first;
-    if (b->failed) {
-        tf_pipeline_redis_settle(p, b);
-        return;
-    }
+    gr->changed = changed;
+    gr->ready = 1;
+    if (!b->failed && b == p->redis_batch)
+        commit_group(p, b, gr);
+    /* Every commit of the committing batch is sent: the next batch may load. */
+    if (b == p->redis_batch && b->loads_pending == 0 && !b->failed)
+        tf_pipeline_pump(p);
+    tf_pipeline_redis_settle(p, b);
+}
 
-    /* Nothing new to write: every event was a replay. */
-    if (!changed) {
-        tf_pipeline_redis_settle(p, b);
-        return;
-    }
+/* Sends a loaded group's commit: the changed fields, the ids of the events it
+ * applied and its new derived events (the outbox), in one script call. */
+static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
+{
+    const char *ids[TF_PIPELINE_MAX_GROUP];
     tf_store_outbox_add adds[TF_PIPELINE_MAX_GROUP];
-    size_t nadds = 0;
-    for (uint32_t o = gr->out_first; o < gr->out_first + nnew && nadds < TF_PIPELINE_MAX_GROUP; o++) {
+    size_t nids = 0, nadds = 0;
+    gr->ready = 0;
+    if (!gr->changed)
+        return; /* every event was a replay: nothing to write */
+    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
+        if (b->recs[i].status == REC_APPLIED)
+            ids[nids++] = b->recs[i].ev.id;
+    for (uint32_t o = gr->out_first; o < gr->out_first + gr->nnew && nadds < TF_PIPELINE_MAX_GROUP; o++) {
         out_t *ot = &b->outs[o];
         adds[nadds].id = ot->id;
         adds[nadds].payload = b->arena + ot->off;
@@ -307,12 +365,10 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     }
     int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, b->epoch,
                              tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
-    if (rc) {
+    if (rc)
         b->failed = 1;
-        tf_pipeline_redis_settle(p, b);
-        return;
-    }
-    b->outstanding++;
+    else
+        b->outstanding++;
 }
 
 static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque)
