@@ -204,6 +204,24 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
     tf_pipeline_pump(p);
 }
 
+/* Lists a "<family>\n<json>" payload at off in the arena for delivery. */
+static int out_push(batch_t *b, uint32_t rec, uint32_t group, int fam, size_t off, size_t flen, size_t len, int type,
+                    const char *id)
+{
+    out_t *o = tf_batch_out_new(b);
+    if (!o)
+        return TF_ENOMEM;
+    o->rec = rec;
+    o->group = group;
+    o->family = fam;
+    o->off = off;
+    o->json_off = off + flen + 1;
+    o->len = len;
+    o->type = type;
+    tf_strlcpy(o->id, id, sizeof(o->id));
+    return TF_OK;
+}
+
 /* Encodes a derived event into the arena and the out list. */
 static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec, const tf_derived_t *d)
 {
@@ -219,18 +237,7 @@ static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t re
     if (n < 0)
         return TF_EINVAL;
     b->arena_len = off + flen + 1 + (size_t)n; /* give back the unused room */
-    out_t *o = tf_batch_out_new(b);
-    if (!o)
-        return TF_ENOMEM;
-    o->rec = rec;
-    o->group = group;
-    o->family = fam;
-    o->off = off;
-    o->json_off = off + flen + 1;
-    o->len = flen + 1 + (size_t)n;
-    o->type = (int)d->type;
-    memcpy(o->id, d->id, TF_ID_LEN);
-    return TF_OK;
+    return out_push(b, rec, group, fam, off, flen, flen + 1 + (size_t)n, (int)d->type, d->id);
 }
 
 /* Re-queues derived events found in the outbox: committed before a crash or a lost
@@ -251,18 +258,7 @@ static int add_replay(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec
     if (fam < 0 || off == (size_t)-1)
         return TF_EINVAL;
     memcpy(b->arena + off, e->payload, e->payload_len);
-    out_t *o = tf_batch_out_new(b);
-    if (!o)
-        return TF_ENOMEM;
-    o->rec = rec;
-    o->group = group;
-    o->family = fam;
-    o->off = off;
-    o->json_off = off + flen + 1;
-    o->len = e->payload_len;
-    o->type = -1;
-    tf_strlcpy(o->id, e->id, sizeof(o->id));
-    return TF_OK;
+    return out_push(b, rec, group, fam, off, flen, e->payload_len, -1, e->id);
 }
 
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque)

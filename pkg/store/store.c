@@ -603,26 +603,26 @@ fail:
 
 /* ---- commit ---- */
 
-static void on_commit_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* Commit and epoch both answer an integer; a negative commit answer is the fence. */
+static void on_integer_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     cmd_t *c = privdata;
     tf_store_t *st = c->st;
     redisReply *r = reply;
-    tf_store_commit_cb cb = (tf_store_commit_cb)c->cb;
+    tf_store_commit_cb cb = (tf_store_commit_cb)c->cb; /* same shape as tf_store_epoch_cb */
     void *opaque = c->opaque;
+    const char *what = c->kind == CMD_COMMIT ? "commit" : "epoch";
+    int fenceable = c->kind == CMD_COMMIT;
     (void)ac;
     if (!st->closing && r)
         sent_pop(st);
     cmd_put(st, c);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        cb(st, reply_status(st, r, "commit"), 0, opaque);
-        return;
-    }
-    if (r->integer < 0) {
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        cb(st, reply_status(st, r, what), 0, opaque);
+    else if (fenceable && r->integer < 0)
         cb(st, TF_EFENCED, 0, opaque);
-        return;
-    }
-    cb(st, TF_OK, r->integer, opaque);
+    else
+        cb(st, TF_OK, r->integer, opaque);
 }
 
 int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
@@ -693,7 +693,7 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         st->argv[a] = outbox[i].id, st->argvlen[a++] = strlen(outbox[i].id);
         st->argv[a] = outbox[i].payload, st->argvlen[a++] = outbox[i].payload_len;
     }
-    rc = send_tracked(st, on_commit_reply, c, (int)a, st->argv, st->argvlen);
+    rc = send_tracked(st, on_integer_reply, c, (int)a, st->argv, st->argvlen);
     if (rc)
         cmd_put(st, c);
     return rc;
@@ -727,23 +727,6 @@ int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const 
     return send_tracked(st, on_plain_reply, NULL, (int)a, st->argv, st->argvlen);
 }
 
-static void on_epoch_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    cmd_t *c = privdata;
-    tf_store_t *st = c->st;
-    redisReply *r = reply;
-    tf_store_epoch_cb cb = (tf_store_epoch_cb)c->cb;
-    void *opaque = c->opaque;
-    (void)ac;
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
-    if (!r || r->type != REDIS_REPLY_INTEGER)
-        cb(st, reply_status(st, r, "epoch"), 0, opaque);
-    else
-        cb(st, TF_OK, r->integer, opaque);
-}
-
 int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
 {
     char key[96];
@@ -751,12 +734,13 @@ int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
     if (rc)
         return rc;
     int n = snprintf(key, sizeof(key), "%sepoch", st->prefix);
+    /* The epoch callback has the commit callback's shape; on_integer_reply calls it. */
     cmd_t *c = cmd_get(st, CMD_EPOCH, (void *)cb, opaque);
     if (!c)
         return TF_ENOMEM;
     const char *argv[2] = {"INCR", key};
     size_t lens[2] = {4, (size_t)n};
-    rc = send_tracked(st, on_epoch_reply, c, 2, argv, lens);
+    rc = send_tracked(st, on_integer_reply, c, 2, argv, lens);
     if (rc)
         cmd_put(st, c);
     return rc;
