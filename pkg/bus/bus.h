@@ -77,6 +77,23 @@ rd_kafka_t *tf_consumer_handle(tf_consumer_t *c);
 /* Leaves the group, committing stored offsets, and frees. NULL is a no-op. */
 void tf_consumer_destroy(tf_consumer_t *c);
 
+/* What the consumer knows of one partition, from librdkafka's statistics (every
+ * statistics.interval.ms, default here 5 s) and its cached offsets. */
+typedef struct {
+    int64_t position;        /* next offset to read, -1 unknown */
+    int64_t committed;       /* -1 none */
+    int64_t high_watermark;  /* -1 unknown */
+    int64_t lag;             /* -1 unknown */
+    int lag_from_stats;
+} tf_consumer_partition_info;
+
+/* Never blocks. The lag is the statistics' consumer_lag when it is known (offsets
+ * committed), else high watermark minus position. */
+void tf_consumer_partition_info_get(tf_consumer_t *c, const char *topic, int32_t partition,
+                                    tf_consumer_partition_info *out);
+/* 1 when a broker was up in the last statistics (or, before any, while assigned). */
+int tf_consumer_kafka_up(const tf_consumer_t *c);
+
 /* ---- producer ---- */
 
 typedef struct tf_producer_s tf_producer_t;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "bus/internal.h"
 
 #define MOD "consumer"
@@ -14,7 +16,101 @@ struct tf_consumer_s {
     struct event *ev;
     tf_consumer_handlers h;
     rd_kafka_topic_partition_list_t *assignment;
+
+    /* From the latest statistics: consumer_lag per partition, brokers up. */
+    struct stat_entry {
+        char topic[128];
+        int32_t partition;
+        int64_t lag;
+        int64_t committed;
+    } *stat_lag;
+    size_t nstat_lag, stat_lag_cap;
+    int stats_seen;
+    int brokers_up;
 };
+
+/* Runs on the loop thread (statistics are served by our poll). */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    tf_consumer_t *c = opaque;
+    json_error_t jerr;
+    (void)rk;
+    json_t *root = json_loadb(json, len, 0, &jerr);
+    if (!root)
+        return 0;
+    c->stats_seen = 1;
+    c->brokers_up = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach(json_object_get(root, "brokers"), name, v) {
+        const char *state = json_string_value(json_object_get(v, "state"));
+        if (state && strcmp(state, "UP") == 0)
+            c->brokers_up++;
+    }
+    c->nstat_lag = 0;
+    const char *tname, *pname;
+    json_t *t, *pv;
+    json_object_foreach(json_object_get(root, "topics"), tname, t) {
+        json_object_foreach(json_object_get(t, "partitions"), pname, pv) {
+            json_int_t part = json_integer_value(json_object_get(pv, "partition"));
+            json_t *lag = json_object_get(pv, "consumer_lag");
+            json_t *committed = json_object_get(pv, "committed_offset");
+            if (part < 0 || !json_is_integer(lag))
+                continue;
+            if (c->nstat_lag == c->stat_lag_cap) {
+                size_t cap = c->stat_lag_cap ? c->stat_lag_cap * 2 : 64;
+                struct stat_entry *n = realloc(c->stat_lag, cap * sizeof(*n));
+                if (!n)
+                    break;
+                c->stat_lag = n;
+                c->stat_lag_cap = cap;
+            }
+            struct stat_entry *e = &c->stat_lag[c->nstat_lag++];
+            tf_strlcpy(e->topic, tname, sizeof(e->topic));
+            e->partition = (int32_t)part;
+            e->lag = json_integer_value(lag);
+            e->committed = json_is_integer(committed) ? json_integer_value(committed) : -1;
+        }
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
+void tf_consumer_partition_info_get(tf_consumer_t *c, const char *topic, int32_t partition,
+                                    tf_consumer_partition_info *out)
+{
+    int64_t lo = -1, hi = -1;
+    out->position = out->committed = out->high_watermark = out->lag = -1;
+    out->lag_from_stats = 0;
+    if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        out->high_watermark = hi;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    if (rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset >= 0)
+        out->position = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < c->nstat_lag; i++) {
+        if (c->stat_lag[i].partition != partition || strcmp(c->stat_lag[i].topic, topic) != 0)
+            continue;
+        out->committed = c->stat_lag[i].committed;
+        if (c->stat_lag[i].lag >= 0) {
+            out->lag = c->stat_lag[i].lag;
+            out->lag_from_stats = 1;
+            return;
+        }
+        break;
+    }
+    /* Nothing committed yet (the statistics say -1): what is left to read. */
+    if (out->high_watermark >= 0)
+        out->lag = out->high_watermark - (out->position >= 0 ? out->position : (lo >= 0 ? lo : 0));
+}
+
+int tf_consumer_kafka_up(const tf_consumer_t *c)
+{
+    if (c->stats_seen)
+        return c->brokers_up > 0;
+    return c->assignment != NULL;
+}
 
 static void on_queue_fd(evutil_socket_t fd, short what, void *arg)
 {
@@ -61,6 +157,7 @@ static int set_defaults(rd_kafka_conf_t *conf, const tf_config_t *cfg, char *err
         {"queued.max.messages.kbytes", "4096"},
         {"fetch.wait.max.ms", "50"},
         {"enable.partition.eof", "false"},
+        {"statistics.interval.ms", "5000"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (tf_bus_conf_set(conf, defaults[i][0], defaults[i][1], err, errsize))
@@ -88,6 +185,7 @@ tf_consumer_t *tf_consumer_new(struct event_base *base, const tf_config_t *cfg, 
         if (tf_bus_conf_set(conf, cfg->consumer_props[i].key, cfg->consumer_props[i].value, err, errsize))
             goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
     if (!c->rk) {
@@ -180,5 +278,6 @@ void tf_consumer_destroy(tf_consumer_t *c)
     }
     if (c->assignment)
             rd_kafka_topic_partition_list_destroy(c->assignment);
+    free(c->stat_lag);
     free(c);
 }

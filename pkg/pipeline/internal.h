@@ -34,6 +34,7 @@ typedef struct {
     int64_t offset;
     int64_t ticket;
     int64_t timestamp_ms;  /* Kafka record time, for the commit latency */
+    int64_t taken_us;      /* monotonic, when taken from Kafka */
     int pending;           /* store phase + deliveries still owed */
     rec_status status;
     uint32_t group;
@@ -51,6 +52,7 @@ typedef struct {
     uint32_t out_first, nout;
     uint32_t nnew;        /* of the outs, derived now (the rest are outbox replays) */
     int ready;            /* loaded and applied, commit not yet sent */
+    int64_t sent_us;      /* monotonic, when its load or commit was sent */
     int changed;          /* something to write */
     uint32_t undelivered;
     int skip;
@@ -144,6 +146,9 @@ struct tf_pipeline_s {
 
     tf_pipeline_stats stats;
     uint64_t lat_hist[LAT_BUCKETS];
+    uint64_t events_by_kind[16][TF_OUTCOME__COUNT];
+    tf_histogram processing;
+    tf_histogram redis_rtt;
 };
 
 /* pipeline.c */

@@ -2,6 +2,7 @@
  * decoding records, dead letters, retries and the drain on stop. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "pipeline/internal.h"
@@ -207,6 +208,7 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     r->offset = m->offset;
     r->ticket = ticket;
     r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+    r->taken_us = tf_time_mono_us();
     r->pending = 1;
     r->dlq_msg = NULL;
     b->remaining++;
@@ -490,6 +492,51 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
 fail:
     tf_pipeline_destroy(p);
     return NULL;
+}
+
+const double tf_hist_bounds_s[TF_HIST_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+void tf_histogram_observe(tf_histogram *h, double seconds)
+{
+    int i = 0;
+    while (i < TF_HIST_BUCKETS && seconds > tf_hist_bounds_s[i])
+        i++;
+    if (i < TF_HIST_BUCKETS)
+        h->buckets[i]++;
+    h->count++;
+    h->sum_s += seconds;
+}
+
+void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
+{
+    memset(out, 0, offsetof(tf_pipeline_snapshot, partitions));
+    tf_pipeline_get_stats(p, &out->stats);
+    memcpy(out->events_by_kind, p->events_by_kind, sizeof(out->events_by_kind));
+    out->processing = p->processing;
+    out->redis_rtt = p->redis_rtt;
+    out->redis_reconnects = tf_store_reconnects(p->store);
+    out->assigned = p->assigned;
+    out->redis_up = tf_store_is_up(p->store);
+    out->kafka_up = p->consumer ? tf_consumer_kafka_up(p->consumer) : 0;
+    for (int i = 0; i < p->nslots && out->npartitions < TF_SNAPSHOT_MAX_PARTITIONS; i++) {
+        const slot_t *s = &p->slots[i];
+        if (!s->active || !p->consumer)
+            continue;
+        tf_partition_status *ps = &out->partitions[out->npartitions++];
+        tf_consumer_partition_info info;
+        tf_consumer_partition_info_get(p->consumer, s->topic, s->partition, &info);
+        tf_strlcpy(ps->topic, s->topic, sizeof(ps->topic));
+        ps->partition = s->partition;
+        ps->position = info.position;
+        ps->committed = info.committed;
+        ps->high_watermark = info.high_watermark;
+        ps->lag = info.lag;
+        ps->lag_from_stats = info.lag_from_stats;
+        ps->paused = p->paused;
+        ps->inflight = tf_offsets_inflight(p->offsets, i);
+    }
 }
 
 void tf_pipeline_get_stats(tf_pipeline_t *p, tf_pipeline_stats *out)

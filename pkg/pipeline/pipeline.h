@@ -40,6 +40,55 @@ typedef struct {
     uint64_t commit_latency_count;
 } tf_pipeline_stats;
 
+/* ---- snapshot for operations (metrics, health, status) ---- */
+
+/* Histogram bucket upper bounds in seconds (cumulative buckets, Prometheus style);
+ * the +Inf bucket is count. */
+#define TF_HIST_BUCKETS 14
+extern const double tf_hist_bounds_s[TF_HIST_BUCKETS];
+
+typedef struct {
+    uint64_t buckets[TF_HIST_BUCKETS]; /* observations <= bound, not cumulative */
+    uint64_t count;
+    double sum_s;
+} tf_histogram;
+
+void tf_histogram_observe(tf_histogram *h, double seconds);
+
+typedef enum { TF_OUTCOME_APPLIED = 0, TF_OUTCOME_DUPLICATE, TF_OUTCOME_REPLAYED, TF_OUTCOME__COUNT } tf_outcome;
+
+typedef struct {
+    char topic[128];
+    int32_t partition;
+    int64_t position;        /* next offset to read, -1 unknown */
+    int64_t committed;       /* last committed offset, -1 none */
+    int64_t high_watermark;  /* end of the partition, -1 unknown */
+    int64_t lag;             /* records behind, -1 unknown */
+    int lag_from_stats;      /* 1: librdkafka statistics; 0: high watermark - position */
+    int paused;
+    uint64_t inflight;       /* records taken, not yet done */
+} tf_partition_status;
+
+#define TF_SNAPSHOT_MAX_PARTITIONS 256
+
+typedef struct {
+    tf_pipeline_stats stats;
+    uint64_t events_by_kind[16][TF_OUTCOME__COUNT]; /* by tf_event_kind and outcome */
+    tf_histogram processing;  /* per record: taken from Kafka to Redis commit acknowledged */
+    tf_histogram redis_rtt;   /* per Redis load or commit round trip */
+    uint64_t redis_reconnects;
+    uint64_t timers_due, timers_fired;
+    int assigned;             /* the group gave us partitions */
+    int redis_up;
+    int kafka_up;             /* a broker answered recently */
+    size_t npartitions;
+    tf_partition_status partitions[TF_SNAPSHOT_MAX_PARTITIONS];
+} tf_pipeline_snapshot;
+
+/* Fills out (a large struct: allocate it) with the current figures. Cheap: reads
+ * counters and librdkafka's cached offsets, never blocks. */
+void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out);
+
 /* Creates the pipeline and starts consuming. cfg is copied. brokers overrides
  * cfg->brokers when not NULL. Returns NULL with a reason in err. */
 tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, const char *brokers, char *err,

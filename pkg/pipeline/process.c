@@ -132,6 +132,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
             continue;
         gr->skip = 0;
         const char *customer = b->recs[gr->first].ev.subject;
+        gr->sent_us = tf_time_mono_us();
         int rc = tf_store_load(p->store, customer, n ? ids_stack : no_ids, n, on_loaded, &b->groups[g]);
         if (rc) {
             b->failed = 1;
@@ -271,6 +272,8 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     (void)st;
     b->outstanding--;
     b->loads_pending--;
+    if (status == TF_OK)
+        tf_histogram_observe(&p->redis_rtt, (double)(tf_time_mono_us() - gr->sent_us) / 1e6);
     if (status != TF_OK || b->failed) {
         b->failed = 1;
         tf_pipeline_redis_settle(p, b);
@@ -359,6 +362,7 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
         adds[nadds].payload_len = ot->len;
         nadds++;
     }
+    gr->sent_us = tf_time_mono_us();
     int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, b->epoch,
                              tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
     if (rc)
@@ -390,10 +394,16 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
         b->failed = 1;
     } else {
         p->stats.commits++;
-        int64_t now = tf_time_now_ms();
-        for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
-            if (b->recs[i].status == REC_APPLIED && b->recs[i].timestamp_ms > 0)
-                p->lat_hist[lat_bucket(now - b->recs[i].timestamp_ms)]++;
+        int64_t now = tf_time_now_ms(), now_us = tf_time_mono_us();
+        tf_histogram_observe(&p->redis_rtt, (double)(now_us - gr->sent_us) / 1e6);
+        for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+            record_t *r = &b->recs[i];
+            if (r->status != REC_APPLIED)
+                continue;
+            if (r->timestamp_ms > 0)
+                p->lat_hist[lat_bucket(now - r->timestamp_ms)]++;
+            tf_histogram_observe(&p->processing, (double)(now_us - r->taken_us) / 1e6);
+        }
     }
     tf_pipeline_redis_settle(p, b);
 }
@@ -430,9 +440,18 @@ void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b)
     for (uint32_t i = 0; i < b->nrecs; i++) {
         record_t *r = &b->recs[i];
         switch (r->status) {
-        case REC_APPLIED: p->stats.applied++; break;
-        case REC_DUPLICATE: p->stats.duplicates++; break;
-        case REC_REPLAYED: p->stats.replayed++; break;
+        case REC_APPLIED:
+            p->stats.applied++;
+            p->events_by_kind[r->ev.kind][TF_OUTCOME_APPLIED]++;
+            break;
+        case REC_DUPLICATE:
+            p->stats.duplicates++;
+            p->events_by_kind[r->ev.kind][TF_OUTCOME_DUPLICATE]++;
+            break;
+        case REC_REPLAYED:
+            p->stats.replayed++;
+            p->events_by_kind[r->ev.kind][TF_OUTCOME_REPLAYED]++;
+            break;
         default: break;
         }
     }
