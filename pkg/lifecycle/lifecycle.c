@@ -72,6 +72,13 @@ static void change_stage(tf_customer_t *c, tf_stage to, const tf_event_t *ev, co
     if (c->purchases > 0)
         tf_derived_add_int(d, "tenure_days", (ev->time_ms - c->first_purchase_ms) / TF_MS_PER_DAY);
     tf_derived_add_str(d, "cause", tf_event_kind_name(ev->kind));
+    memmove(&c->history[1], &c->history[0], sizeof(c->history[0]) * (TF_STAGE_HISTORY - 1));
+    c->history[0].at_ms = ev->time_ms;
+    c->history[0].from = c->stage;
+    c->history[0].to = to;
+    tf_strlcpy(c->history[0].rule, rule, sizeof(c->history[0].rule));
+    if (c->nhistory < TF_STAGE_HISTORY)
+        c->nhistory++;
     c->stage = to;
     c->stage_since_ms = ev->time_ms;
 }

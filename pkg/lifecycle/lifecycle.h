@@ -28,6 +28,8 @@ const char *tf_stage_name(tf_stage s);
 /* 0 or TF_ENOTFOUND. */
 int tf_stage_parse(const char *name, tf_stage *out);
 
+#define TF_STAGE_HISTORY 8
+
 /* One customer's state: plain data, zero-initialised for a new customer. Times are
  * event times in ms since the epoch (0 = never). Money is in minor units of
  * `currency`, the currency of the customer's first purchase; purchases in another
@@ -58,6 +60,15 @@ typedef struct {
     int64_t nps_sum;
 
     int64_t churned_count;            /* times the customer entered churned */
+
+    /* The latest stage changes, newest first (for operators; the derived events
+     * are the full record). */
+    size_t nhistory;
+    struct {
+        int64_t at_ms;
+        tf_stage from, to;
+        char rule[24];
+    } history[TF_STAGE_HISTORY];
 } tf_customer_t;
 
 /* Running satisfaction S = B / A x 100 over all surveys, or -1 without surveys. */

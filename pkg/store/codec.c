@@ -6,6 +6,7 @@
  *   open_complaints, complaints, surveys_sat, sat_a, sat_b (real), nps_count, nps_sum,
  *   churned_count, n:<kind> per touchpoint kind,
  *   satisfaction, mean_interval_ms, nps (derived, for readers of the hash),
+ *   h:0..h:7 the latest stage changes, newest first, as "<ms>|<from>|<to>|<rule>",
  *   o:<topic>/<partition> watermarks; v (version) and ep (epoch) are written by the
  *   commit script itself. */
 #include <stdio.h>
@@ -96,6 +97,11 @@ void tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out)
     put(out, "satisfaction", "%.2f", tf_customer_satisfaction(c));
     put(out, "mean_interval_ms", "%lld", (long long)tf_customer_mean_interval_ms(c));
     put(out, "nps", "%.2f", tf_customer_nps_mean(c));
+    static const char *const history_fields[TF_STAGE_HISTORY] = {"h:0", "h:1", "h:2", "h:3",
+                                                                 "h:4", "h:5", "h:6", "h:7"};
+    for (size_t i = 0; i < c->nhistory && i < TF_STAGE_HISTORY; i++)
+        put(out, history_fields[i], "%lld|%s|%s|%s", (long long)c->history[i].at_ms, tf_stage_name(c->history[i].from),
+            tf_stage_name(c->history[i].to), c->history[i].rule);
     for (size_t i = 0; i < doc->nwatermarks; i++) {
         snprintf(out->field_buf[i], sizeof(out->field_buf[i]), "o:%s", doc->watermarks[i].tp);
         put(out, out->field_buf[i], "%lld", (long long)doc->watermarks[i].offset);
@@ -124,6 +130,25 @@ static double to_double(const char *v, size_t len)
     return strtod(buf, NULL);
 }
 
+/* "<ms>|<from>|<to>|<rule>"; a malformed entry is skipped. */
+static void decode_history(tf_customer_t *c, size_t i, const char *v, size_t vl)
+{
+    char buf[128], *parts[4], *save = NULL;
+    if (vl >= sizeof(buf))
+        return;
+    memcpy(buf, v, vl);
+    buf[vl] = '\0';
+    size_t n = 0;
+    for (char *t = strtok_r(buf, "|", &save); t && n < 4; t = strtok_r(NULL, "|", &save))
+        parts[n++] = t;
+    if (n != 4 || tf_parse_i64(parts[0], strlen(parts[0]), &c->history[i].at_ms) != TF_OK ||
+        tf_stage_parse(parts[1], &c->history[i].from) != TF_OK || tf_stage_parse(parts[2], &c->history[i].to) != TF_OK)
+        return;
+    tf_strlcpy(c->history[i].rule, parts[3], sizeof(c->history[i].rule));
+    if (c->nhistory < i + 1)
+        c->nhistory = i + 1;
+}
+
 int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t *flens,
                     const char *const *values, const size_t *vlens, size_t n)
 {
@@ -140,6 +165,10 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
             memcpy(tp, f + 2, fl - 2);
             tp[fl - 2] = '\0';
             tf_store_doc_set_watermark(doc, tp, to_i64(v, vl));
+            continue;
+        }
+        if (fl == 3 && f[0] == 'h' && f[1] == ':' && f[2] >= '0' && f[2] < '0' + TF_STAGE_HISTORY) {
+            decode_history(c, (size_t)(f[2] - '0'), v, vl);
             continue;
         }
         if (fl > 2 && f[0] == 'n' && f[1] == ':') {

@@ -133,7 +133,7 @@ int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque);
 typedef struct {
     size_t n;
     const char *field[96];
-    char value_buf[96][48];
+    char value_buf[96][64];
     char field_buf[TF_STORE_MAX_WATERMARKS][TF_STORE_TP_MAX + 2];
 } tf_store_fields;
 

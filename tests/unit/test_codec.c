@@ -153,6 +153,35 @@ static void test_round_trip(void **state)
     }
 }
 
+static void test_history_round_trip(void **state)
+{
+    (void)state;
+    tf_store_doc_t doc, back;
+    tf_store_fields fs;
+    pairs p;
+    memset(&doc, 0, sizeof doc);
+    doc.exists = 1;
+    doc.customer.stage = TF_STAGE_GROWTH;
+    doc.customer.nhistory = 2;
+    doc.customer.history[0].at_ms = 1776657600000;
+    doc.customer.history[0].from = TF_STAGE_CHURNED;
+    doc.customer.history[0].to = TF_STAGE_GROWTH;
+    snprintf(doc.customer.history[0].rule, sizeof doc.customer.history[0].rule, "winback_purchase");
+    doc.customer.history[1].at_ms = 1767701700000;
+    doc.customer.history[1].from = TF_STAGE_PROSPECT;
+    doc.customer.history[1].to = TF_STAGE_GROWTH;
+    snprintf(doc.customer.history[1].rule, sizeof doc.customer.history[1].rule, "first_purchase");
+    tf_store_encode(&doc, &fs);
+    assert_string_equal(value_of(&fs, "h:0"), "1776657600000|churned|growth|winback_purchase");
+    from_fields(&p, &fs);
+    add(&p, "h:5", "garbage");
+    assert_int_equal(decode(&back, &p), TF_OK);
+    assert_int_equal(back.customer.nhistory, 2);
+    assert_int_equal(back.customer.history[1].at_ms, 1767701700000);
+    assert_int_equal(back.customer.history[1].from, TF_STAGE_PROSPECT);
+    assert_string_equal(back.customer.history[1].rule, "first_purchase");
+}
+
 static void test_derived_fields_for_readers(void **state)
 {
     (void)state;
@@ -457,6 +486,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_history_round_trip),
         cmocka_unit_test(test_derived_fields_for_readers),
         cmocka_unit_test(test_version_and_epoch),
         cmocka_unit_test(test_empty_hash),

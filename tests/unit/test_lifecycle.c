@@ -152,6 +152,38 @@ static void assert_stage_changed(const tf_derived_t *d, const char *rule, const 
 
 /* ---- stage machine ---- */
 
+/* Stage changes are kept newest first, at most TF_STAGE_HISTORY of them. */
+static void test_stage_history(void **state)
+{
+    (void)state;
+    tf_config_rules rr = default_rules();
+    const tf_config_rules *r = &rr;
+    tf_customer_t c;
+    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
+    memset(&c, 0, sizeof c);
+    tf_event_t buy = mk_purchase("h-1", T0, 100, "CNY");
+    apply(r, &c, &buy, out);
+    tf_event_t quit = mk(TF_KIND_UNSUBSCRIBE, "h-2", T0 + DAY);
+    apply(r, &c, &quit, out);
+    assert_int_equal(c.nhistory, 2);
+    assert_int_equal(c.history[0].at_ms, T0 + DAY);
+    assert_int_equal(c.history[0].from, TF_STAGE_GROWTH);
+    assert_int_equal(c.history[0].to, TF_STAGE_CHURNED);
+    assert_string_equal(c.history[0].rule, "explicit_exit");
+    assert_int_equal(c.history[1].from, TF_STAGE_PROSPECT);
+    assert_string_equal(c.history[1].rule, "first_purchase");
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "h-%d", 10 + i);
+        tf_event_t ev = i % 2 ? mk(TF_KIND_CONTRACT_END, id, T0 + (2 + i) * DAY)
+                              : mk_purchase(id, T0 + (2 + i) * DAY, 100, "CNY");
+        apply(r, &c, &ev, out);
+    }
+    assert_int_equal(c.nhistory, TF_STAGE_HISTORY);
+    assert_int_equal(c.history[0].at_ms, T0 + 11 * DAY);
+    assert_int_equal(c.history[TF_STAGE_HISTORY - 1].at_ms, T0 + 4 * DAY);
+}
+
 static void test_stage_names(void **state)
 {
     (void)state;
@@ -833,6 +865,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stage_names),
+        cmocka_unit_test(test_stage_history),
         cmocka_unit_test(test_new_customer_becomes_prospect),
         cmocka_unit_test(test_first_purchase),
         cmocka_unit_test(test_first_event_is_purchase),
