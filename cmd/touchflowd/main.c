@@ -9,6 +9,7 @@
 
 #include "bus/bus.h"
 #include "config/config.h"
+#include "ops/ops.h"
 #include "pipeline/pipeline.h"
 
 #define MOD "touchflowd"
@@ -16,6 +17,7 @@
 typedef struct {
     struct event_base *base;
     tf_pipeline_t *pipeline;
+    tf_ops_t *ops;
     int64_t shutdown_timeout_ms;
     int stopping;
     int drained;
@@ -56,6 +58,23 @@ static void log_stats(tf_pipeline_t *p, const char *what)
             (unsigned long long)s.dead_lettered, (unsigned long long)s.derived, (unsigned long long)s.commits,
             (unsigned long long)s.fenced, (unsigned long long)s.redis_failures, (unsigned long long)s.inflight,
             s.paused, s.commit_latency_p50_ms, s.commit_latency_p99_ms);
+}
+
+/* libevent's own warnings (accept failures, evhttp errors) into the JSON log. */
+static void on_libevent_log(int severity, const char *msg)
+{
+    tf_log_level level = severity == EVENT_LOG_DEBUG ? TF_LOG_DEBUG
+                         : severity == EVENT_LOG_MSG ? TF_LOG_INFO
+                         : severity == EVENT_LOG_WARN ? TF_LOG_WARN
+                                                      : TF_LOG_ERROR;
+    TF_LOG(level, "libevent", "%s", msg);
+}
+
+/* The ops endpoints' figures: read on the loop, between two pipeline callbacks. */
+static void collect_snapshot(void *opaque, tf_pipeline_snapshot *out)
+{
+    daemon_t *d = opaque;
+    tf_pipeline_snapshot_get(d->pipeline, out);
 }
 
 static void on_stats(evutil_socket_t fd, short what, void *arg)
@@ -188,6 +207,7 @@ int main(int argc, char **argv)
 
     /* Writes to a closed socket must come back as errors, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(on_libevent_log);
     d.base = event_base_new();
     if (!d.base) {
         fprintf(stderr, "touchflowd: cannot create the event loop\n");
@@ -202,6 +222,14 @@ int main(int argc, char **argv)
     if (!d.pipeline) {
         TF_ERROR(MOD, "cannot start: %s", err);
         goto out;
+    }
+    if (cfg->ops_listen[0]) {
+        d.ops = tf_ops_new(d.base, cfg->ops_listen, collect_snapshot, &d, cfg, err, sizeof(err));
+        if (!d.ops) {
+            TF_ERROR(MOD, "cannot start: %s", err);
+            goto out;
+        }
+        TF_INFO(MOD, "ops listening on http://%s", tf_ops_address(d.ops));
     }
     sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
     sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
@@ -235,6 +263,8 @@ out:
         event_free(sigterm);
     if (sigint)
         event_free(sigint);
+    /* Before the pipeline its callback reads. */
+    tf_ops_destroy(d.ops);
     tf_pipeline_destroy(d.pipeline);
     tf_mock_cluster_destroy(mock);
     if (d.base)

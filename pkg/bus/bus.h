@@ -37,6 +37,8 @@ int tf_offsets_done(tf_offsets_t *t, int tp, int64_t ticket);
 /* The offset to commit for slot tp (one past the last of the contiguous done
  * prefix) when it advanced since the last call, else -1. */
 int64_t tf_offsets_take_committable(tf_offsets_t *t, int tp);
+/* The lowest offset in flight on slot tp (not yet done), or -1 when none. */
+int64_t tf_offsets_low_water(const tf_offsets_t *t, int tp);
 /* Records in flight on slot tp. */
 size_t tf_offsets_inflight(const tf_offsets_t *t, int tp);
 

@@ -120,6 +120,13 @@ int64_t tf_offsets_take_committable(tf_offsets_t *t, int tp)
     return c;
 }
 
+int64_t tf_offsets_low_water(const tf_offsets_t *t, int tp)
+{
+    if (tp < 0 || (size_t)tp >= t->nslots || t->slots[tp].len == 0)
+        return -1;
+    return t->slots[tp].ring[t->slots[tp].head].offset;
+}
+
 size_t tf_offsets_inflight(const tf_offsets_t *t, int tp)
 {
     if (tp < 0 || (size_t)tp >= t->nslots)

@@ -168,6 +168,15 @@ static int check_source(const char *v, char *why, size_t whysize)
     return 0;
 }
 
+static int check_listen(const char *v, char *why, size_t whysize)
+{
+    char host[128];
+    int port;
+    if (!*v)
+        return 0; /* disabled */
+    return tf_config_listen_parse(v, host, sizeof host, &port, why, whysize) ? -1 : 0;
+}
+
 static int check_group_id(const char *v, char *why, size_t whysize)
 {
     return check_nonempty(v, why, whysize);
@@ -287,6 +296,8 @@ static const opt options[] = {
 
     STR("log.level", log_level, "info", check_log_level),
 
+    STR("ops.listen", ops_listen, "127.0.0.1:9464", check_listen),
+
     INT("rules.mature_min_purchases", rules.mature_min_purchases, 0, 1000000, 5),
     INT("rules.mature_min_tenure_days", rules.mature_min_tenure_days, 0, 36500, 90),
     INT("rules.mature_spend_threshold", rules.mature_spend_threshold, 0, INT64_MAX, 1000000),
@@ -310,6 +321,7 @@ static const struct {
     {"TOUCHFLOW_REDIS_URL", "redis.url"},
     {"TOUCHFLOW_KEY_PREFIX", "redis.key_prefix"},
     {"TOUCHFLOW_LOG_LEVEL", "log.level"},
+    {"TOUCHFLOW_OPS_LISTEN", "ops.listen"},
 };
 
 /* ---- field access ---- */

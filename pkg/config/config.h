@@ -67,6 +67,10 @@ typedef struct {
     /* log */
     char log_level[16];                         /* log.level, default "info" */
 
+    /* ops: the HTTP listener for /metrics, /healthz, /readyz, /status and the
+     * dashboard; "" disables it */
+    char ops_listen[128];                       /* ops.listen, default "127.0.0.1:9464" */
+
     tf_config_rules rules;                      /* rules.* */
 } tf_config_t;
 
@@ -89,9 +93,9 @@ int tf_config_load_file(tf_config_t *cfg, const char *path, char *errbuf, size_t
 
 /* Applies TOUCHFLOW_* environment overrides (getenv): TOUCHFLOW_KAFKA_BROKERS,
  * TOUCHFLOW_REDIS_URL, TOUCHFLOW_GROUP_ID, TOUCHFLOW_INPUT_TOPICS (comma-separated),
- * TOUCHFLOW_LOG_LEVEL, TOUCHFLOW_KEY_PREFIX, TOUCHFLOW_DLQ_TOPIC. A variable that is
- * set, even to "", is applied. Same error reporting as above, each line prefixed with
- * the variable's name. */
+ * TOUCHFLOW_LOG_LEVEL, TOUCHFLOW_KEY_PREFIX, TOUCHFLOW_DLQ_TOPIC, TOUCHFLOW_OPS_LISTEN.
+ * A variable that is set, even to "", is applied. Same error reporting as above, each
+ * line prefixed with the variable's name. */
 int tf_config_apply_env(tf_config_t *cfg, char *errbuf, size_t errsize);
 
 /* Applies one "dotted.key=value" override (command line -o/--set); the value is
@@ -132,6 +136,13 @@ int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *e
 /* Checks a Kafka topic name as the broker does: 1-249 characters of [a-zA-Z0-9._-],
  * not "." or "..". Returns 0, or TF_EINVAL with the reason in errbuf. */
 int tf_config_topic_check(const char *topic, char *errbuf, size_t errsize);
+
+/* Parses a listen address, "host:port" or "[ipv6]:port" (ops.listen): host is a name
+ * or an address of letters, digits, '.', '-' and '_' (an IPv6 address in brackets,
+ * stored without them), port is decimal 0-65535 (0: any free port). host needs
+ * hostsize bytes. Returns 0, or TF_EINVAL with the reason in errbuf. */
+int tf_config_listen_parse(const char *listen, char *host, size_t hostsize, int *port, char *errbuf,
+                           size_t errsize);
 
 /* Writes cfg as a JSON document laid out like config/touchflow.json (nested objects,
  * every key, table order, 2-space indent). With redact != 0 secrets are replaced by

@@ -256,3 +256,52 @@ int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *e
     }
     return 0;
 }
+
+/* ---- ops.listen ---- */
+
+#define LISTEN_FORM "host:port or [ipv6]:port"
+
+int tf_config_listen_parse(const char *listen, char *host, size_t hostsize, int *port, char *errbuf,
+                           size_t errsize)
+{
+    if (!listen || !host || hostsize == 0 || !port)
+        return fail(errbuf, errsize, "missing address");
+    /* The port follows the last ':' (an IPv6 host has colons of its own, in brackets). */
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return fail(errbuf, errsize, "\"%.64s\" has no port; expected %s", listen, LISTEN_FORM);
+    const char *h = listen;
+    size_t hlen = (size_t)(colon - listen);
+    if (hlen > 0 && h[0] == '[') {
+        if (hlen < 2 || h[hlen - 1] != ']')
+            return fail(errbuf, errsize, "unterminated '[' in the host; expected %s", LISTEN_FORM);
+        h++;
+        hlen -= 2;
+        if (hlen == 0)
+            return fail(errbuf, errsize, "empty host; expected %s", LISTEN_FORM);
+        for (size_t i = 0; i < hlen; i++)
+            if (hexval(h[i]) < 0 && h[i] != ':' && h[i] != '.')
+                return fail(errbuf, errsize, "invalid IPv6 address in the host");
+    } else {
+        if (hlen == 0)
+            return fail(errbuf, errsize, "empty host (0.0.0.0 listens on every interface); expected %s",
+                        LISTEN_FORM);
+        for (size_t i = 0; i < hlen; i++) {
+            unsigned char c = (unsigned char)h[i];
+            if (c == ':')
+                return fail(errbuf, errsize, "an IPv6 host must be written in brackets ([::1]:9464)");
+            if (!is_alnum_ascii(c) && c != '.' && c != '-' && c != '_')
+                return fail(errbuf, errsize, "invalid character in the host (byte 0x%02x); expected %s", c,
+                            LISTEN_FORM);
+        }
+    }
+    if (hlen >= hostsize)
+        return fail(errbuf, errsize, "host is too long (%zu bytes, at most %zu)", hlen, hostsize - 1);
+    long p;
+    if (parse_uint(colon + 1, strlen(colon + 1), 0, 65535, &p))
+        return fail(errbuf, errsize, "the port must be a number from 0 to 65535 (0: any free port)");
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}

@@ -534,6 +534,11 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
         ps->high_watermark = info.high_watermark;
         ps->lag = info.lag;
         ps->lag_from_stats = info.lag_from_stats;
+        /* Without statistics the fallback is measured from librdkafka's position,
+         * which is past records taken but not yet done: count those as behind. */
+        int64_t low = tf_offsets_low_water(p->offsets, i);
+        if (!info.lag_from_stats && low >= 0 && info.high_watermark >= 0)
+            ps->lag = info.high_watermark - low;
         ps->paused = p->paused;
         ps->inflight = tf_offsets_inflight(p->offsets, i);
     }

@@ -31,7 +31,9 @@ redis_cli() {
 
 create_topic() { bash "$ROOT/deploy/dev/services.sh" topics-create "$1" "$2" >/dev/null 2>&1; }
 
-# Writes the test's config: the defaults with this run's names.
+# Writes the test's config: the defaults with this run's names. The ops listener is
+# off unless E2E_OPS_LISTEN is set (127.0.0.1:0 takes a free port: see ops_url), so
+# that several daemons of one test never compete for a port.
 write_config() {
   local outs="" f
   for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
@@ -45,7 +47,8 @@ write_config() {
     "consumer": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
   },
   "redis": {"key_prefix": "$PREFIX"},
-  "processing": {"batch_max": ${E2E_BATCH_MAX:-500}}
+  "processing": {"batch_max": ${E2E_BATCH_MAX:-500}},
+  "ops": {"listen": "${E2E_OPS_LISTEN:-}"}
 }
 JSON
 }
@@ -60,6 +63,53 @@ setup_topics() {
 start_daemon() {
   "$TFD" -c "$WORK/touchflow.json" --stats-interval-ms 500 >>"$WORK/touchflowd.out" 2>>"$WORK/touchflowd.log" &
   DAEMON_PID=$!
+}
+
+# The ops endpoint's base URL (http://host:port) from the "ops listening on" line of
+# the daemon log $1 (default: the test's), waiting up to 20 s for it.
+ops_url() {
+  local log=${1:-$WORK/touchflowd.log} deadline=$((SECONDS + 20)) url
+  while [ $SECONDS -lt $deadline ]; do
+    url=$(grep -o '"msg":"ops listening on http://[^"]*' "$log" 2>/dev/null | tail -n 1 | sed 's/.*listening on //')
+    if [ -n "$url" ]; then echo "$url"; return 0; fi
+    sleep 0.2
+  done
+  echo "no ops listener in $log" >&2
+  return 1
+}
+
+# A TCP port nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A throwaway redis-server of the test's own on port $1 (in $WORK/redis-$1), for
+# tests that stop or hang Redis; stop_own_redis kills it (also when stopped), and
+# finish kills any still running. The pid is kept here, not only in $WORK, which
+# finish removes.
+declare -A OWN_REDIS_PID=()
+start_own_redis() {
+  mkdir -p "$WORK/redis-$1"
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$WORK/redis-$1" --save '' --appendonly no \
+    --daemonize yes --pidfile "$WORK/redis-$1/pid" --logfile "$WORK/redis-$1/log" || return 1
+  local _
+  for _ in $(seq 50); do
+    if redis-cli -p "$1" ping >/dev/null 2>&1 && [ -s "$WORK/redis-$1/pid" ]; then
+      OWN_REDIS_PID[$1]=$(cat "$WORK/redis-$1/pid")
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+own_redis_pid() { echo "${OWN_REDIS_PID[$1]:-}"; }
+stop_own_redis() {
+  local pid=${OWN_REDIS_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -CONT "$pid" 2>/dev/null
+  kill -9 "$pid" 2>/dev/null
+  unset "OWN_REDIS_PID[$1]"
+  return 0
 }
 
 # The last "consumed=" figure the daemon logged (0 before the first stats line).
@@ -129,6 +179,8 @@ check() {
 
 finish() {
   [ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null
+  local port
+  for port in "${!OWN_REDIS_PID[@]}"; do stop_own_redis "$port"; done
   echo "$((CHECKS - FAILURES)) passed, $FAILURES failed"
   if [ "$FAILURES" -ne 0 ]; then
     echo "--- touchflowd log tail ($WORK/touchflowd.log)"

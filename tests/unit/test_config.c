@@ -96,6 +96,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->nproducer_props, 0);
     assert_string_equal(c->redis_url, "redis://127.0.0.1:6379");
     assert_string_equal(c->key_prefix, "tf:");
+    assert_string_equal(c->ops_listen, "127.0.0.1:9464");
     assert_int_equal(c->redis_timeout_ms, 2000);
     assert_int_equal(c->redis_backoff_min_ms, 100);
     assert_int_equal(c->redis_backoff_max_ms, 5000);
@@ -211,7 +212,7 @@ static void test_unknown_key_hint(void **state)
     assert_has(errbuf, "lifecycle, churn, care, complaint, tier, loyalty, referral, winback");
     assert_int_equal(load_text(c, "{\"telemetry\": 1}"), TF_ECONFIG);
     assert_has(errbuf, "telemetry: unknown key (the top level accepts: kafka, redis, processing, "
-                       "limits, log, rules)");
+                       "limits, log, ops, rules)");
 
     /* Dotted keys are for overrides; the file nests. */
     assert_int_equal(load_text(c, "{\"kafka.brokers\": \"x:1\"}"), TF_ECONFIG);
@@ -385,6 +386,40 @@ static void test_redis_url(void **state)
     free(c);
 }
 
+static void test_ops_listen(void **state)
+{
+    (void)state;
+    char host[128], why[256];
+    int port;
+    assert_int_equal(tf_config_listen_parse("127.0.0.1:9464", host, sizeof host, &port, why, sizeof why), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 9464);
+    assert_int_equal(tf_config_listen_parse("[::1]:0", host, sizeof host, &port, why, sizeof why), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    assert_int_equal(tf_config_listen_parse("ops-host.local:65535", host, sizeof host, &port, why, sizeof why), 0);
+    assert_string_equal(host, "ops-host.local");
+    assert_int_equal(port, 65535);
+
+    const char *bad[] = {"127.0.0.1", ":9464", "h:", "h:65536", "h:9x", "::1:9464", "[::1:9464", "[]:1",
+                         "h h:1", "[::g]:1", "h:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (tf_config_listen_parse(bad[i], host, sizeof host, &port, why, sizeof why) != TF_EINVAL)
+            fail_msg("\"%s\" was accepted", bad[i]);
+    assert_int_equal(tf_config_listen_parse("h", host, 2, &port, why, sizeof why), TF_EINVAL);
+
+    /* "" disables the listener; a bad address names the key. */
+    tf_config_t *c = cfg_new();
+    assert_int_equal(tf_config_apply_override(c, "ops.listen=", errbuf, sizeof errbuf), 0);
+    assert_string_equal(c->ops_listen, "");
+    assert_int_equal(tf_config_apply_override(c, "ops.listen=0.0.0.0:9100", errbuf, sizeof errbuf), 0);
+    assert_string_equal(c->ops_listen, "0.0.0.0:9100");
+    assert_int_equal(load_text(c, "{\"ops\": {\"listen\": \"localhost\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "ops.listen: \"localhost\" has no port");
+    assert_string_equal(c->ops_listen, "0.0.0.0:9100");
+    free(c);
+}
+
 static void test_passthrough_forbidden(void **state)
 {
     (void)state;
@@ -483,7 +518,7 @@ static void clear_env(void)
     static const char *const vars[] = {
         "TOUCHFLOW_KAFKA_BROKERS", "TOUCHFLOW_REDIS_URL",  "TOUCHFLOW_GROUP_ID",
         "TOUCHFLOW_INPUT_TOPICS",  "TOUCHFLOW_LOG_LEVEL", "TOUCHFLOW_KEY_PREFIX",
-        "TOUCHFLOW_DLQ_TOPIC",
+        "TOUCHFLOW_DLQ_TOPIC",     "TOUCHFLOW_OPS_LISTEN",
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
@@ -505,6 +540,7 @@ static void test_env(void **state)
     setenv("TOUCHFLOW_LOG_LEVEL", "warn", 1);
     setenv("TOUCHFLOW_KEY_PREFIX", "blue:", 1);
     setenv("TOUCHFLOW_DLQ_TOPIC", "blue.dlq", 1);
+    setenv("TOUCHFLOW_OPS_LISTEN", "0.0.0.0:9464", 1);
     int rc = tf_config_apply_env(c, errbuf, sizeof errbuf);
     if (rc)
         fail_msg("%s", errbuf);
@@ -518,6 +554,7 @@ static void test_env(void **state)
     assert_string_equal(c->log_level, "warn");
     assert_string_equal(c->key_prefix, "blue:");
     assert_string_equal(c->dlq_topic, "blue.dlq");
+    assert_string_equal(c->ops_listen, "0.0.0.0:9464");
 
     /* Errors name the variable, and all of them are reported. */
     tf_config_t *before = cfg_new();
@@ -745,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_ops_listen),
         cmocka_unit_test(test_family_index),
         cmocka_unit_test(test_to_json_redacts),
         cmocka_unit_test(test_bad_arguments),

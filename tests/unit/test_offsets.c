@@ -272,6 +272,21 @@ static void test_track_negative_slot(void **state)
     assert_true(tf_offsets_track(t, -1, 10) == TF_EINVAL);
 }
 
+/* The low-water mark is the first offset still in flight. */
+static void test_low_water(void **state)
+{
+    tf_offsets_t *t = *state;
+    assert_true(tf_offsets_low_water(t, 0) == -1);
+    int64_t a = track(t, 0, 10), b = track(t, 0, 11);
+    track(t, 0, 14);
+    assert_true(tf_offsets_low_water(t, 0) == 10);
+    assert_int_equal(tf_offsets_done(t, 0, b), TF_OK);
+    assert_true(tf_offsets_low_water(t, 0) == 10);
+    assert_int_equal(tf_offsets_done(t, 0, a), TF_OK);
+    assert_true(tf_offsets_low_water(t, 0) == 14);
+    assert_true(tf_offsets_low_water(t, 5) == -1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -289,6 +304,7 @@ int main(void)
         T(test_independent_slots),
         T(test_bad_slots),
         T(test_track_negative_slot),
+        T(test_low_water),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,282 @@
+/* server: the evhttp listener and the routing of its few paths. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "ops/internal.h"
+#include "ops/ops.h"
+
+#define MOD "ops"
+
+/* A scrape or a dashboard poll finishes in well under a second; a client idle this
+ * long is dropped so that it cannot hold a connection forever. */
+#define OPS_TIMEOUT_S 10
+/* Requests are bare GETs: anything bigger is not for us. */
+#define OPS_MAX_HEADERS 8192
+#define OPS_MAX_BODY 1024
+
+struct tf_ops_s {
+    struct evhttp *http;
+    tf_ops_source_fn collect;
+    void *opaque;
+    char *config_json;          /* redacted, new; NULL: none */
+    int64_t started_mono_ms;
+    char address[160];
+    tf_pipeline_snapshot *snap; /* one buffer for every request: the loop serves one at a time */
+};
+
+static void on_request(struct evhttp_request *req, void *arg);
+
+static void fail(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fail(char *err, size_t errsize, const char *fmt, ...)
+{
+    if (!err || errsize == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+}
+
+/* The address the listener got, with the port the kernel chose for port 0. */
+static void bound_address(tf_ops_t *ops, struct evhttp_bound_socket *bs, const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "";
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)&ss;
+            port = ntohs(sin->sin_port);
+            inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)&ss;
+            port = ntohs(sin6->sin6_port);
+            inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
+        }
+    }
+    if (!ip[0])
+        tf_strlcpy(ip, host, sizeof ip);
+    snprintf(ops->address, sizeof ops->address, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
+tf_ops_t *tf_ops_new(struct event_base *base, const char *listen, tf_ops_source_fn collect, void *opaque,
+                     const tf_config_t *cfg_for_status, char *err, size_t errsize)
+{
+    char host[256], why[256];
+    int port;
+    if (!base || !listen || !collect) {
+        fail(err, errsize, "ops: missing event base, address or figures callback");
+        return NULL;
+    }
+    if (tf_config_listen_parse(listen, host, sizeof host, &port, why, sizeof why) != 0) {
+        fail(err, errsize, "ops.listen: %s", why);
+        return NULL;
+    }
+    tf_ops_t *ops = calloc(1, sizeof *ops);
+    if (!ops || !(ops->snap = malloc(sizeof *ops->snap)))
+        goto nomem;
+    ops->collect = collect;
+    ops->opaque = opaque;
+    ops->started_mono_ms = tf_time_mono_ms();
+    if (cfg_for_status && !(ops->config_json = tf_config_to_json(cfg_for_status, 1)))
+        goto nomem;
+    if (!(ops->http = evhttp_new(base)))
+        goto nomem;
+    /* Every method reaches on_request, which answers 405 itself (evhttp's own
+     * answer to a method outside this set would be 501). */
+    evhttp_set_allowed_methods(ops->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                              EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_timeout(ops->http, OPS_TIMEOUT_S);
+    evhttp_set_max_headers_size(ops->http, OPS_MAX_HEADERS);
+    evhttp_set_max_body_size(ops->http, OPS_MAX_BODY);
+    evhttp_set_gencb(ops->http, on_request, ops);
+
+    /* Resolves host (getaddrinfo): blocking, but only here, before the loop runs. */
+    errno = 0;
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(ops->http, host, (ev_uint16_t)port);
+    if (!bs) {
+        fail(err, errsize, "ops.listen: cannot listen on %s: %s", listen,
+             errno ? strerror(errno) : "address not resolved");
+        tf_ops_destroy(ops);
+        return NULL;
+    }
+    bound_address(ops, bs, host, port);
+    return ops;
+nomem:
+    fail(err, errsize, "ops: out of memory");
+    tf_ops_destroy(ops);
+    return NULL;
+}
+
+const char *tf_ops_address(const tf_ops_t *ops)
+{
+    return ops ? ops->address : "";
+}
+
+void tf_ops_destroy(tf_ops_t *ops)
+{
+    if (!ops)
+        return;
+    /* Closes the listener and frees every connection with its pending request. */
+    if (ops->http)
+        evhttp_free(ops->http);
+    free(ops->config_json);
+    free(ops->snap);
+    free(ops);
+}
+
+/* ---- requests ---- */
+
+static const tf_pipeline_snapshot *collect(tf_ops_t *ops)
+{
+    memset(ops->snap, 0, offsetof(tf_pipeline_snapshot, partitions));
+    ops->collect(ops->opaque, ops->snap);
+    if (ops->snap->npartitions > TF_SNAPSHOT_MAX_PARTITIONS)
+        ops->snap->npartitions = TF_SNAPSHOT_MAX_PARTITIONS;
+    return ops->snap;
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *content_type)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (content_type)
+        evhttp_add_header(h, "Content-Type", content_type);
+    /* Live figures: never cached by a browser or a proxy. */
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    evbuffer_drain(body, evbuffer_get_length(body));
+    evbuffer_add(body, text, strlen(text));
+    reply(req, code, reason, "text/plain; charset=utf-8");
+}
+
+static void reply_oom(struct evhttp_request *req)
+{
+    TF_WARN(MOD, "out of memory rendering %s", evhttp_request_get_uri(req));
+    reply_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
+}
+
+static void serve_metrics(tf_ops_t *ops, struct evhttp_request *req)
+{
+    if (tf_ops_render_metrics(evhttp_request_get_output_buffer(req), collect(ops)) != 0) {
+        reply_oom(req);
+        return;
+    }
+    reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static void serve_readyz(tf_ops_t *ops, struct evhttp_request *req)
+{
+    const char *missing[TF_OPS_READY_CHECKS];
+    size_t n;
+    int ready = tf_ops_ready(collect(ops), missing, &n);
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    int bad = evbuffer_add_printf(body, "{\"ready\":%s,\"missing\":[", ready ? "true" : "false") < 0;
+    /* The names are fixed identifiers: nothing to escape. */
+    for (size_t i = 0; i < n; i++)
+        bad |= evbuffer_add_printf(body, "%s\"%s\"", i ? "," : "", missing[i]) < 0;
+    bad |= evbuffer_add(body, "]}\n", 3) != 0;
+    if (bad) {
+        reply_oom(req);
+        return;
+    }
+    if (ready)
+        reply(req, HTTP_OK, "OK", "application/json");
+    else
+        reply(req, 503, "Service Unavailable", "application/json");
+}
+
+static void serve_status(tf_ops_t *ops, struct evhttp_request *req)
+{
+    int64_t uptime_ms = tf_time_mono_ms() - ops->started_mono_ms;
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    if (tf_ops_render_status(body, collect(ops), uptime_ms, ops->config_json) != 0) {
+        reply_oom(req);
+        return;
+    }
+    reply(req, HTTP_OK, "OK", "application/json");
+}
+
+static void serve_dashboard(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    /* The page is self-contained: inline style and script, requests to itself only. */
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                      "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                      "frame-ancestors 'none'");
+    /* evbuffer_add_reference: the page is a constant, no copy per request. */
+    if (evbuffer_add_reference(evhttp_request_get_output_buffer(req), tf_ops_dashboard_html,
+                               tf_ops_dashboard_html_len, NULL, NULL) != 0) {
+        reply_oom(req);
+        return;
+    }
+    reply(req, HTTP_OK, "OK", "text/html; charset=utf-8");
+}
+
+typedef enum { ROUTE_NONE, ROUTE_DASHBOARD, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_STATUS } route;
+
+static route route_of(const char *path)
+{
+    static const struct {
+        const char *path;
+        route r;
+    } routes[] = {
+        {"/", ROUTE_DASHBOARD},      {"/metrics", ROUTE_METRICS}, {"/healthz", ROUTE_HEALTHZ},
+        {"/readyz", ROUTE_READYZ},   {"/status", ROUTE_STATUS},
+    };
+    if (!path || !*path)
+        path = "/";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(path, routes[i].path) == 0)
+            return routes[i].r;
+    return ROUTE_NONE;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    tf_ops_t *ops = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    route r = route_of(uri ? evhttp_uri_get_path(uri) : NULL);
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+    if (r == ROUTE_NONE) {
+        reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
+        return;
+    }
+    /* HEAD is answered as GET: evhttp sends the headers and leaves the body out. */
+    if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_text(req, 405, "Method Not Allowed", "method not allowed\n");
+        return;
+    }
+    switch (r) {
+    case ROUTE_DASHBOARD: serve_dashboard(req); break;
+    case ROUTE_METRICS: serve_metrics(ops, req); break;
+    case ROUTE_HEALTHZ: reply_text(req, HTTP_OK, "OK", "ok\n"); break;
+    case ROUTE_READYZ: serve_readyz(ops, req); break;
+    case ROUTE_STATUS: serve_status(ops, req); break;
+    case ROUTE_NONE: break;
+    }
+}
