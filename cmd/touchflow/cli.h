@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "config/config.h"
 #include "core/core.h"
 
@@ -53,6 +55,21 @@ struct redisContext *tf_cli_redis_connect(const char *url, int64_t timeout_ms, i
 const char *tf_cli_redis_strerror(const struct redisContext *c, int64_t timeout_ms, char *buf, size_t size);
 /* Writes url with its password replaced by "***", for messages. */
 void tf_cli_redis_url_shown(const char *url, char *buf, size_t size);
+
+/* ---- Kafka (cli_kafka.c) ---- */
+
+/* The first member of every Kafka-using command's state, which is the conf opaque. */
+typedef struct {
+    const char *cmd;        /* "produce", "gen", ... for messages */
+    int fatal;              /* a fatal error was reported */
+    char last_error[512];   /* the last broker error, to explain a failure */
+} tf_cli_kafka_status;
+
+/* Sets the error and log callbacks (the conf opaque must start with a
+ * tf_cli_kafka_status). */
+void tf_cli_kafka_callbacks(rd_kafka_conf_t *conf);
+/* rd_kafka_conf_set, printing "<origin><key>: <why>" on failure; 0 or -1. */
+int tf_cli_kafka_set(rd_kafka_conf_t *conf, const char *origin, const char *k, const char *v);
 
 /* ---- commands: each takes its own argv (argv[0] is the command word) ---- */
 int tf_cli_cmd_customer(const tf_cli_opts *opts, int argc, char **argv);

@@ -41,6 +41,7 @@ typedef struct {
 /* Touched by the callbacks, which run inside rd_kafka_consumer_poll() on the main
  * thread (the main queue is forwarded to the consumer queue). */
 typedef struct {
+    tf_cli_kafka_status ks; /* first: the shared Kafka callbacks find it through the opaque */
     const consume_opts *o;
     int assigned[MAX_TOPICS];   /* manual mode: the topic's partitions are assigned */
     int missing[MAX_TOPICS];    /* manual mode: the broker said the topic does not exist */
@@ -49,8 +50,6 @@ typedef struct {
     int64_t idle_since;         /* monotonic ms of the last record or assignment */
     int64_t printed;
     size_t reported;
-    int fatal;
-    char last_error[512];
 } consume_state;
 
 static volatile sig_atomic_t interrupted;
@@ -59,33 +58,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    consume_state *st = opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        tf_cli_errorf("consume: fatal Kafka error: %s", buf);
-        st->fatal = 1;
-        return;
-    }
-    /* Connection errors are retried by librdkafka; keep the last one to explain a
-     * failure at the end. */
-    tf_strlcpy(st->last_error, reason, sizeof(st->last_error));
-    TF_INFO("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    tf_log_level l = level <= 3 ? TF_LOG_ERROR : level == 4 ? TF_LOG_WARN : level <= 6 ? TF_LOG_INFO : TF_LOG_DEBUG;
-    (void)rk;
-    /* Broker connection failures also reach on_error; repeating each retry would
-     * bury the records on a terminal. */
-    if (strcmp(fac, "FAIL") == 0 && l > TF_LOG_INFO)
-        l = TF_LOG_INFO;
-    TF_LOG(l, "kafka", "%s: %s", fac, buf);
 }
 
 /* Group mode: follows the group's assignment and restarts the idle clock, since
@@ -118,15 +90,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *origin, const char *k, const char *v)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
-        return 0;
-    tf_cli_errorf("%s%s: %s", origin, k, errstr);
-    return -1;
-}
-
 /* Returns a consumer, or NULL after printing why (a configuration problem). */
 static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, consume_state *st)
 {
@@ -136,33 +99,32 @@ static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, c
     int bad = 0;
 
     /* Ours first, so kafka.consumer.* from the config can tune them... */
-    bad |= conf_set(conf, "", "client.id", "touchflow-cli");
+    bad |= tf_cli_kafka_set(conf, "", "client.id", "touchflow-cli");
     if (o->group) {
-        bad |= conf_set(conf, "", "auto.offset.reset", o->from_beginning ? "earliest" : "latest");
+        bad |= tf_cli_kafka_set(conf, "", "auto.offset.reset", o->from_beginning ? "earliest" : "latest");
         /* A subscribed topic that does not exist yet is found at the next refresh. */
-        bad |= conf_set(conf, "", "topic.metadata.refresh.interval.ms", "2000");
+        bad |= tf_cli_kafka_set(conf, "", "topic.metadata.refresh.interval.ms", "2000");
     } else {
-        bad |= conf_set(conf, "", "enable.auto.commit", "false");
+        bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
     }
     for (size_t i = 0; i < cfg->nconsumer_props; i++)
-        bad |= conf_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
+        bad |= tf_cli_kafka_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
     /* ...but not what the command line or kafka.brokers said explicitly. */
     if (o->group) {
-        bad |= conf_set(conf, "--group: ", "group.id", o->group);
+        bad |= tf_cli_kafka_set(conf, "--group: ", "group.id", o->group);
     } else {
         /* librdkafka assigns only with a group.id; this one never joins (no
          * subscription) and never commits, so the broker never lists it. */
-        bad |= conf_set(conf, "", "group.id", "touchflow-cli-unused");
-        bad |= conf_set(conf, "", "enable.auto.offset.store", "false");
-        bad |= conf_set(conf, "", "enable.auto.commit", "false");
+        bad |= tf_cli_kafka_set(conf, "", "group.id", "touchflow-cli-unused");
+        bad |= tf_cli_kafka_set(conf, "", "enable.auto.offset.store", "false");
+        bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
     }
-    bad |= conf_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+        tf_cli_kafka_callbacks(conf);
     if (o->group)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, st);
@@ -227,7 +189,7 @@ static int assign_found(rd_kafka_t *rk, consume_state *st, int64_t wait_ms)
         err = rd_kafka_metadata(rk, 0, rkt, &md, (int)wait_ms);
         rd_kafka_topic_destroy(rkt);
         if (err) {
-            tf_strlcpy(st->last_error, rd_kafka_err2str(err), sizeof(st->last_error));
+            tf_strlcpy(st->ks.last_error, rd_kafka_err2str(err), sizeof(st->ks.last_error));
             continue;
         }
         st->reached = 1;
@@ -246,7 +208,7 @@ static int assign_found(rd_kafka_t *rk, consume_state *st, int64_t wait_ms)
             /* Unknown, or still being created (no leader, no partitions yet). */
             st->missing[i] = 1;
             if (md->topic_cnt == 1 && md->topics[0].err)
-                snprintf(st->last_error, sizeof(st->last_error), "%s: %s", o->topics[i],
+                snprintf(st->ks.last_error, sizeof(st->ks.last_error), "%s: %s", o->topics[i],
                          rd_kafka_err2str(md->topics[0].err));
         }
         rd_kafka_metadata_destroy(md);
@@ -386,16 +348,16 @@ static void on_consume_error(consume_state *st, const rd_kafka_message_t *m)
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
         return;
-    snprintf(st->last_error, sizeof(st->last_error), "%s%s%s", topic ? topic : "", topic ? ": " : "",
+    snprintf(st->ks.last_error, sizeof(st->ks.last_error), "%s%s%s", topic ? topic : "", topic ? ": " : "",
              rd_kafka_message_errstr(m));
     /* A subscribed topic that does not exist yet: it may still be created. */
     if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
         m->err == RD_KAFKA_RESP_ERR__TRANSPORT || m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        TF_INFO("kafka", "%s", st->last_error);
+        TF_INFO("kafka", "%s", st->ks.last_error);
         return;
     }
     if (st->reported++ < MAX_REPORTED)
-        tf_cli_errorf("consume: %s", st->last_error);
+        tf_cli_errorf("consume: %s", st->ks.last_error);
 }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -414,7 +376,7 @@ static int consume_loop(rd_kafka_t *rk, consume_state *st)
     for (;;) {
         int64_t now = tf_time_mono_ms(), wait = POLL_MS;
         rd_kafka_message_t *m;
-        if (st->fatal)
+        if (st->ks.fatal)
             return STOP_FATAL;
         if (interrupted)
             return STOP_SIGNAL;
@@ -555,8 +517,8 @@ static int report(const consume_state *st, int why, const char *brokers)
     if (why == STOP_FATAL)
         return TF_CLI_FAIL;
     if (!st->reached && why != STOP_SIGNAL) {
-        tf_cli_errorf("consume: no answer from Kafka at %s%s%s", brokers, st->last_error[0] ? ": " : "",
-                      st->last_error);
+        tf_cli_errorf("consume: no answer from Kafka at %s%s%s", brokers, st->ks.last_error[0] ? ": " : "",
+                      st->ks.last_error);
         return TF_CLI_FAIL;
     }
     if (!o->group)
@@ -586,6 +548,7 @@ int tf_cli_cmd_consume(const tf_cli_opts *opts, int argc, char **argv)
         return rc;
     }
     memset(&st, 0, sizeof(st));
+    st.ks.cmd = "consume";
     st.o = &o;
     st.assignment = rd_kafka_topic_partition_list_new(16);
     if (!(cfg = malloc(sizeof(*cfg)))) {

@@ -381,11 +381,10 @@ static void on_signal(int sig)
 /* Touched by the delivery and error callbacks, which run inside rd_kafka_poll() and
  * rd_kafka_flush() on the main thread. */
 typedef struct {
+    tf_cli_kafka_status ks; /* first: the shared Kafka callbacks find it through the opaque */
     int64_t queued, delivered, failed;
     size_t reported;
     rd_kafka_resp_err_t first_err;
-    int fatal;
-    char last_error[512];
 } gen_state;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -401,38 +400,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         st->first_err = m->err;
     if (st->reported++ < MAX_REPORTED)
         tf_cli_errorf("gen: not delivered: %s", rd_kafka_err2str(m->err));
-}
-
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    gen_state *st = opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        tf_cli_errorf("gen: fatal Kafka error: %s", buf);
-        st->fatal = 1;
-        return;
-    }
-    tf_strlcpy(st->last_error, reason, sizeof(st->last_error));
-    TF_INFO("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    tf_log_level l = level <= 3 ? TF_LOG_ERROR : level == 4 ? TF_LOG_WARN : level <= 6 ? TF_LOG_INFO : TF_LOG_DEBUG;
-    (void)rk;
-    if (strcmp(fac, "FAIL") == 0 && l > TF_LOG_INFO)
-        l = TF_LOG_INFO;
-    TF_LOG(l, "kafka", "%s: %s", fac, buf);
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *origin, const char *k, const char *v)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
-        return 0;
-    tf_cli_errorf("%s%s: %s", origin, k, errstr);
-    return -1;
 }
 
 /* Returns a producer tuned for throughput, or NULL after printing why. */
@@ -453,17 +420,16 @@ static rd_kafka_t *producer_new(const tf_config_t *cfg, gen_state *st)
     int bad = 0;
 
     for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-        bad |= conf_set(conf, "", ours[i][0], ours[i][1]);
+        bad |= tf_cli_kafka_set(conf, "", ours[i][0], ours[i][1]);
     for (size_t i = 0; i < cfg->nproducer_props; i++)
-        bad |= conf_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
-    bad |= conf_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+        bad |= tf_cli_kafka_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
+    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+        tf_cli_kafka_callbacks(conf);
     rd_kafka_conf_set_opaque(conf, st);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!rk) {
@@ -509,7 +475,7 @@ static int produce_event(rd_kafka_t *rk, gen_state *st, const char *topic, const
         }
         rd_kafka_headers_destroy(hdrs);  /* taken only on success */
         /* A full local queue drains as deliveries complete. */
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !interrupted && !st->fatal) {
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !interrupted && !st->ks.fatal) {
             rd_kafka_poll(rk, 10);
             continue;
         }
@@ -701,6 +667,7 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
         return TF_CLI_USAGE;
     }
     memset(&st, 0, sizeof(st));
+    st.ks.cmd = "gen";
     if (!(g = malloc(sizeof(*g))) || !(cfg = malloc(sizeof(*cfg)))) {
         tf_cli_errorf("out of memory");
         rc = TF_CLI_FAIL;
@@ -742,7 +709,7 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
     t0 = tf_time_mono_us();
     if (o.rate)
         bucket_init(&b, o.rate);
-    for (n = 1; n <= o.count && !interrupted && !st.fatal && !write_failed; n++) {
+    for (n = 1; n <= o.count && !interrupted && !st.ks.fatal && !write_failed; n++) {
         char buf[EVENT_MAX];
         size_t len, key_off, key_len;
         int purchase;
@@ -794,8 +761,8 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
     if (rk && st.delivered < written) {
         tf_cli_errorf("gen: %lld not delivered (%s)", (long long)(written - st.delivered),
                       rd_kafka_err2str(st.first_err ? st.first_err : RD_KAFKA_RESP_ERR__TIMED_OUT));
-        if (st.last_error[0])
-            tf_cli_errorf("last Kafka error: %s", st.last_error);
+        if (st.ks.last_error[0])
+            tf_cli_errorf("last Kafka error: %s", st.ks.last_error);
         rc = TF_CLI_FAIL;
     }
     if (write_failed) {
@@ -806,7 +773,7 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
         tf_cli_errorf("gen: interrupted after %lld of %lld events", (long long)written, (long long)o.count);
         rc = TF_CLI_FAIL;
     }
-    if (st.fatal)
+    if (st.ks.fatal)
         rc = TF_CLI_FAIL;
 done:
     if (rk)

@@ -34,6 +34,7 @@ typedef struct {
 /* Touched by the delivery and error callbacks, which run inside rd_kafka_poll() and
  * rd_kafka_flush() on the main thread. */
 typedef struct {
+    tf_cli_kafka_status ks; /* first: the shared Kafka callbacks find it through the opaque */
     const produce_opts *o;
     size_t queued;       /* accepted by rd_kafka_producev() */
     size_t refused;      /* refused by rd_kafka_producev() */
@@ -41,8 +42,6 @@ typedef struct {
     size_t invalid;      /* lines skipped */
     size_t reported;     /* per-record errors printed */
     rd_kafka_resp_err_t first_err;
-    int fatal;
-    char last_error[512];
 } produce_state;
 
 enum { LINE_QUEUED = 0, LINE_INVALID, LINE_FAILED };
@@ -71,41 +70,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                       rd_kafka_err2str(m->err));
 }
 
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    produce_state *st = opaque;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        tf_cli_errorf("produce: fatal Kafka error: %s", buf);
-        st->fatal = 1;
-        return;
-    }
-    /* Broker errors are retried by librdkafka; keep the last one to explain a failure. */
-    tf_strlcpy(st->last_error, reason, sizeof(st->last_error));
-    TF_INFO("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    tf_log_level l = level <= 3 ? TF_LOG_ERROR : level == 4 ? TF_LOG_WARN : level <= 6 ? TF_LOG_INFO : TF_LOG_DEBUG;
-    (void)rk;
-    /* Broker connection failures also reach on_error, and the summary names the last
-     * one: repeating each retry would bury it. */
-    if (strcmp(fac, "FAIL") == 0 && l > TF_LOG_INFO)
-        l = TF_LOG_INFO;
-    TF_LOG(l, "kafka", "%s: %s", fac, buf);
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *origin, const char *k, const char *v)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
-        return 0;
-    tf_cli_errorf("%s%s: %s", origin, k, errstr);
-    return -1;
-}
-
 /* Returns a producer, or NULL after printing why (always a configuration problem). */
 static rd_kafka_t *producer_new(const tf_config_t *cfg, const produce_opts *o, produce_state *st)
 {
@@ -116,26 +80,25 @@ static rd_kafka_t *producer_new(const tf_config_t *cfg, const produce_opts *o, p
 
     snprintf(tmo, sizeof(tmo), "%lld", (long long)o->timeout_ms);
     /* Ours first, so kafka.producer.* from the config can tune them... */
-    bad |= conf_set(conf, "", "client.id", "touchflow-cli");
-    bad |= conf_set(conf, "", "enable.idempotence", "true");
-    bad |= conf_set(conf, "", "linger.ms", "5");
+    bad |= tf_cli_kafka_set(conf, "", "client.id", "touchflow-cli");
+    bad |= tf_cli_kafka_set(conf, "", "enable.idempotence", "true");
+    bad |= tf_cli_kafka_set(conf, "", "linger.ms", "5");
     /* Same key -> partition mapping as the Java clients that feed touchflow. */
-    bad |= conf_set(conf, "", "partitioner", "murmur2_random");
+    bad |= tf_cli_kafka_set(conf, "", "partitioner", "murmur2_random");
     if (!o->timeout_given)
-        bad |= conf_set(conf, "", "message.timeout.ms", tmo);
+        bad |= tf_cli_kafka_set(conf, "", "message.timeout.ms", tmo);
     for (size_t i = 0; i < cfg->nproducer_props; i++)
-        bad |= conf_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
+        bad |= tf_cli_kafka_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
     /* ...but not what the command line or kafka.brokers said explicitly. */
     if (o->timeout_given)
-        bad |= conf_set(conf, "--timeout-ms: ", "message.timeout.ms", tmo);
-    bad |= conf_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+        bad |= tf_cli_kafka_set(conf, "--timeout-ms: ", "message.timeout.ms", tmo);
+    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+        tf_cli_kafka_callbacks(conf);
     rd_kafka_conf_set_opaque(conf, st);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!rk) {
@@ -159,7 +122,7 @@ static int send_record(rd_kafka_t *rk, produce_state *st, const char *key, size_
             return LINE_QUEUED;
         }
         /* A full local queue drains as deliveries complete or time out. */
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !interrupted && !st->fatal) {
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !interrupted && !st->ks.fatal) {
             rd_kafka_poll(rk, 100);
             continue;
         }
@@ -293,7 +256,7 @@ static int produce_lines(rd_kafka_t *rk, produce_state *st, FILE *in)
     long lineno = 0;
     int rc = 0;
 
-    while (!interrupted && !st->fatal && (n = getline(&line, &cap, in)) != -1) {
+    while (!interrupted && !st->ks.fatal && (n = getline(&line, &cap, in)) != -1) {
         lineno++;
         if (n > 0 && line[n - 1] == '\n')
             n--;
@@ -340,11 +303,11 @@ static int report(const produce_state *st, int read_failed)
     if (st->invalid > 0 && n < sizeof(msg))
         snprintf(msg + n, sizeof(msg) - n, "; %zu invalid line%s skipped", st->invalid, st->invalid == 1 ? "" : "s");
     tf_cli_errorf("%s", msg);
-    if (not_delivered > 0 && st->last_error[0])
-        tf_cli_errorf("last Kafka error: %s", st->last_error);
+    if (not_delivered > 0 && st->ks.last_error[0])
+        tf_cli_errorf("last Kafka error: %s", st->ks.last_error);
     if (interrupted)
         tf_cli_errorf("produce: interrupted before the end of %s", o->name);
-    return (not_delivered || st->invalid || read_failed || interrupted || st->fatal) ? TF_CLI_FAIL : TF_CLI_OK;
+    return (not_delivered || st->invalid || read_failed || interrupted || st->ks.fatal) ? TF_CLI_FAIL : TF_CLI_OK;
 }
 
 static int parse_timeout(const char *s, int64_t *out)
@@ -430,6 +393,7 @@ int tf_cli_cmd_produce(const tf_cli_opts *opts, int argc, char **argv)
         return rc;
     }
     memset(&st, 0, sizeof(st));
+    st.ks.cmd = "produce";
     st.o = &o;
     if (!(cfg = malloc(sizeof(*cfg)))) {
         tf_cli_errorf("out of memory");
