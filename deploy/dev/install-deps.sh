@@ -17,7 +17,7 @@ PACKAGES=(
   librdkafka-dev libhiredis-dev libevent-dev libjansson-dev libcmocka-dev
   redis-server redis-tools
   maven ca-certificates
-  curl prometheus chromium
+  curl prometheus chromium systemd
 )
 JDK_PACKAGE=openjdk-17-jre-headless
 MIN_JAVA=17
