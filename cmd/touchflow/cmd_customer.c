@@ -15,6 +15,9 @@
 
 #include "cli.h"
 
+/* The stage-history fields h:0..h:9 the daemon may write (it keeps 8 today). */
+#define TF_STAGE_HISTORY_SLOTS 10
+
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* Canonical decimal integer only ("-?(0|[1-9][0-9]*)", not "-0"), so text such as
@@ -129,10 +132,31 @@ static int set_field(json_t *obj, const char *key, size_t keylen, json_t *v)
     return rc;
 }
 
+/* "h:N" = "<ms>|<from>|<to>|<rule>" (newest first) as {"at", "at_ms", "from", "to", "rule"};
+ * NULL when malformed. */
+static json_t *history_entry(const char *v, size_t len)
+{
+    char buf[160], *parts[4], *save = NULL, at[TF_TIME_RFC3339_LEN];
+    size_t n = 0;
+    int64_t ms;
+    if (len >= sizeof(buf))
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    for (char *t = strtok_r(buf, "|", &save); t && n < 4; t = strtok_r(NULL, "|", &save))
+        parts[n++] = t;
+    if (n != 4 || tf_parse_i64(parts[0], strlen(parts[0]), &ms) != TF_OK)
+        return NULL;
+    tf_time_format_rfc3339(ms, at);
+    return json_pack("{s:s, s:I, s:s, s:s, s:s}", "at", at, "at_ms", (json_int_t)ms, "from", parts[1], "to", parts[2],
+                     "rule", parts[3]);
+}
+
 /* Builds the document from HGETALL's field/value pairs. */
 static json_t *customer_json(const char *id, const redisReply *r)
 {
     json_t *root = json_object(), *offsets = json_object(), *counts = json_object();
+    json_t *history[TF_STAGE_HISTORY_SLOTS] = {0};
     int bad = !root || !offsets || !counts;
     for (size_t i = 0; !bad && i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
@@ -141,6 +165,12 @@ static json_t *customer_json(const char *id, const redisReply *r)
         size_t namelen = (size_t)f->len;
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
+        if (namelen == 3 && name[0] == 'h' && name[1] == ':' && name[2] >= '0' &&
+            name[2] < '0' + TF_STAGE_HISTORY_SLOTS) {
+            json_decref(history[name[2] - '0']);
+            history[name[2] - '0'] = history_entry(v->str, (size_t)v->len);
+            continue;
+        }
         if (namelen > 2 && (memcmp(name, "o:", 2) == 0 || memcmp(name, "n:", 2) == 0)) {
             dst = name[0] == 'o' ? offsets : counts;
             name += 2;
@@ -153,6 +183,15 @@ static json_t *customer_json(const char *id, const redisReply *r)
         bad = json_object_set(root, "offsets", offsets) != 0;
     if (!bad && json_object_size(counts) > 0)
         bad = json_object_set(root, "counts", counts) != 0;
+    json_t *hist = json_array();
+    for (int i = 0; hist && i < TF_STAGE_HISTORY_SLOTS; i++)
+        if (history[i])
+            json_array_append(hist, history[i]);
+    if (!bad && hist && json_array_size(hist) > 0)
+        bad = json_object_set(root, "stage_history", hist) != 0;
+    json_decref(hist);
+    for (int i = 0; i < TF_STAGE_HISTORY_SLOTS; i++)
+        json_decref(history[i]);
     if (!bad)
         bad = set_field(root, "customer", strlen("customer"), text_value(id, strlen(id))) != 0;
     json_decref(offsets);

@@ -52,6 +52,8 @@ check "li wei: first/last seen and mean purchase interval" state_is cust-li-wei 
   "s['first_seen']==1767578400000 and s['last_seen']==1776657600000 and s['mean_interval_ms']==(1776657600000-1767701700000)//4"
 check "zhang min: churned then won back, complaint resolved" state_is cust-zhang-min \
   "s['stage']=='growth' and s['purchases']==2 and s['open_complaints']==0 and s['complaints']==1 and s['churned_count']==1 and s['counts']['call']==1"
+check "zhang min: stage history, newest first" state_is cust-zhang-min \
+  "[(h['from'], h['to'], h['rule'], h['at']) for h in s['stage_history']] == [('churned','growth','winback_purchase','2026-05-20T11:00:00.000Z'), ('growth','churned','explicit_exit','2026-03-01T02:00:00.000Z'), ('prospect','growth','first_purchase','2026-02-01T03:00:00.000Z')]"
 check "wang fang: prospect with referral, email, event and the binary-mode store visit" state_is cust-wang-fang \
   "s['stage']=='prospect' and s['counts']['referral']==1 and s['counts']['email']==1 and s['counts']['event_attendance']==1 and s['counts']['store_visit']==1"
 check "chen jie: first purchase made a growth customer" state_is cust-chen-jie \
