@@ -25,6 +25,7 @@ void tf_cli_usage(FILE *out)
           "  consume -t TOPIC...        Print records of topics as JSON lines\n"
           "  gen [--count N]            Generate synthetic touchpoints (JSON lines or to Kafka)\n"
           "  config check FILE...       Validate config files (TOUCHFLOW_* environment applied)\n"
+          "  lag                        Committed offsets and lag per partition of the group\n"
           "  help                       Show this help\n"
           "\n"
           "Global options (before the command):\n"
@@ -66,6 +67,12 @@ void tf_cli_usage(FILE *out)
           "                             advance ~1 s per event and never pass now\n"
           "  -t, --topic TOPIC          Produce to Kafka (idempotent, batched)\n"
           "      --file PATH            Write JSON lines to PATH (default: stdout)\n"
+          "\n"
+          "Lag options (default: kafka.group_id and kafka.input_topics):\n"
+          "      --group G              Consumer group to describe\n"
+          "  -t, --topic TOPIC          Topic (repeatable)\n"
+          "      --json                 A JSON array instead of the table\n"
+          "      --timeout-ms MS        Kafka request timeout (default: 10000)\n"
           "\n"
           "Configuration: defaults < config file < TOUCHFLOW_* environment < command line.\n"
           "Environment: TOUCHFLOW_KAFKA_BROKERS, TOUCHFLOW_REDIS_URL, TOUCHFLOW_KEY_PREFIX, ...\n"
@@ -175,6 +182,8 @@ int main(int argc, char **argv)
         return tf_cli_cmd_produce(&opts, argc, argv);
     if (strcmp(cmd, "config") == 0)
         return tf_cli_cmd_config(&opts, argc, argv);
+    if (strcmp(cmd, "lag") == 0)
+        return tf_cli_cmd_lag(&opts, argc, argv);
     if (strcmp(cmd, "consume") == 0)
         return tf_cli_cmd_consume(&opts, argc, argv);
     if (strcmp(cmd, "gen") == 0)
