@@ -76,6 +76,7 @@ int tf_cli_cmd_customer(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_produce(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_config(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_lag(const tf_cli_opts *opts, int argc, char **argv);
+int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_consume(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv);
 

@@ -26,6 +26,7 @@ void tf_cli_usage(FILE *out)
           "  gen [--count N]            Generate synthetic touchpoints (JSON lines or to Kafka)\n"
           "  config check FILE...       Validate config files (TOUCHFLOW_* environment applied)\n"
           "  lag                        Committed offsets and lag per partition of the group\n"
+          "  dlq replay                 Re-inject dead letters (original record) after a fix\n"
           "  help                       Show this help\n"
           "\n"
           "Global options (before the command):\n"
@@ -73,6 +74,14 @@ void tf_cli_usage(FILE *out)
           "  -t, --topic TOPIC          Topic (repeatable)\n"
           "      --json                 A JSON array instead of the table\n"
           "      --timeout-ms MS        Kafka request timeout (default: 10000)\n"
+          "\n"
+          "DLQ replay options (progress is the replay group's committed offset):\n"
+          "      --reason CODE[,CODE]   Only these tf-error-code values (default: all)\n"
+          "      --to-topic T           Send here instead of each record's tf-source-topic\n"
+          "      --dlq-topic T          Dead-letter topic (default: kafka.dlq_topic)\n"
+          "      --group G              Replay group (default: <group>.dlq-replay.<reasons>)\n"
+          "      --dry-run              List what would be replayed; commit nothing\n"
+          "      --idle-ms MS           Stop when nothing came for MS (default: 3000)\n"
           "\n"
           "Configuration: defaults < config file < TOUCHFLOW_* environment < command line.\n"
           "Environment: TOUCHFLOW_KAFKA_BROKERS, TOUCHFLOW_REDIS_URL, TOUCHFLOW_KEY_PREFIX, ...\n"
@@ -182,6 +191,8 @@ int main(int argc, char **argv)
         return tf_cli_cmd_produce(&opts, argc, argv);
     if (strcmp(cmd, "config") == 0)
         return tf_cli_cmd_config(&opts, argc, argv);
+    if (strcmp(cmd, "dlq") == 0)
+        return tf_cli_cmd_dlq(&opts, argc, argv);
     if (strcmp(cmd, "lag") == 0)
         return tf_cli_cmd_lag(&opts, argc, argv);
     if (strcmp(cmd, "consume") == 0)

@@ -1,0 +1,312 @@
+/* touchflow dlq replay: re-inject dead letters after a fix. Each record goes back
+ * with its original key, value and headers (the tf-* ones removed, tf-replayed-from
+ * added) to its source topic or --to-topic. Progress is the replay consumer group's
+ * committed offset, committed only once everything replayed is delivered, so a
+ * record is replayed once per group; the default group is per reason set. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "event/event.h"
+
+#define DLQ_MAX_REASONS 16
+
+typedef struct {
+    tf_cli_kafka_status ks; /* first: the shared Kafka callbacks find it through the opaque */
+    size_t delivered, failed;
+} dlq_state;
+
+typedef struct {
+    const char *reasons[DLQ_MAX_REASONS];
+    size_t nreasons;
+    char reason_buf[512];
+    const char *dlq_topic, *to_topic, *group;
+    int dry_run;
+    int64_t idle_ms, timeout_ms;
+} dlq_opts;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    dlq_state *st = opaque;
+    (void)rk;
+    if (m->err) {
+        st->failed++;
+        tf_cli_errorf("dlq replay: not delivered to %s: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    } else {
+        st->delivered++;
+    }
+}
+
+static int parse_args(int argc, char **argv, dlq_opts *o, int *help)
+{
+    enum { OPT_REASON = 256, OPT_DLQ, OPT_TO, OPT_DRY, OPT_GROUP, OPT_IDLE, OPT_TIMEOUT };
+    static const struct option longopts[] = {
+        {"reason", required_argument, NULL, OPT_REASON}, {"dlq-topic", required_argument, NULL, OPT_DLQ},
+        {"to-topic", required_argument, NULL, OPT_TO},   {"dry-run", no_argument, NULL, OPT_DRY},
+        {"group", required_argument, NULL, OPT_GROUP},   {"idle-ms", required_argument, NULL, OPT_IDLE},
+        {"timeout-ms", required_argument, NULL, OPT_TIMEOUT}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char why[256], *save = NULL;
+    int c;
+    optind = 0;
+    if (argc < 2 || strcmp(argv[1], "replay") != 0) {
+        tf_cli_errorf("dlq: expected 'dlq replay [options]'");
+        return TF_CLI_USAGE;
+    }
+    argc--, argv++;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_REASON:
+            if (tf_strlcpy(o->reason_buf, optarg, sizeof(o->reason_buf)) != TF_OK) {
+                tf_cli_errorf("dlq replay: --reason: too long");
+                return TF_CLI_USAGE;
+            }
+            for (char *t = strtok_r(o->reason_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                int known = 0;
+                for (int e = 1; e < TF_EV__COUNT; e++)
+                    known |= strcmp(t, tf_event_error_code((tf_event_error)e)) == 0;
+                if (!known || o->nreasons == DLQ_MAX_REASONS) {
+                    tf_cli_errorf("dlq replay: --reason: '%s' is not a dead-letter error code", t);
+                    return TF_CLI_USAGE;
+                }
+                o->reasons[o->nreasons++] = t;
+            }
+            break;
+        case OPT_DLQ:
+        case OPT_TO:
+            if (tf_config_topic_check(optarg, why, sizeof(why)) != TF_OK) {
+                tf_cli_errorf("dlq replay: %s: %s", c == OPT_DLQ ? "--dlq-topic" : "--to-topic", why);
+                return TF_CLI_USAGE;
+            }
+            *(c == OPT_DLQ ? &o->dlq_topic : &o->to_topic) = optarg;
+            break;
+        case OPT_DRY: o->dry_run = 1; break;
+        case OPT_GROUP: o->group = optarg; break;
+        case OPT_IDLE:
+        case OPT_TIMEOUT: {
+            int64_t v;
+            if (tf_parse_i64(optarg, strlen(optarg), &v) != TF_OK || v < 1) {
+                tf_cli_errorf("dlq replay: %s: expected a positive integer", c == OPT_IDLE ? "--idle-ms" : "--timeout-ms");
+                return TF_CLI_USAGE;
+            }
+            *(c == OPT_IDLE ? &o->idle_ms : &o->timeout_ms) = v;
+            break;
+        }
+        case 'h': *help = 1; return TF_CLI_OK;
+        default: return tf_cli_bad_option("dlq replay", c, argv);
+        }
+    }
+    if (optind < argc) {
+        tf_cli_errorf("dlq replay: unexpected argument '%s'", argv[optind]);
+        return TF_CLI_USAGE;
+    }
+    return TF_CLI_OK;
+}
+
+static int reason_wanted(const dlq_opts *o, const char *code)
+{
+    if (!o->nreasons)
+        return 1;
+    for (size_t i = 0; code && i < o->nreasons; i++)
+        if (strcmp(o->reasons[i], code) == 0)
+            return 1;
+    return 0;
+}
+
+/* A header's value as a NUL-terminated string in buf, or NULL when absent. */
+static const char *header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+{
+    const void *v;
+    size_t len;
+    if (!h || rd_kafka_header_get_last(h, name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !v || len >= size)
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static rd_kafka_t *new_client(rd_kafka_type_t type, const tf_config_t *cfg, const char *group, dlq_state *st)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int bad = 0;
+    tf_cli_kafka_callbacks(conf);
+    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+    if (type == RD_KAFKA_CONSUMER) {
+        for (size_t i = 0; i < cfg->nconsumer_props; i++)
+            bad |= tf_cli_kafka_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
+        bad |= tf_cli_kafka_set(conf, "--group: ", "group.id", group);
+        bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
+        bad |= tf_cli_kafka_set(conf, "", "auto.offset.reset", "earliest");
+    } else {
+        for (size_t i = 0; i < cfg->nproducer_props; i++)
+            bad |= tf_cli_kafka_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
+        bad |= tf_cli_kafka_set(conf, "", "enable.idempotence", "true");
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    }
+    if (bad) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, st);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        tf_cli_errorf("dlq replay: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
+
+/* Re-produces m; 0 when queued. */
+static int replay_one(rd_kafka_t *prod, rd_kafka_message_t *m, const char *to)
+{
+    rd_kafka_headers_t *orig = NULL, *h = rd_kafka_headers_new(8);
+    char from[600];
+    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *val;
+        size_t len;
+        for (size_t i = 0; rd_kafka_header_get_all(orig, i, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+            if (strncmp(name, "tf-", 3) != 0)
+                rd_kafka_header_add(h, name, -1, val, (ssize_t)len);
+    }
+    snprintf(from, sizeof(from), "%s/%d/%lld", rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset);
+    rd_kafka_header_add(h, "tf-replayed-from", -1, from, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        prod, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        tf_cli_errorf("dlq replay: cannot produce to %s: %s", to, rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
+{
+    dlq_opts o;
+    dlq_state st;
+    tf_config_t *cfg = calloc(1, sizeof(*cfg));
+    rd_kafka_t *cons = NULL, *prod = NULL;
+    char group[300];
+    int help = 0, rc;
+    size_t seen = 0, skipped = 0, queued = 0;
+    memset(&o, 0, sizeof(o));
+    memset(&st, 0, sizeof(st));
+    st.ks.cmd = "dlq replay";
+    o.idle_ms = 3000;
+    o.timeout_ms = 120000;
+    if (!cfg)
+        return TF_CLI_FAIL;
+    if ((rc = parse_args(argc, argv, &o, &help)) != TF_CLI_OK || help) {
+        if (help)
+            tf_cli_usage(stdout);
+        goto out;
+    }
+    if ((rc = tf_cli_config_load(opts, cfg)) != TF_CLI_OK)
+        goto out;
+    if (!o.dlq_topic)
+        o.dlq_topic = cfg->dlq_topic;
+    if (!o.group) {
+        /* One group per reason set: replaying one reason leaves the others for later. */
+        char set[300] = "all";
+        if (o.nreasons) {
+            set[0] = '\0';
+            for (size_t i = 0; i < o.nreasons; i++)
+                snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", i ? "+" : "", o.reasons[i]);
+        }
+        snprintf(group, sizeof(group), "%s.dlq-replay.%s", cfg->group_id, set);
+        o.group = group;
+    }
+    rc = TF_CLI_USAGE;
+    if (!(cons = new_client(RD_KAFKA_CONSUMER, cfg, o.group, &st)) ||
+        (!o.dry_run && !(prod = new_client(RD_KAFKA_PRODUCER, cfg, NULL, &st))))
+        goto out;
+    rc = TF_CLI_FAIL;
+    rd_kafka_poll_set_consumer(cons);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, o.dlq_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(cons, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        tf_cli_errorf("dlq replay: cannot subscribe to %s: %s", o.dlq_topic, rd_kafka_err2str(err));
+        goto out;
+    }
+
+    int64_t start = tf_time_mono_ms(), last = -1;
+    for (;;) {
+        int64_t now = tf_time_mono_ms();
+        if (now - start > o.timeout_ms || st.ks.fatal)
+            break;
+        rd_kafka_topic_partition_list_t *assigned = NULL;
+        if (rd_kafka_assignment(cons, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (assigned->cnt > 0 && last < 0)
+                last = now; /* idle time counts from the assignment */
+            rd_kafka_topic_partition_list_destroy(assigned);
+        }
+        if (last >= 0 && now - last > o.idle_ms)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
+        if (prod)
+            rd_kafka_poll(prod, 0);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                tf_cli_errorf("dlq replay: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        last = now;
+        seen++;
+        rd_kafka_headers_t *h = NULL;
+        char code[64], source[256];
+        rd_kafka_message_headers(m, &h);
+        const char *c = header_str(h, "tf-error-code", code, sizeof(code));
+        const char *to = o.to_topic ? o.to_topic : header_str(h, "tf-source-topic", source, sizeof(source));
+        if (!reason_wanted(&o, c) || !to) {
+            skipped++;
+        } else if (o.dry_run) {
+            printf("{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"reason\":\"%s\",\"to\":\"%s\"}\n",
+                   rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, c ? c : "", to);
+            queued++;
+        } else if (replay_one(prod, m, to) == 0) {
+            queued++;
+        } else {
+            st.failed++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (prod && rd_kafka_flush(prod, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        tf_cli_errorf("dlq replay: %d record(s) still undelivered", rd_kafka_outq_len(prod));
+    if (o.dry_run) {
+        tf_cli_errorf("dlq replay: would replay %zu of %zu dead letters (%zu skipped by reason); nothing committed",
+                      queued, seen, skipped);
+        rc = TF_CLI_OK;
+    } else if (st.failed || st.delivered != queued) {
+        tf_cli_errorf("dlq replay: %zu of %zu replayed records not delivered; progress not committed",
+                      queued - st.delivered, queued);
+    } else {
+        /* Everything read is delivered (or skipped): record the progress. */
+        err = rd_kafka_commit(cons, NULL, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            tf_cli_errorf("dlq replay: cannot commit progress: %s", rd_kafka_err2str(err));
+        } else {
+            tf_cli_errorf("dlq replay: replayed %zu of %zu dead letters (%zu skipped by reason)%s%s", st.delivered,
+                          seen, skipped, o.to_topic ? " to " : " to their source topics", o.to_topic ? o.to_topic : "");
+            rc = TF_CLI_OK;
+        }
+    }
+out:
+    if (cons) {
+        rd_kafka_consumer_close(cons);
+        rd_kafka_destroy(cons);
+    }
+    if (prod)
+        rd_kafka_destroy(prod);
+    free(cfg);
+    return rc;
+}
