@@ -191,7 +191,7 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
     dlq_state st;
     tf_config_t *cfg = calloc(1, sizeof(*cfg));
     rd_kafka_t *cons = NULL, *prod = NULL;
-    char group[300];
+    char group[512];
     int help = 0, rc;
     size_t seen = 0, skipped = 0, queued = 0;
     memset(&o, 0, sizeof(o));
@@ -218,7 +218,11 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
             for (size_t i = 0; i < o.nreasons; i++)
                 snprintf(set + strlen(set), sizeof(set) - strlen(set), "%s%s", i ? "+" : "", o.reasons[i]);
         }
-        snprintf(group, sizeof(group), "%s.dlq-replay.%s", cfg->group_id, set);
+        if (snprintf(group, sizeof(group), "%s.dlq-replay.%s", cfg->group_id, set) >= (int)sizeof(group)) {
+            tf_cli_errorf("dlq replay: the replay group name is too long: give --group");
+            rc = TF_CLI_USAGE;
+            goto out;
+        }
         o.group = group;
     }
     rc = TF_CLI_USAGE;
