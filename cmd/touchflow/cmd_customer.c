@@ -3,7 +3,10 @@
  * Generic over the hash's fields, so it shows whatever the daemon wrote (also fields
  * this CLI does not know yet): values that are decimal integers become JSON integers,
  * decimal numbers become JSON numbers, the rest strings; "o:<topic>/<partition>"
- * watermarks are grouped under "offsets", "n:<kind>" counts under "counts". */
+ * watermarks are grouped under "offsets", "n:<kind>" counts under "counts", the
+ * stage changes "h:0".."h:9" under "stage_history" (newest first), and any "t:<name>"
+ * fields under "timers" as [{"name", "value"}] sorted by name (the daemon keeps no
+ * timers in the hash yet; "timers" is absent when there are none). */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -152,12 +155,39 @@ static json_t *history_entry(const char *v, size_t len)
                      "rule", parts[3]);
 }
 
+static int cmp_key(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* {"<name>": value, ...} as [{"name": .., "value": ..}, ...] sorted by name; NULL on failure. */
+static json_t *timers_array(json_t *by_name)
+{
+    size_t n = json_object_size(by_name), i = 0;
+    const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+    const char *k;
+    json_t *v, *arr = json_array();
+    if (!keys || !arr) {
+        free(keys);
+        json_decref(arr);
+        return NULL;
+    }
+    json_object_foreach(by_name, k, v) keys[i++] = k;
+    qsort(keys, n, sizeof(*keys), cmp_key);
+    for (i = 0; i < n; i++)
+        if (json_array_append_new(arr, json_pack("{s:s, s:O}", "name", keys[i], "value",
+                                                 json_object_get(by_name, keys[i]))) != 0) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+    free(keys);
+    return arr;
+}
+
 /* Builds the document from HGETALL's field/value pairs. */
 static json_t *customer_json(const char *id, const redisReply *r)
 {
-    json_t *root = json_object(), *offsets = json_object(), *counts = json_object();
+    json_t *root = json_object(), *offsets = json_object(), *counts = json_object(), *timers = json_object();
     json_t *history[TF_STAGE_HISTORY_SLOTS] = {0};
-    int bad = !root || !offsets || !counts;
+    int bad = !root || !offsets || !counts || !timers;
     for (size_t i = 0; !bad && i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
         json_t *dst = root;
@@ -167,12 +197,16 @@ static json_t *customer_json(const char *id, const redisReply *r)
             continue;
         if (namelen == 3 && name[0] == 'h' && name[1] == ':' && name[2] >= '0' &&
             name[2] < '0' + TF_STAGE_HISTORY_SLOTS) {
-            json_decref(history[name[2] - '0']);
-            history[name[2] - '0'] = history_entry(v->str, (size_t)v->len);
-            continue;
+            json_t *e = history_entry(v->str, (size_t)v->len);
+            if (e) {
+                json_decref(history[name[2] - '0']);
+                history[name[2] - '0'] = e;
+                continue;
+            }
+            /* Not "<ms>|<from>|<to>|<rule>": shown as it is, like any unknown field. */
         }
-        if (namelen > 2 && (memcmp(name, "o:", 2) == 0 || memcmp(name, "n:", 2) == 0)) {
-            dst = name[0] == 'o' ? offsets : counts;
+        if (namelen > 2 && (memcmp(name, "o:", 2) == 0 || memcmp(name, "n:", 2) == 0 || memcmp(name, "t:", 2) == 0)) {
+            dst = name[0] == 'o' ? offsets : name[0] == 'n' ? counts : timers;
             name += 2;
             namelen -= 2;
         }
@@ -183,6 +217,10 @@ static json_t *customer_json(const char *id, const redisReply *r)
         bad = json_object_set(root, "offsets", offsets) != 0;
     if (!bad && json_object_size(counts) > 0)
         bad = json_object_set(root, "counts", counts) != 0;
+    if (!bad && json_object_size(timers) > 0) {
+        json_t *arr = timers_array(timers);
+        bad = !arr || json_object_set_new(root, "timers", arr) != 0;
+    }
     json_t *hist = json_array();
     for (int i = 0; hist && i < TF_STAGE_HISTORY_SLOTS; i++)
         if (history[i])
@@ -196,6 +234,7 @@ static json_t *customer_json(const char *id, const redisReply *r)
         bad = set_field(root, "customer", strlen("customer"), text_value(id, strlen(id))) != 0;
     json_decref(offsets);
     json_decref(counts);
+    json_decref(timers);
     if (bad) {
         json_decref(root);
         return NULL;

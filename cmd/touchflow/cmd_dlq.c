@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "event/event.h"
 
 #define DLQ_MAX_REASONS 16
+#define DLQ_REQUEST_TIMEOUT_MS 10000
 
 typedef struct {
     tf_cli_kafka_status ks; /* first: the shared Kafka callbacks find it through the opaque */
@@ -67,11 +70,23 @@ static int parse_args(int argc, char **argv, dlq_opts *o, int *help)
                 int known = 0;
                 for (int e = 1; e < TF_EV__COUNT; e++)
                     known |= strcmp(t, tf_event_error_code((tf_event_error)e)) == 0;
-                if (!known || o->nreasons == DLQ_MAX_REASONS) {
+                if (!known) {
                     tf_cli_errorf("dlq replay: --reason: '%s' is not a dead-letter error code", t);
                     return TF_CLI_USAGE;
                 }
-                o->reasons[o->nreasons++] = t;
+                /* Kept sorted and without repeats: the default group is named after the set. */
+                size_t at = 0;
+                while (at < o->nreasons && strcmp(o->reasons[at], t) < 0)
+                    at++;
+                if (at < o->nreasons && strcmp(o->reasons[at], t) == 0)
+                    continue;
+                if (o->nreasons == DLQ_MAX_REASONS) {
+                    tf_cli_errorf("dlq replay: --reason: at most %d codes", DLQ_MAX_REASONS);
+                    return TF_CLI_USAGE;
+                }
+                memmove(&o->reasons[at + 1], &o->reasons[at], (o->nreasons - at) * sizeof(o->reasons[0]));
+                o->reasons[at] = t;
+                o->nreasons++;
             }
             break;
         case OPT_DLQ:
@@ -159,6 +174,36 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const tf_config_t *cfg, cons
     return rk;
 }
 
+/* Checks that topic exists, so that a wrong name or unreachable brokers end the
+ * command at once with a clear message; 0, or -1 after printing why. */
+static int topic_check(rd_kafka_t *rk, const dlq_state *st, const tf_config_t *cfg, const char *what,
+                       const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, DLQ_REQUEST_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_poll(rk, 0); /* serves the error callback, which keeps the last broker error */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+        err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        tf_cli_errorf("dlq replay: Kafka at %s not reachable within %d ms%s%s", cfg->brokers,
+                      DLQ_REQUEST_TIMEOUT_MS, st->ks.last_error[0] ? ": " : "", st->ks.last_error);
+        return -1;
+    }
+    if (err) {
+        tf_cli_errorf("dlq replay: metadata of %s %s: %s", what, topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    int rc = 0;
+    if (md->topic_cnt != 1 || md->topics[0].err) {
+        tf_cli_errorf("dlq replay: %s %s: %s", what, topic,
+                      md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
+        rc = -1;
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
 /* Re-produces m; 0 when queued. */
 static int replay_one(rd_kafka_t *prod, rd_kafka_message_t *m, const char *to)
 {
@@ -193,7 +238,7 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
     rd_kafka_t *cons = NULL, *prod = NULL;
     char group[512];
     int help = 0, rc;
-    size_t seen = 0, skipped = 0, queued = 0;
+    size_t seen = 0, skipped = 0, no_target = 0, queued = 0;
     memset(&o, 0, sizeof(o));
     memset(&st, 0, sizeof(st));
     st.ks.cmd = "dlq replay";
@@ -230,6 +275,9 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
         (!o.dry_run && !(prod = new_client(RD_KAFKA_PRODUCER, cfg, NULL, &st))))
         goto out;
     rc = TF_CLI_FAIL;
+    if (topic_check(cons, &st, cfg, "dead-letter topic", o.dlq_topic) != 0 ||
+        (o.to_topic && topic_check(cons, &st, cfg, "--to-topic", o.to_topic) != 0))
+        goto out;
     rd_kafka_poll_set_consumer(cons);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, o.dlq_topic, RD_KAFKA_PARTITION_UA);
@@ -245,6 +293,11 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
         int64_t now = tf_time_mono_ms();
         if (now - start > o.timeout_ms || st.ks.fatal)
             break;
+        if (last < 0 && now - start > o.idle_ms + DLQ_REQUEST_TIMEOUT_MS) {
+            tf_cli_errorf("dlq replay: no partition of %s assigned to group %s within %lld ms%s%s", o.dlq_topic,
+                          o.group, (long long)(now - start), st.ks.last_error[0] ? ": " : "", st.ks.last_error);
+            goto out;
+        }
         rd_kafka_topic_partition_list_t *assigned = NULL;
         if (rd_kafka_assignment(cons, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (assigned->cnt > 0 && last < 0)
@@ -271,11 +324,21 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
         rd_kafka_message_headers(m, &h);
         const char *c = header_str(h, "tf-error-code", code, sizeof(code));
         const char *to = o.to_topic ? o.to_topic : header_str(h, "tf-source-topic", source, sizeof(source));
-        if (!reason_wanted(&o, c) || !to) {
+        if (!reason_wanted(&o, c)) {
             skipped++;
+        } else if (!to) {
+            /* Nowhere to send it: passed over (and committed past) with a warning. */
+            tf_cli_errorf("dlq replay: %s/%d/%lld has no tf-source-topic header: not replayed (give --to-topic)",
+                          rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset);
+            no_target++;
         } else if (o.dry_run) {
-            printf("{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"reason\":\"%s\",\"to\":\"%s\"}\n",
-                   rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, c ? c : "", to);
+            json_t *line = json_pack("{s:s, s:i, s:I, s:s?, s:s}", "topic", rd_kafka_topic_name(m->rkt), "partition",
+                                     (int)m->partition, "offset", (json_int_t)m->offset, "reason", c, "to", to);
+            if (line) {
+                json_dumpf(line, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+                putchar('\n');
+                json_decref(line);
+            }
             queued++;
         } else if (replay_one(prod, m, to) == 0) {
             queued++;
@@ -286,9 +349,12 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
     }
     if (prod && rd_kafka_flush(prod, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         tf_cli_errorf("dlq replay: %d record(s) still undelivered", rd_kafka_outq_len(prod));
+    char extra[64] = "";
+    if (no_target)
+        snprintf(extra, sizeof(extra), ", %zu without tf-source-topic", no_target);
     if (o.dry_run) {
-        tf_cli_errorf("dlq replay: would replay %zu of %zu dead letters (%zu skipped by reason); nothing committed",
-                      queued, seen, skipped);
+        tf_cli_errorf("dlq replay: would replay %zu of %zu dead letters (%zu skipped by reason%s); nothing committed",
+                      queued, seen, skipped, extra);
         rc = TF_CLI_OK;
     } else if (st.failed || st.delivered != queued) {
         tf_cli_errorf("dlq replay: %zu of %zu replayed records not delivered; progress not committed",
@@ -299,8 +365,9 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv)
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             tf_cli_errorf("dlq replay: cannot commit progress: %s", rd_kafka_err2str(err));
         } else {
-            tf_cli_errorf("dlq replay: replayed %zu of %zu dead letters (%zu skipped by reason)%s%s", st.delivered,
-                          seen, skipped, o.to_topic ? " to " : " to their source topics", o.to_topic ? o.to_topic : "");
+            tf_cli_errorf("dlq replay: replayed %zu of %zu dead letters (%zu skipped by reason%s)%s%s", st.delivered,
+                          seen, skipped, extra, o.to_topic ? " to " : " to their source topics",
+                          o.to_topic ? o.to_topic : "");
             rc = TF_CLI_OK;
         }
     }

@@ -95,15 +95,32 @@ static rd_kafka_t *lag_consumer(const tf_config_t *cfg, const char *group, lag_s
     return rk;
 }
 
+/* Prints why a request to the cluster failed: unreachable brokers by name, with the
+ * last broker error librdkafka reported. */
+static void kafka_failed(rd_kafka_t *rk, const lag_state *st, const tf_config_t *cfg, const char *what,
+                         rd_kafka_resp_err_t err, int timeout_ms)
+{
+    rd_kafka_poll(rk, 0); /* serves the error callback, which keeps the last broker error */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+        err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        tf_cli_errorf("lag: Kafka at %s not reachable within %d ms (%s)%s%s", cfg->brokers, timeout_ms, what,
+                      st->ks.last_error[0] ? ": " : "", st->ks.last_error);
+    else
+        tf_cli_errorf("lag: %s: %s", what, rd_kafka_err2str(err));
+}
+
 /* Adds every partition of topic to list; 0, or -1 after printing why. */
-static int add_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, rd_kafka_topic_partition_list_t *list)
+static int add_partitions(rd_kafka_t *rk, const lag_state *st, const tf_config_t *cfg, const char *topic,
+                          int timeout_ms, rd_kafka_topic_partition_list_t *list)
 {
     const struct rd_kafka_metadata *md = NULL;
+    char what[300];
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
     rd_kafka_topic_destroy(rkt);
     if (err) {
-        tf_cli_errorf("lag: %s: %s", topic, rd_kafka_err2str(err));
+        snprintf(what, sizeof(what), "metadata of %s", topic);
+        kafka_failed(rk, st, cfg, what, err, timeout_ms);
         return -1;
     }
     int rc = 0;
@@ -159,25 +176,34 @@ int tf_cli_cmd_lag(const tf_cli_opts *opts, int argc, char **argv)
     }
     list = rd_kafka_topic_partition_list_new(64);
     for (size_t i = 0; i < o.ntopics; i++)
-        if (add_partitions(rk, o.topics[i], o.timeout_ms, list) != 0)
+        if (add_partitions(rk, &st, cfg, o.topics[i], o.timeout_ms, list) != 0)
             goto out;
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, list, o.timeout_ms);
     if (err) {
-        tf_cli_errorf("lag: cannot read the committed offsets of group %s: %s", o.group, rd_kafka_err2str(err));
+        char what[300];
+        snprintf(what, sizeof(what), "committed offsets of group %s", o.group);
+        kafka_failed(rk, &st, cfg, what, err, o.timeout_ms);
         goto out;
     }
     qsort(list->elems, (size_t)list->cnt, sizeof(list->elems[0]), cmp_partition);
+    /* The topic column fits the longest name, so the columns stay aligned. */
+    int width = (int)strlen("TOPIC");
+    for (int i = 0; i < list->cnt; i++)
+        if ((int)strlen(list->elems[i].topic) > width)
+            width = (int)strlen(list->elems[i].topic);
 
     json_t *rows = o.json ? json_array() : NULL;
     int64_t total = 0;
     if (!o.json)
-        printf("%-32s %9s %15s %15s %12s\n", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG");
+        printf("%-*s %9s %15s %15s %12s\n", width, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG");
     for (int i = 0; i < list->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &list->elems[i];
         int64_t lo, hi;
         err = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, o.timeout_ms);
         if (err) {
-            tf_cli_errorf("lag: %s [%d]: %s", tp->topic, (int)tp->partition, rd_kafka_err2str(err));
+            char what[300];
+            snprintf(what, sizeof(what), "end offset of %s [%d]", tp->topic, (int)tp->partition);
+            kafka_failed(rk, &st, cfg, what, err, o.timeout_ms);
             json_decref(rows);
             goto out;
         }
@@ -198,7 +224,7 @@ int tf_cli_cmd_lag(const tf_cli_opts *opts, int argc, char **argv)
                 snprintf(cur, sizeof(cur), "%" PRId64, current);
             else
                 snprintf(cur, sizeof(cur), "-");
-            printf("%-32s %9d %15s %15" PRId64 " %12" PRId64 "\n", tp->topic, (int)tp->partition, cur, hi, lag);
+            printf("%-*s %9d %15s %15" PRId64 " %12" PRId64 "\n", width, tp->topic, (int)tp->partition, cur, hi, lag);
         }
     }
     if (o.json) {
@@ -206,7 +232,7 @@ int tf_cli_cmd_lag(const tf_cli_opts *opts, int argc, char **argv)
         putchar('\n');
         json_decref(rows);
     } else {
-        printf("%-32s %9s %15s %15s %12" PRId64 "\n", "TOTAL", "", "", "", total);
+        printf("%-*s %9s %15s %15s %12" PRId64 "\n", width, "TOTAL", "", "", "", total);
     }
     rc = TF_CLI_OK;
 out:
