@@ -2,11 +2,23 @@
  *
  * Generic over the hash's fields, so it shows whatever the daemon wrote (also fields
  * this CLI does not know yet): values that are decimal integers become JSON integers,
- * decimal numbers become JSON numbers, the rest strings; "o:<topic>/<partition>"
- * watermarks are grouped under "offsets", "n:<kind>" counts under "counts", the
- * stage changes "h:0".."h:9" under "stage_history" (newest first), and any "t:<name>"
- * fields under "timers" as [{"name", "value"}] sorted by name (the daemon keeps no
- * timers in the hash yet; "timers" is absent when there are none). */
+ * decimal numbers become JSON numbers, the rest strings. The structured fields of
+ * pkg/store/codec.c are shown readably:
+ *   "o:<topic>/<partition>" watermarks under "offsets", "n:<kind>" counts under
+ *   "counts";
+ *   the stage changes "h:0".."h:9" under "stage_history" (newest first) as
+ *   {"at", "at_ms", "from", "to", "rule"};
+ *   the scheduled "t:<name>" timers under "timers" as {"name", "due", "due_ms"},
+ *   earliest first; unscheduled ones ("0") are left out;
+ *   the complaints remembered, "cp:0".."cp:9", under "complaint_details" in slot
+ *   order ("complaints" is the count) as {"id", "state", "level", "severity",
+ *   "category", "opened_ms", "closed_ms"} plus "opened" / "closed" as RFC 3339 when
+ *   set; unused slots ("") are left out;
+ *   "sb" as "spend_buckets": {"base", "buckets"} (oldest first);
+ *   "followup" and "complaint_followup" as {"due", "due_ms", "order" / "complaint"},
+ *   left out when none is pending.
+ * "timers" and "complaint_details" are absent when empty. A value that does not
+ * parse is shown as it is under its own field name, like any unknown field. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +32,8 @@
 
 /* The stage-history fields h:0..h:9 the daemon may write (it keeps 8 today). */
 #define TF_STAGE_HISTORY_SLOTS 10
+/* The complaint slots cp:0..cp:9 likewise. */
+#define TF_COMPLAINT_SLOTS 10
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -155,30 +169,151 @@ static json_t *history_entry(const char *v, size_t len)
                      "rule", parts[3]);
 }
 
-static int cmp_key(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-/* {"<name>": value, ...} as [{"name": .., "value": ..}, ...] sorted by name; NULL on failure. */
-static json_t *timers_array(json_t *by_name)
+/* The first k '|'-separated parts of v[0..len) into part[] (NUL-terminated in buf),
+ * and the rest, which may hold '|', as part[k]. 0, or -1 when there are fewer. */
+static int split_bar(const char *v, size_t len, char *buf, size_t bufsize, char **part, size_t k)
 {
-    size_t n = json_object_size(by_name), i = 0;
-    const char **keys = malloc((n ? n : 1) * sizeof(*keys));
-    const char *k;
-    json_t *v, *arr = json_array();
-    if (!keys || !arr) {
-        free(keys);
+    if (len >= bufsize)
+        return -1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *p = buf;
+    for (size_t i = 0; i < k; i++) {
+        char *q = strchr(p, '|');
+        if (!q)
+            return -1;
+        *q = '\0';
+        part[i] = p;
+        p = q + 1;
+    }
+    part[k] = p;
+    return 0;
+}
+
+/* A canonical decimal integer (see is_int_text); 0 or -1. */
+static int parse_ms(const char *s, int64_t *ms)
+{
+    size_t n = strlen(s);
+    return is_int_text(s, n) && tf_parse_i64(s, n, ms) == TF_OK ? 0 : -1;
+}
+
+/* obj[key + "_ms"] = ms and, when ms is set, obj[key] = its RFC 3339 text. */
+static int set_time(json_t *obj, const char *key, int64_t ms)
+{
+    char at[TF_TIME_RFC3339_LEN], name[32];
+    snprintf(name, sizeof(name), "%s_ms", key);
+    if (json_object_set_new(obj, name, json_integer((json_int_t)ms)) != 0)
+        return -1;
+    if (ms == 0)
+        return 0;
+    tf_time_format_rfc3339(ms, at);
+    return json_object_set_new(obj, key, json_string(at));
+}
+
+/* "cp:N" = "<state>|<level>|<severity>|<category>|<opened>|<closed>|<id>"; NULL when malformed. */
+static json_t *complaint_entry(const char *v, size_t len)
+{
+    char buf[512], *part[7];
+    int64_t level, opened, closed;
+    json_t *e;
+    if (split_bar(v, len, buf, sizeof(buf), part, 6) || parse_ms(part[1], &level) || parse_ms(part[4], &opened) ||
+        parse_ms(part[5], &closed) || !tf_utf8_valid(part[6], strlen(part[6])))
+        return NULL;
+    e = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", part[6], "state", part[0], "level", (json_int_t)level,
+                  "severity", part[2], "category", part[3]);
+    if (e && (set_time(e, "opened", opened) || set_time(e, "closed", closed))) {
+        json_decref(e);
+        e = NULL;
+    }
+    return e;
+}
+
+/* "followup" / "complaint_followup" = "<due>|<id>" as {"due", "due_ms", idname};
+ * NULL when malformed. */
+static json_t *due_ref_entry(const char *v, size_t len, const char *idname)
+{
+    char buf[512], *part[2];
+    int64_t due;
+    json_t *e;
+    if (split_bar(v, len, buf, sizeof(buf), part, 1) || parse_ms(part[0], &due) ||
+        !tf_utf8_valid(part[1], strlen(part[1])))
+        return NULL;
+    e = json_pack("{s:s}", idname, part[1]);
+    if (e && set_time(e, "due", due)) {
+        json_decref(e);
+        e = NULL;
+    }
+    return e;
+}
+
+/* "sb" = "<base>:<v0>,<v1>,..." as {"base", "buckets"}; NULL when malformed. */
+static json_t *spend_buckets(const char *v, size_t len)
+{
+    char buf[1024];
+    int64_t base, x;
+    if (len >= sizeof(buf))
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *p = strchr(buf, ':');
+    if (!p)
+        return NULL;
+    *p++ = '\0';
+    json_t *arr = json_array();
+    if (!arr || parse_ms(buf, &base)) {
         json_decref(arr);
         return NULL;
     }
-    json_object_foreach(by_name, k, v) keys[i++] = k;
-    qsort(keys, n, sizeof(*keys), cmp_key);
-    for (i = 0; i < n; i++)
-        if (json_array_append_new(arr, json_pack("{s:s, s:O}", "name", keys[i], "value",
-                                                 json_object_get(by_name, keys[i]))) != 0) {
+    for (char *q; p; p = q) {
+        if ((q = strchr(p, ',')))
+            *q++ = '\0';
+        if (parse_ms(p, &x) || json_array_append_new(arr, json_integer((json_int_t)x)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return json_pack("{s:I, s:o}", "base", (json_int_t)base, "buckets", arr);
+}
+
+typedef struct {
+    const char *name;
+    int64_t due_ms;
+} due_timer;
+
+static int cmp_due(const void *a, const void *b)
+{
+    const due_timer *x = a, *y = b;
+    if (x->due_ms != y->due_ms)
+        return x->due_ms < y->due_ms ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* {"<name>": due_ms, ...} as [{"name", "due", "due_ms"}, ...] earliest first; NULL on failure. */
+static json_t *timers_array(json_t *by_name)
+{
+    size_t n = json_object_size(by_name), i = 0;
+    due_timer *t = malloc((n ? n : 1) * sizeof(*t));
+    const char *k;
+    json_t *v, *arr = json_array();
+    if (!t || !arr) {
+        free(t);
+        json_decref(arr);
+        return NULL;
+    }
+    json_object_foreach(by_name, k, v) {
+        t[i].name = k;
+        t[i++].due_ms = (int64_t)json_integer_value(v);
+    }
+    qsort(t, n, sizeof(*t), cmp_due);
+    for (i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:s}", "name", t[i].name);
+        if (!e || set_time(e, "due", t[i].due_ms) != 0 || json_array_append_new(arr, e) != 0) {
             json_decref(arr);
             arr = NULL;
             break;
         }
-    free(keys);
+    }
+    free(t);
     return arr;
 }
 
@@ -186,7 +321,7 @@ static json_t *timers_array(json_t *by_name)
 static json_t *customer_json(const char *id, const redisReply *r)
 {
     json_t *root = json_object(), *offsets = json_object(), *counts = json_object(), *timers = json_object();
-    json_t *history[TF_STAGE_HISTORY_SLOTS] = {0};
+    json_t *history[TF_STAGE_HISTORY_SLOTS] = {0}, *complaints[TF_COMPLAINT_SLOTS] = {0}, *sb = NULL;
     int bad = !root || !offsets || !counts || !timers;
     for (size_t i = 0; !bad && i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
@@ -205,8 +340,40 @@ static json_t *customer_json(const char *id, const redisReply *r)
             }
             /* Not "<ms>|<from>|<to>|<rule>": shown as it is, like any unknown field. */
         }
-        if (namelen > 2 && (memcmp(name, "o:", 2) == 0 || memcmp(name, "n:", 2) == 0 || memcmp(name, "t:", 2) == 0)) {
-            dst = name[0] == 'o' ? offsets : name[0] == 'n' ? counts : timers;
+        if (namelen == 4 && memcmp(name, "cp:", 3) == 0 && is_digit(name[3])) {
+            json_t *e = v->len ? complaint_entry(v->str, (size_t)v->len) : NULL;
+            if (e || v->len == 0) {
+                json_decref(complaints[name[3] - '0']);
+                complaints[name[3] - '0'] = e;
+                continue;
+            }
+        }
+        if (namelen > 2 && memcmp(name, "t:", 2) == 0) {
+            int64_t due;
+            if (is_int_text(v->str, (size_t)v->len) && tf_parse_i64(v->str, (size_t)v->len, &due) == TF_OK) {
+                if (due != 0)
+                    bad = set_field(timers, name + 2, namelen - 2, json_integer((json_int_t)due)) != 0;
+                continue;
+            }
+        }
+        if ((namelen == 8 && memcmp(name, "followup", 8) == 0) ||
+            (namelen == 18 && memcmp(name, "complaint_followup", 18) == 0)) {
+            json_t *e = v->len ? due_ref_entry(v->str, (size_t)v->len, namelen == 8 ? "order" : "complaint") : NULL;
+            if (e)
+                bad = set_field(root, name, namelen, e) != 0;
+            if (e || v->len == 0)
+                continue;
+        }
+        if (namelen == 2 && memcmp(name, "sb", 2) == 0) {
+            json_t *e = spend_buckets(v->str, (size_t)v->len);
+            if (e) {
+                json_decref(sb);
+                sb = e;
+                continue;
+            }
+        }
+        if (namelen > 2 && (memcmp(name, "o:", 2) == 0 || memcmp(name, "n:", 2) == 0)) {
+            dst = name[0] == 'o' ? offsets : counts;
             name += 2;
             namelen -= 2;
         }
@@ -221,15 +388,27 @@ static json_t *customer_json(const char *id, const redisReply *r)
         json_t *arr = timers_array(timers);
         bad = !arr || json_object_set_new(root, "timers", arr) != 0;
     }
-    json_t *hist = json_array();
-    for (int i = 0; hist && i < TF_STAGE_HISTORY_SLOTS; i++)
+    json_t *hist = json_array(), *cps = json_array();
+    bad = bad || !hist || !cps;
+    for (int i = 0; !bad && i < TF_STAGE_HISTORY_SLOTS; i++)
         if (history[i])
-            json_array_append(hist, history[i]);
-    if (!bad && hist && json_array_size(hist) > 0)
+            bad = json_array_append(hist, history[i]) != 0;
+    for (int i = 0; !bad && i < TF_COMPLAINT_SLOTS; i++)
+        if (complaints[i])
+            bad = json_array_append(cps, complaints[i]) != 0;
+    if (!bad && json_array_size(hist) > 0)
         bad = json_object_set(root, "stage_history", hist) != 0;
+    if (!bad && json_array_size(cps) > 0)
+        bad = json_object_set(root, "complaint_details", cps) != 0;
+    if (!bad && sb)
+        bad = json_object_set(root, "spend_buckets", sb) != 0;
     json_decref(hist);
+    json_decref(cps);
+    json_decref(sb);
     for (int i = 0; i < TF_STAGE_HISTORY_SLOTS; i++)
         json_decref(history[i]);
+    for (int i = 0; i < TF_COMPLAINT_SLOTS; i++)
+        json_decref(complaints[i]);
     if (!bad)
         bad = set_field(root, "customer", strlen("customer"), text_value(id, strlen(id))) != 0;
     json_decref(offsets);

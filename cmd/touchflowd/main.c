@@ -36,6 +36,9 @@ static void usage(FILE *out)
             "Options:\n"
             "  -c, --config FILE         JSON configuration file\n"
             "  -o, --set KEY=VALUE       override one configuration key (repeatable)\n"
+            "      --clock wall|stream   the rules' clock: wall (default) or stream, the\n"
+            "                            highest event time seen on the partition, for\n"
+            "                            backfills and replays (same as -o timers.clock=...)\n"
             "      --embedded            run against an in-process Kafka mock cluster\n"
             "                            (quickstart only) and print its address\n"
             "      --stats-interval-ms N log processing figures every N ms (default 10000, 0 = off)\n"
@@ -105,26 +108,26 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     tf_pipeline_stop(d->pipeline, d->shutdown_timeout_ms, on_drained, d);
 }
 
-static int load_config(tf_config_t *cfg, const char *path, char **sets, int nsets)
+static int load_config(tf_config_t *cfg, const char *path, const char *const *sets, int nsets)
 {
     char err[4096];
     tf_config_defaults(cfg);
     if (path && tf_config_load_file(cfg, path, err, sizeof(err)) != TF_OK) {
-        fprintf(stderr, "touchflowd: %s:\n%s", path, err);
+        fprintf(stderr, "touchflowd: %s:\n%s\n", path, err);
         return -1;
     }
     if (tf_config_apply_env(cfg, err, sizeof(err)) != TF_OK) {
-        fprintf(stderr, "touchflowd: environment:\n%s", err);
+        fprintf(stderr, "touchflowd: environment:\n%s\n", err);
         return -1;
     }
     for (int i = 0; i < nsets; i++) {
         if (tf_config_apply_override(cfg, sets[i], err, sizeof(err)) != TF_OK) {
-            fprintf(stderr, "touchflowd: --set %s:\n%s", sets[i], err);
+            fprintf(stderr, "touchflowd: --set %s:\n%s\n", sets[i], err);
             return -1;
         }
     }
     if (tf_config_validate(cfg, err, sizeof(err)) != TF_OK) {
-        fprintf(stderr, "touchflowd: configuration:\n%s", err);
+        fprintf(stderr, "touchflowd: configuration:\n%s\n", err);
         return -1;
     }
     return 0;
@@ -158,6 +161,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'o'},
+        {"clock", required_argument, NULL, 'K'},
         {"embedded", no_argument, NULL, 'E'},
         {"stats-interval-ms", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
@@ -165,7 +169,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
-    char **sets = calloc((size_t)argc, sizeof(char *));
+    /* -o and --clock in command-line order; each takes an argument, so argc bounds them. */
+    const char **sets = calloc((size_t)argc, sizeof(char *));
     int nsets = 0, embedded = 0, c, rc = 1;
     int64_t stats_ms = 10000;
     tf_config_t *cfg = calloc(1, sizeof(*cfg));
@@ -181,6 +186,18 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c': config_path = optarg; break;
         case 'o': sets[nsets++] = optarg; break;
+        case 'K':
+            if (strcmp(optarg, "wall") == 0)
+                sets[nsets++] = "timers.clock=wall";
+            else if (strcmp(optarg, "stream") == 0)
+                sets[nsets++] = "timers.clock=stream";
+            else {
+                fprintf(stderr,
+                        "touchflowd: --clock: timers.clock: expected \"wall\" or \"stream\", got \"%s\"\n",
+                        optarg);
+                goto out_usage;
+            }
+            break;
         case 'E': embedded = 1; break;
         case 'S':
             if (tf_parse_i64(optarg, strlen(optarg), &stats_ms) != TF_OK || stats_ms < 0) {

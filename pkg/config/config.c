@@ -11,7 +11,9 @@
  * errlist and only then decides. Entry points work on a heap copy of the config and
  * copy it back only when there was no problem, so a failed load changes nothing. */
 #include "config/config.h"
+#include "config/internal.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,13 +29,7 @@ const char *const tf_config_families[8] = {
 /* ------------------------------------------------------------------------------
  * Error collection: one problem per line, never more than errsize bytes. */
 
-typedef struct {
-    char *buf;
-    size_t size;
-    size_t len;
-    int count;
-    const char *ctx; /* prefixed to every line ("TOUCHFLOW_REDIS_URL: ..."), or NULL */
-} errlist;
+typedef tf_config_errlist errlist;
 
 static void errlist_init(errlist *e, char *buf, size_t size)
 {
@@ -46,15 +42,12 @@ static void errlist_init(errlist *e, char *buf, size_t size)
         e->buf[0] = '\0';
 }
 
-static void errf(errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void verrf(errlist *e, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-static void errf(errlist *e, const char *fmt, ...)
+static void verrf(errlist *e, const char *fmt, va_list ap)
 {
     char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     e->count++;
     if (!e->buf || e->len + 1 >= e->size)
         return;
@@ -70,6 +63,24 @@ static void errf(errlist *e, const char *fmt, ...)
         return;
     }
     e->len += (size_t)n;
+}
+
+static void errf(errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void errf(errlist *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verrf(e, fmt, ap);
+    va_end(ap);
+}
+
+void tf_config_errf(errlist *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verrf(e, fmt, ap);
+    va_end(ap);
 }
 
 /* ------------------------------------------------------------------------------
@@ -182,6 +193,13 @@ static int check_group_id(const char *v, char *why, size_t whysize)
     return check_nonempty(v, why, whysize);
 }
 
+static int check_clock(const char *v, char *why, size_t whysize)
+{
+    if (strcmp(v, "wall") == 0 || strcmp(v, "stream") == 0)
+        return 0;
+    return why_set(why, whysize, "expected \"wall\" or \"stream\", got \"%.32s\"", v);
+}
+
 /* Properties touchflow sets itself: the user must not override them through the
  * passthrough objects. */
 static int check_common_prop(const char *name, char *why, size_t whysize)
@@ -222,7 +240,9 @@ static int check_producer_prop(const char *name, const char *value, char *why, s
 /* ------------------------------------------------------------------------------
  * The option table. */
 
-typedef enum { OPT_STR, OPT_INT, OPT_LIST, OPT_MAP } opt_type;
+/* OPT_LIST is an array of strings stored as such; OPT_ENTRIES an array of strings
+ * stored parsed (internal.h). */
+typedef enum { OPT_STR, OPT_INT, OPT_LIST, OPT_MAP, OPT_ENTRIES } opt_type;
 
 typedef struct {
     const char *key;
@@ -230,12 +250,13 @@ typedef struct {
     size_t off;        /* of the value: char[size], int64_t, char[max][size], tf_config_kv[max] */
     size_t size;       /* OPT_STR: buffer size; OPT_LIST: element size */
     size_t count_off;  /* OPT_LIST, OPT_MAP: offset of the size_t count */
-    size_t max_items;  /* OPT_LIST, OPT_MAP */
+    size_t max_items;  /* OPT_LIST, OPT_MAP, OPT_ENTRIES */
     int64_t min, max;  /* OPT_INT: bounds; OPT_LIST: min is the least number of items */
     int64_t def_int;   /* OPT_INT */
     const char *def_str; /* OPT_STR; OPT_LIST: comma-separated */
     str_check_fn check;  /* OPT_STR, OPT_LIST items; NULL: anything that fits */
     prop_check_fn prop_check; /* OPT_MAP */
+    const tf_config_entries *entries; /* OPT_ENTRIES */
 } opt;
 
 #define MEMBER_SIZE(f) sizeof(((tf_config_t *)0)->f)
@@ -253,11 +274,16 @@ typedef struct {
     { .key = k, .type = OPT_MAP, .off = offsetof(tf_config_t, f), \
       .count_off = offsetof(tf_config_t, n), .max_items = TF_CONFIG_MAX_PASSTHROUGH, \
       .prop_check = chk }
+#define ENTRIES(k, desc, max) \
+    { .key = k, .type = OPT_ENTRIES, .entries = &desc, .max_items = max }
 #define OUT(fam, i) \
     STR("kafka.output_topics." fam, output_topics[i], "touchflow." fam, check_topic)
 
 #define MS_MAX INT64_C(600000)       /* 10 minutes */
 #define YEAR_S INT64_C(31536000)
+#define DAYS_MAX INT64_C(3650)       /* 10 years */
+#define MONEY_MAX INT64_C(1000000000) /* a cost, in minor units: 10 000 000.00 */
+#define R(k) "rules." k
 
 /* Order matters twice: it is the order of tf_config_to_json (and so of
  * config/touchflow.json), and the OUT rows must follow tf_config_families. */
@@ -298,12 +324,71 @@ static const opt options[] = {
 
     STR("ops.listen", ops_listen, "127.0.0.1:9464", check_listen),
 
-    INT("rules.mature_min_purchases", rules.mature_min_purchases, 0, 1000000, 5),
-    INT("rules.mature_min_tenure_days", rules.mature_min_tenure_days, 0, 36500, 90),
-    INT("rules.mature_spend_threshold", rules.mature_spend_threshold, 0, INT64_MAX, 1000000),
+    /* The lifecycle engine (DOMAIN.md). Bounds keep each figure meaningful and every
+     * product the engine forms with it (days in ms, cost x count) far from overflow. */
+    INT(R("stages.mature_min_purchases"), rules.mature_min_purchases, 0, 1000000, 5),
+    INT(R("stages.mature_min_tenure_days"), rules.mature_min_tenure_days, 0, DAYS_MAX, 90),
+    INT(R("stages.mature_spend_threshold"), rules.mature_spend_threshold, 0, INT64_MAX, 1000000),
+    INT(R("stages.inactivity_factor_pct"), rules.inactivity_factor_pct, 100, 10000, 200),
+    INT(R("stages.inactivity_min_days"), rules.inactivity_min_days, 1, DAYS_MAX, 30),
+    /* Spend is kept in six buckets per window: a window shorter than six days has
+     * buckets of no length. */
+    INT(R("stages.spend_window_days"), rules.spend_window_days, 6, DAYS_MAX, 90),
+    INT(R("stages.spend_decline_pct"), rules.spend_decline_pct, 1, 100, 50),
+    INT(R("stages.churn_after_days"), rules.churn_after_days, 1, DAYS_MAX, 180),
+    INT(R("stages.review_days"), rules.review_days, 1, 365, 7),
+
+    INT(R("value.default_margin_pct"), rules.default_margin_pct, 0, 100, 30),
+    INT(R("value.cost_per_call"), rules.cost_per_call, 0, MONEY_MAX, 500),
+    INT(R("value.cost_per_complaint"), rules.cost_per_complaint, 0, MONEY_MAX, 2000),
+    INT(R("value.cost_per_care"), rules.cost_per_care, 0, MONEY_MAX, 100),
+
+    INT(R("tiers.key_share_pct"), rules.key_share_pct, 0, 100, 5),
+    INT(R("tiers.potential_share_pct"), rules.potential_share_pct, 0, 100, 15),
+    INT(R("tiers.hysteresis_pct"), rules.tier_hysteresis_pct, 0, 100, 2),
+    INT(R("tiers.min_population"), rules.tier_min_population, 0, 1000000000, 100),
+    INT(R("tiers.temporary_after_days"), rules.temporary_after_days, 1, DAYS_MAX, 180),
+    INT(R("tiers.refresh_ms"), rules.tier_refresh_ms, 1, MS_MAX, 1000),
+
+    INT(R("loyalty.points_per_unit"), rules.points_per_unit, 0, 1000000, 1),
+    ENTRIES(R("loyalty.levels"), tf_config_levels, TF_RULES_MAX_LEVELS),
+
+    INT(R("churn.warning"), rules.churn_warning, 1, 100, 60),
+    INT(R("churn.clear"), rules.churn_clear, 0, 99, 40),
+    INT(R("churn.weight_inactivity"), rules.weight_inactivity, 0, 100, 35),
+    INT(R("churn.weight_spend_decline"), rules.weight_spend_decline, 0, 100, 20),
+    INT(R("churn.weight_complaints"), rules.weight_complaints, 0, 100, 20),
+    INT(R("churn.weight_satisfaction"), rules.weight_satisfaction, 0, 100, 15),
+    INT(R("churn.weight_nps"), rules.weight_nps, 0, 100, 10),
+    INT(R("churn.repeat_complaints"), rules.repeat_complaints, 1, 1000, 2),
+    INT(R("churn.low_satisfaction_pct"), rules.low_satisfaction_pct, 0, 100, 90),
+    INT(R("churn.low_nps"), rules.low_nps, 0, 10, 6),
+
+    INT(R("care.birthday_days_before"), rules.birthday_days_before, 0, 365, 3),
+    INT(R("care.festival_days_before"), rules.festival_days_before, 0, 365, 3),
+    INT(R("care.anniversary_days_before"), rules.anniversary_days_before, 0, 365, 3),
+    INT(R("care.followup_days"), rules.followup_days, 1, 365, 3),
+    INT(R("care.checkin_days"), rules.checkin_days, 1, DAYS_MAX, 30),
+    INT(R("care.complaint_followup_days"), rules.complaint_followup_days, 1, 365, 7),
+    ENTRIES(R("care.festivals"), tf_config_festivals, TF_RULES_MAX_FESTIVALS),
+
+    /* SLAs in minutes, at most 30 days. */
+    INT(R("complaints.sla_low_min"), rules.sla_low_min, 1, 43200, 4320),
+    INT(R("complaints.sla_medium_min"), rules.sla_medium_min, 1, 43200, 1440),
+    INT(R("complaints.sla_high_min"), rules.sla_high_min, 1, 43200, 480),
+    INT(R("complaints.sla_critical_min"), rules.sla_critical_min, 1, 43200, 120),
+
+    STR("timers.clock", timers_clock, "wall", check_clock),
+    INT("timers.scan_interval_ms", timers_scan_interval_ms, 10, MS_MAX, 1000),
+    INT("timers.max_per_second", timers_max_per_second, 1, 1000000, 2000),
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
+
+/* The most items any list option takes: the size of the item arrays below. */
+#define ITEMS_MAX TF_RULES_MAX_FESTIVALS
+_Static_assert(ITEMS_MAX >= TF_CONFIG_MAX_TOPICS && ITEMS_MAX >= TF_RULES_MAX_LEVELS,
+               "ITEMS_MAX covers every list option");
 
 /* Output topics are rows like any other; this pins their order to the family names. */
 _Static_assert(sizeof tf_config_families / sizeof tf_config_families[0] ==
@@ -713,7 +798,8 @@ static void apply_json(tf_config_t *cfg, const opt *o, errlist *e, const char *l
         }
         set_int(cfg, o, e, label, (int64_t)json_integer_value(v));
         return;
-    case OPT_LIST: {
+    case OPT_LIST:
+    case OPT_ENTRIES: {
         if (!json_is_array(v)) {
             errf(e, "%s: expected an array of strings, got %s", label, json_type_name(v));
             return;
@@ -723,7 +809,7 @@ static void apply_json(tf_config_t *cfg, const opt *o, errlist *e, const char *l
             errf(e, "%s: %zu items, at most %zu", label, n, o->max_items);
             return;
         }
-        const char *items[TF_CONFIG_MAX_TOPICS] = {0};
+        const char *items[ITEMS_MAX] = {0};
         int bad = 0;
         for (size_t i = 0; i < n; i++) {
             json_t *it = json_array_get(v, i);
@@ -733,7 +819,9 @@ static void apply_json(tf_config_t *cfg, const opt *o, errlist *e, const char *l
                 bad = 1;
             }
         }
-        if (bad)
+        if (o->type == OPT_ENTRIES)
+            o->entries->set(cfg, e, label, items, n); /* refuses NULL items, reports the rest */
+        else if (bad)
             check_list_value(e, label, o, items, n); /* still report the strings' problems */
         else
             set_list(cfg, o, e, label, items, n);
@@ -826,7 +914,8 @@ static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *l
         set_int(cfg, o, e, label, v);
         return;
     }
-    case OPT_LIST: {
+    case OPT_LIST:
+    case OPT_ENTRIES: {
         if (tlen > 0 && t[0] == '[') {
             json_error_t jerr;
             json_t *arr = json_loadb(t, tlen, 0, &jerr);
@@ -844,7 +933,7 @@ static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *l
             errf(e, "%s: out of memory", label);
             return;
         }
-        const char *items[TF_CONFIG_MAX_TOPICS + 1];
+        const char *items[ITEMS_MAX + 1];
         size_t n = 0;
         char *p = copy;
         for (;;) {
@@ -856,7 +945,7 @@ static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *l
             char *q = end;
             while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
                 *--q = '\0';
-            if (n == TF_CONFIG_MAX_TOPICS) {
+            if (n == o->max_items) {
                 n++;
                 break;
             }
@@ -867,6 +956,8 @@ static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *l
         }
         if (n > o->max_items)
             errf(e, "%s: more than %zu items", label, o->max_items);
+        else if (o->type == OPT_ENTRIES)
+            o->entries->set(cfg, e, label, items, n);
         else
             set_list(cfg, o, e, label, items, n);
         free(copy);
@@ -950,6 +1041,13 @@ void tf_config_defaults(tf_config_t *cfg)
         case OPT_MAP:
             *count_at(cfg, o) = 0;
             break;
+        case OPT_ENTRIES: {
+            errlist e;
+            errlist_init(&e, NULL, 0);
+            o->entries->set(cfg, &e, o->key, o->entries->defaults, o->entries->ndefaults);
+            assert(e.count == 0 && "the built-in default is valid");
+            break;
+        }
         }
     }
 }
@@ -1123,7 +1221,46 @@ static void validate_option(const tf_config_t *cfg, const opt *o, errlist *e)
         }
         return;
     }
+    case OPT_ENTRIES:
+        o->entries->check(cfg, e, o->key);
+        return;
     }
+}
+
+static int pct_ok(int64_t v)
+{
+    return v >= 0 && v <= 100;
+}
+
+/* The rules across rules.* keys. Sums are formed only of values within their bounds
+ * (the others were reported already), so they cannot overflow. */
+static void validate_rules(const tf_config_rules *r, errlist *e)
+{
+    if (r->churn_clear >= r->churn_warning)
+        errf(e, "rules.churn.clear: %" PRId64 " must be below rules.churn.warning (%" PRId64 "), "
+                "or a warning could never be cleared",
+             r->churn_clear, r->churn_warning);
+    int weights_ok = pct_ok(r->weight_inactivity) && pct_ok(r->weight_spend_decline) &&
+                     pct_ok(r->weight_complaints) && pct_ok(r->weight_satisfaction) &&
+                     pct_ok(r->weight_nps);
+    int64_t sum = !weights_ok ? 100
+                              : r->weight_inactivity + r->weight_spend_decline + r->weight_complaints +
+                                    r->weight_satisfaction + r->weight_nps;
+    if (sum != 100)
+        errf(e, "rules.churn.weight_*: the five weights (weight_inactivity %" PRId64
+                ", weight_spend_decline %" PRId64 ", weight_complaints %" PRId64
+                ", weight_satisfaction %" PRId64 ", weight_nps %" PRId64 ") sum to %" PRId64
+                ", expected exactly 100",
+             r->weight_inactivity, r->weight_spend_decline, r->weight_complaints,
+             r->weight_satisfaction, r->weight_nps, sum);
+    int shares_ok = pct_ok(r->key_share_pct) && pct_ok(r->potential_share_pct) &&
+                    pct_ok(r->tier_hysteresis_pct);
+    int64_t shares = !shares_ok ? 0 : r->key_share_pct + r->potential_share_pct + r->tier_hysteresis_pct;
+    if (shares > 100)
+        errf(e, "rules.tiers.key_share_pct + potential_share_pct + hysteresis_pct: %" PRId64
+                " + %" PRId64 " + %" PRId64 " is %" PRId64 ", at most 100 (the tiers and the "
+                "hysteresis band must fit in the population)",
+             r->key_share_pct, r->potential_share_pct, r->tier_hysteresis_pct, shares);
 }
 
 int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize)
@@ -1136,8 +1273,11 @@ int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize)
     }
     for (size_t i = 0; i < NOPTIONS; i++)
         validate_option(cfg, &options[i], &e);
+    /* Integers are always well-formed: their rules are checked even next to other
+     * problems, so that one run reports them all. */
+    validate_rules(&cfg->rules, &e);
     if (e.count)
-        return TF_ECONFIG; /* cross-field rules assume well-formed fields */
+        return TF_ECONFIG; /* the other cross-field rules assume well-formed fields */
 
     if (cfg->redis_backoff_min_ms > cfg->redis_backoff_max_ms)
         errf(&e, "redis.backoff_min_ms: %" PRId64 " is greater than redis.backoff_max_ms (%" PRId64 ")",
@@ -1226,6 +1366,19 @@ static json_t *option_json(const tf_config_t *cfg, const opt *o, int redact)
             }
         }
         return m;
+    }
+    case OPT_ENTRIES: {
+        json_t *a = json_array();
+        size_t n = o->entries->count(cfg);
+        for (size_t i = 0; a && i < n && i < o->max_items; i++) {
+            char text[TF_CONFIG_ENTRY_MAX];
+            o->entries->format(cfg, i, text, sizeof text);
+            if (json_array_append_new(a, json_string(text))) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
     }
     }
     return NULL;

@@ -21,11 +21,88 @@ typedef struct {
     char value[TF_CONFIG_STR_MAX];
 } tf_config_kv;
 
-/* Rule thresholds for the lifecycle engine. */
+#define TF_RULES_MAX_FESTIVALS 128
+#define TF_RULES_MAX_LEVELS 8
+#define TF_RULES_NAME_MAX 32
+
+/* A dated festival of the care calendar: rules.care.festivals entries
+ * "YYYY-MM-DD name". */
 typedef struct {
+    int64_t day_ms;                     /* 00:00 UTC of the date */
+    char name[TF_RULES_NAME_MAX];
+} tf_rules_festival;
+
+/* A member level: rules.loyalty.levels entries "name:min_points". */
+typedef struct {
+    char name[TF_RULES_NAME_MAX];
+    int64_t min_points;
+} tf_rules_level;
+
+/* Every threshold of the lifecycle engine (DOMAIN.md): the rules.* section. Money
+ * is in minor units, shares and weights in percent, durations in the unit the name
+ * says. Defaults are in the option table of config.c and config/touchflow.json.
+ *
+ * levels and festivals are the parsed form of the lists rules.loyalty.levels and
+ * rules.care.festivals, and their only copy: every function below that changes a
+ * config keeps them parsed, and tf_config_to_json writes them back as text. */
+typedef struct {
+    /* rules.stages */
     int64_t mature_min_purchases;       /* growth -> mature: purchases, default 5 */
-    int64_t mature_min_tenure_days;     /* ... and tenure since first purchase, default 90 */
-    int64_t mature_spend_threshold;     /* ... or lifetime spend (minor units), default 1000000 */
+    int64_t mature_min_tenure_days;     /* ... and days since the first purchase, default 90 */
+    int64_t mature_spend_threshold;     /* ... or lifetime spend, default 1000000 (0 = off) */
+    int64_t inactivity_factor_pct;      /* -> decline: no purchase for factor x mean interval, default 200 */
+    int64_t inactivity_min_days;        /* ... and at least this long, default 30 */
+    int64_t spend_window_days;          /* -> decline: spend over the last window, default 90 */
+    int64_t spend_decline_pct;          /* ... under this share of the window before, default 50 */
+    int64_t churn_after_days;           /* decline -> churned: no purchase for, default 180 */
+    int64_t review_days;                /* re-evaluate risk and tier at least this often, default 7 */
+
+    /* rules.value */
+    int64_t default_margin_pct;         /* margin of a purchase that carries none, default 30 */
+    int64_t cost_per_call;              /* cost to serve, default 500 */
+    int64_t cost_per_complaint;         /* default 2000 */
+    int64_t cost_per_care;              /* per care reminder, default 100 */
+
+    /* rules.tiers */
+    int64_t key_share_pct;              /* top share that is key, default 5 */
+    int64_t potential_share_pct;        /* the next share, default 15 */
+    int64_t tier_hysteresis_pct;        /* extra share a member keeps its tier within, default 2 */
+    int64_t tier_min_population;        /* below this many buyers everyone is regular, default 100 */
+    int64_t temporary_after_days;       /* one purchase and none since, default 180 */
+    int64_t tier_refresh_ms;            /* how stale the population ranks may be, default 1000 */
+
+    /* rules.loyalty */
+    int64_t points_per_unit;            /* points per 100 minor units spent, default 1 */
+    size_t nlevels;                     /* sorted by min_points, the first has 0 */
+    tf_rules_level levels[TF_RULES_MAX_LEVELS]; /* default member:0 silver:1000 gold:5000 platinum:20000 */
+
+    /* rules.churn: risk 0-100 is the weighted sum of five signals in [0, 1] */
+    int64_t churn_warning;              /* default 60 */
+    int64_t churn_clear;                /* default 40, below the warning */
+    int64_t weight_inactivity;          /* default 40 */
+    int64_t weight_spend_decline;       /* default 20 */
+    int64_t weight_complaints;          /* default 20 */
+    int64_t weight_satisfaction;        /* default 10 */
+    int64_t weight_nps;                 /* default 10 */
+    int64_t repeat_complaints;          /* complaints within the spend window that count as repeated, default 2 */
+    int64_t low_satisfaction_pct;       /* S under this is a signal, default 90 */
+    int64_t low_nps;                    /* mean NPS at or under this is a signal, default 6 */
+
+    /* rules.care */
+    int64_t birthday_days_before;       /* default 3 */
+    int64_t festival_days_before;       /* default 3 */
+    int64_t anniversary_days_before;    /* default 3 */
+    int64_t followup_days;              /* after a purchase, default 3 */
+    int64_t checkin_days;               /* key customers without contact, default 30 */
+    int64_t complaint_followup_days;    /* after a resolution, default 7 */
+    size_t nfestivals;                  /* sorted by date, then name; default: 2025-2028 (config/touchflow.json) */
+    tf_rules_festival festivals[TF_RULES_MAX_FESTIVALS];
+
+    /* rules.complaints: SLA per severity, minutes */
+    int64_t sla_low_min;                /* default 4320 (72 h) */
+    int64_t sla_medium_min;             /* default 1440 (24 h) */
+    int64_t sla_high_min;               /* default 480 (8 h) */
+    int64_t sla_critical_min;           /* default 120 (2 h) */
 } tf_config_rules;
 
 typedef struct {
@@ -71,6 +148,11 @@ typedef struct {
      * dashboard; "" disables it */
     char ops_listen[128];                       /* ops.listen, default "127.0.0.1:9464" */
 
+    /* timers */
+    char timers_clock[16];                      /* timers.clock, "wall" (default) or "stream" */
+    int64_t timers_scan_interval_ms;            /* timers.scan_interval_ms, default 1000 */
+    int64_t timers_max_per_second;              /* timers.max_per_second, default 2000: catch-up rate */
+
     tf_config_rules rules;                      /* rules.* */
 } tf_config_t;
 
@@ -105,11 +187,14 @@ int tf_config_apply_env(tf_config_t *cfg, char *errbuf, size_t errsize);
  * ("kafka.output_topics", "redis", ...) takes a JSON object laid out as in the file. */
 int tf_config_apply_override(tf_config_t *cfg, const char *assignment, char *errbuf, size_t errsize);
 
-/* Checks every value as loading would (bounds, topic names, URL, ...) and the
- * cross-field rules: redis.backoff_min_ms <= redis.backoff_max_ms, processing.batch_max
- * <= processing.max_inflight, at least one input topic, input topics distinct, the DLQ
- * topic and every output topic distinct from the input topics, the DLQ topic distinct
- * from the output topics (output families may share a topic). Reports all problems. */
+/* Checks every value as loading would (bounds, topic names, URL, the parsed levels and
+ * festivals, ...) and the cross-field rules: redis.backoff_min_ms <=
+ * redis.backoff_max_ms, processing.batch_max <= processing.max_inflight, at least one
+ * input topic, input topics distinct, the DLQ topic and every output topic distinct
+ * from the input topics, the DLQ topic distinct from the output topics (output
+ * families may share a topic), rules.churn.clear < rules.churn.warning, the five
+ * rules.churn.weight_* summing to 100, rules.tiers.key_share_pct +
+ * potential_share_pct + hysteresis_pct <= 100. Reports all problems. */
 int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize);
 
 /* Index of a family in tf_config_families, or -1. */

@@ -68,6 +68,10 @@ int tf_time_parse_rfc3339(const char *s, size_t len, int64_t *ms_out);
 /* Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ"; buf needs TF_TIME_RFC3339_LEN bytes. */
 #define TF_TIME_RFC3339_LEN 25
 void tf_time_format_rfc3339(int64_t ms, char buf[TF_TIME_RFC3339_LEN]);
+/* Proleptic Gregorian calendar: days since 1970-01-01 and back; days in a month. */
+int64_t tf_days_from_civil(int64_t y, int m, int d);
+void tf_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+int tf_month_days(int64_t y, int m);
 
 /* ---- hashing and ids ---- */
 uint64_t tf_hash64(const void *data, size_t len, uint64_t seed);

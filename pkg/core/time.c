@@ -21,7 +21,7 @@ int64_t tf_time_mono_us(void)
 int64_t tf_time_mono_ms(void) { return tf_time_mono_us() / 1000; }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t tf_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -31,7 +31,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void tf_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -46,7 +46,7 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 
 static int leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-static int month_days(int64_t y, int m)
+int tf_month_days(int64_t y, int m)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return m == 2 && leap(y) ? 29 : days[m - 1];
@@ -73,7 +73,7 @@ int tf_time_parse_rfc3339(const char *s, size_t len, int64_t *ms_out)
         digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
         digits(s + 17, 2, &sec))
         return TF_EINVAL;
-    if (M < 1 || M > 12 || D < 1 || D > month_days(Y, M) || h > 23 || mi > 59 || sec > 60)
+    if (M < 1 || M > 12 || D < 1 || D > tf_month_days(Y, M) || h > 23 || mi > 59 || sec > 60)
         return TF_EINVAL;
     i = 19;
     if (i < len && s[i] == '.') {
@@ -104,7 +104,7 @@ int tf_time_parse_rfc3339(const char *s, size_t len, int64_t *ms_out)
         return TF_EINVAL;
     if (sec == 60) /* a leap second is read as the last millisecond of its minute */
         sec = 59, ms = 999;
-    int64_t secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec;
+    int64_t secs = tf_days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec;
     secs -= sign * (oh * 3600 + om * 60);
     *ms_out = secs * 1000 + ms;
     return TF_OK;
@@ -116,7 +116,7 @@ void tf_time_format_rfc3339(int64_t ms, char buf[TF_TIME_RFC3339_LEN])
     int64_t rem = ms - days * TF_MS_PER_DAY;
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    tf_civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999) {
         memcpy(buf, "0000-00-00T00:00:00.000Z", TF_TIME_RFC3339_LEN);
         return;

@@ -697,6 +697,9 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
     case F_DATE:
         if (s == NULL || !parse_date(s, len, 0, &y, &m, &d))
             return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be a date as YYYY-MM-DD", f->key);
+        out->anniv_year = y;
+        out->anniv_month = m;
+        out->anniv_day = d;
         return TF_EV_OK;
     case F_ITEMS:
         return check_items(c, v);

@@ -69,6 +69,19 @@ int tf_derived_add_str(tf_derived_t *d, const char *name, const char *v)
     return TF_OK;
 }
 
+int tf_derived_add_list(tf_derived_t *d, const char *name, const char *comma_separated)
+{
+    tf_figure *f;
+
+    if (comma_separated == NULL || strlen(comma_separated) >= TF_FIG_STR_MAX)
+        return TF_EINVAL;
+    if ((f = figure_slot(d, name, TF_FIG_LIST)) == NULL)
+        return TF_EINVAL;
+    strcpy(f->str, comma_separated); /* length checked above */
+    d->nfigures++;
+    return TF_OK;
+}
+
 void tf_derived_set_id(tf_derived_t *d, const char *cause_source, const char *cause_id)
 {
     const char *type;
@@ -211,6 +224,24 @@ int tf_derived_encode(const tf_derived_t *d, const char *instance_source, char *
         case TF_FIG_STR:
             put_str(&w, f->str, sizeof f->str);
             break;
+        case TF_FIG_LIST: {
+            /* "a,b" -> ["a","b"]; "" -> [] */
+            char item[TF_FIG_STR_MAX];
+            const char *p = f->str;
+            PUT_LIT(&w, "[");
+            while (*p) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t)(comma - p) : strlen(p);
+                memcpy(item, p, n);
+                item[n] = '\0';
+                if (p != f->str)
+                    PUT_LIT(&w, ",");
+                put_str(&w, item, sizeof item);
+                p += n + (comma != NULL);
+            }
+            PUT_LIT(&w, "]");
+            break;
+        }
         default:
             w.failed = 1;
             break;

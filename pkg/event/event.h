@@ -126,6 +126,8 @@ typedef struct {
 
     /* profile: birthday as month/day (0 when absent), birth year or 0 */
     int birth_month, birth_day, birth_year;
+    /* profile: the anniversary date the customer gave (0 when absent) */
+    int anniv_year, anniv_month, anniv_day;
 
     /* free-form short labels (channel, email/social action, outcome...) */
     char channel[TF_EVENT_SHORT_MAX + 1];
@@ -165,7 +167,8 @@ const char *tf_derived_type_name(tf_derived_type t);
 /* The family ("lifecycle", "churn", "care", ...), used to pick the output topic. */
 const char *tf_derived_family(tf_derived_type t);
 
-typedef enum { TF_FIG_INT = 1, TF_FIG_NUM, TF_FIG_STR } tf_figure_kind;
+/* TF_FIG_LIST: str holds comma-separated names, encoded as a JSON array of strings. */
+typedef enum { TF_FIG_INT = 1, TF_FIG_NUM, TF_FIG_STR, TF_FIG_LIST } tf_figure_kind;
 
 #define TF_FIG_NAME_MAX 32
 #define TF_FIG_STR_MAX (TF_EVENT_REF_MAX + 8) /* room for any id the contract allows */
@@ -196,6 +199,7 @@ typedef struct {
 int tf_derived_add_int(tf_derived_t *d, const char *name, int64_t v);
 int tf_derived_add_num(tf_derived_t *d, const char *name, double v);
 int tf_derived_add_str(tf_derived_t *d, const char *name, const char *v);
+int tf_derived_add_list(tf_derived_t *d, const char *name, const char *comma_separated);
 
 /* Sets d->id to tf_id_derive(cause_source, cause_id, type name): the same cause
  * always yields the same id, so subscribers can dedup. */

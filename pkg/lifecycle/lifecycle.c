@@ -1,11 +1,21 @@
-/* The event-driven rules: counters, value figures and stage transitions. */
+/* The entry points: a touchpoint applied to a customer, and the customer's timers
+ * fired up to a time. Both end with the timers rescheduled from the new state. */
 #include <stdio.h>
 #include <string.h>
 
-#include "lifecycle/lifecycle.h"
+#include "lifecycle/internal.h"
 
 static const char *const stage_names[TF_STAGE__COUNT] = {
     "none", "prospect", "growth", "mature", "decline", "churned",
+};
+
+static const char *const tier_names[TF_TIER__COUNT] = {
+    "none", "temporary", "regular", "potential", "key",
+};
+
+static const char *const timer_names[TF_TIMER__COUNT] = {
+    "review", "birthday", "festival", "followup", "checkin",
+    "anniversary", "date", "complaint_followup", "sla",
 };
 
 const char *tf_stage_name(tf_stage s)
@@ -22,6 +32,27 @@ int tf_stage_parse(const char *name, tf_stage *out)
         }
     }
     return TF_ENOTFOUND;
+}
+
+const char *tf_tier_name(tf_tier t)
+{
+    return (unsigned)t < TF_TIER__COUNT ? tier_names[t] : "none";
+}
+
+int tf_tier_parse(const char *name, tf_tier *out)
+{
+    for (int i = 0; i < TF_TIER__COUNT; i++) {
+        if (strcmp(name, tier_names[i]) == 0) {
+            *out = (tf_tier)i;
+            return TF_OK;
+        }
+    }
+    return TF_ENOTFOUND;
+}
+
+const char *tf_timer_name(tf_timer t)
+{
+    return (unsigned)t < TF_TIMER__COUNT ? timer_names[t] : "none";
 }
 
 double tf_customer_satisfaction(const tf_customer_t *c)
@@ -43,120 +74,181 @@ double tf_customer_nps_mean(const tf_customer_t *c)
     return c->nps_count ? (double)c->nps_sum / (double)c->nps_count : -1;
 }
 
-/* Starts a derived event caused by ev. */
-static tf_derived_t *derive(tf_derived_t *out, size_t *n, tf_derived_type type, const tf_event_t *ev,
-                            const char *rule)
+double tf_customer_nps(const tf_customer_t *c)
 {
-    tf_derived_t *d = &out[(*n)++];
+    if (c->nps_count == 0)
+        return -101;
+    return (double)(c->nps_promoters - c->nps_detractors) * 100.0 / (double)c->nps_count;
+}
+
+int64_t tf_customer_value(const tf_config_rules *r, const tf_customer_t *c)
+{
+    int64_t cost = c->counts[TF_KIND_CALL] * r->cost_per_call + c->complaints * r->cost_per_complaint +
+                   c->care_actions * r->cost_per_care;
+    return c->gross_profit - cost;
+}
+
+int64_t tf_customer_next_due(const tf_customer_t *c)
+{
+    int64_t best = 0;
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        if (c->due[t] > 0 && (best == 0 || c->due[t] < best))
+            best = c->due[t];
+    return best;
+}
+
+tf_derived_t *tf_lc_derive(tf_emit *e, tf_derived_type type, const tf_cause *cause, const char *rule)
+{
+    if (e->n >= e->cap)
+        return NULL;
+    tf_derived_t *d = &e->out[e->n++];
     memset(d, 0, sizeof(*d));
     d->type = type;
-    d->time_ms = ev->time_ms;
-    tf_strlcpy(d->subject, ev->subject, sizeof(d->subject));
+    d->time_ms = cause->at_ms;
+    tf_strlcpy(d->subject, cause->customer, sizeof(d->subject));
     tf_strlcpy(d->rule, rule, sizeof(d->rule));
-    /* The rule joins the cause: one touchpoint may fire the same type twice (two
-     * stage changes), each needs its own stable id. */
-    char cause[TF_EVENT_ID_MAX + TF_FIG_NAME_MAX + 2];
-    snprintf(cause, sizeof(cause), "%s#%s", ev->id, rule);
-    tf_derived_set_id(d, ev->source, cause);
+    /* The rule joins the cause: one cause may fire the same type twice (two stage
+     * changes), each needs its own stable id. */
+    char id[TF_EVENT_ID_MAX + TF_REF_MAX + TF_FIG_NAME_MAX + 64];
+    if (cause->ev) {
+        snprintf(id, sizeof(id), "%s#%s", cause->ev->id, rule);
+        tf_derived_set_id(d, cause->ev->source, id);
+    } else {
+        snprintf(id, sizeof(id), "timer:%s@%lld:%s#%s", cause->timer, (long long)cause->at_ms,
+                 cause->occasion ? cause->occasion : "", rule);
+        tf_derived_set_id(d, cause->customer, id);
+    }
     return d;
 }
 
-static void change_stage(tf_customer_t *c, tf_stage to, const tf_event_t *ev, const char *rule,
-                         tf_derived_t *out, size_t *n)
-{
-    tf_derived_t *d = derive(out, n, TF_DERIVED_STAGE_CHANGED, ev, rule);
-    tf_derived_add_str(d, "from", tf_stage_name(c->stage));
-    tf_derived_add_str(d, "to", tf_stage_name(to));
-    tf_derived_add_int(d, "purchases", c->purchases);
-    tf_derived_add_int(d, "spend", c->spend - c->refunded);
-    if (c->purchases > 0)
-        tf_derived_add_int(d, "tenure_days", (ev->time_ms - c->first_purchase_ms) / TF_MS_PER_DAY);
-    tf_derived_add_str(d, "cause", tf_event_kind_name(ev->kind));
-    memmove(&c->history[1], &c->history[0], sizeof(c->history[0]) * (TF_STAGE_HISTORY - 1));
-    c->history[0].at_ms = ev->time_ms;
-    c->history[0].from = c->stage;
-    c->history[0].to = to;
-    tf_strlcpy(c->history[0].rule, rule, sizeof(c->history[0].rule));
-    if (c->nhistory < TF_STAGE_HISTORY)
-        c->nhistory++;
-    c->stage = to;
-    c->stage_since_ms = ev->time_ms;
-}
+/* ---- touchpoints ---- */
 
-static int is_mature(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms)
+static void apply_purchase(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev, const tf_cause *cause,
+                           tf_emit *e)
 {
-    int64_t tenure_days = (now_ms - c->first_purchase_ms) / TF_MS_PER_DAY;
-    if (c->purchases >= r->mature_min_purchases && tenure_days >= r->mature_min_tenure_days)
-        return 1;
-    return r->mature_spend_threshold > 0 && c->spend - c->refunded >= r->mature_spend_threshold;
-}
-
-static void count_purchase(tf_customer_t *c, const tf_event_t *ev)
-{
+    tf_stage before = c->stage;
     c->purchases++;
     if (c->first_purchase_ms == 0 || ev->time_ms < c->first_purchase_ms)
         c->first_purchase_ms = ev->time_ms;
-    if (ev->time_ms > c->last_purchase_ms)
+    int latest = ev->time_ms >= c->last_purchase_ms;
+    if (latest)
         c->last_purchase_ms = ev->time_ms;
     if (c->currency[0] == '\0')
         memcpy(c->currency, ev->currency, sizeof(c->currency));
     if (strcmp(c->currency, ev->currency) != 0) {
         c->foreign_purchases++;
-        return;
+    } else {
+        c->spend += ev->amount;
+        if (ev->has_margin)
+            c->margin += ev->margin;
+        c->gross_profit += ev->has_margin ? ev->margin : ev->amount * r->default_margin_pct / 100;
+        tf_lc_spend_add(r, c, ev->time_ms, ev->amount);
     }
-    c->spend += ev->amount;
-    if (ev->has_margin)
-        c->margin += ev->margin;
-}
+    /* The follow-up call is about the latest order. */
+    if (latest && r->followup_days > 0) {
+        c->followup_due_ms = ev->time_ms + r->followup_days * TF_MS_PER_DAY;
+        tf_strlcpy(c->followup_order, ev->order_id, sizeof(c->followup_order));
+    }
 
-static void apply_purchase(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev,
-                           tf_derived_t *out, size_t *n)
-{
-    tf_stage before = c->stage;
-    count_purchase(c, ev);
     switch (before) {
     case TF_STAGE_PROSPECT:
-        change_stage(c, TF_STAGE_GROWTH, ev, "first_purchase", out, n);
+        tf_lc_change_stage(c, TF_STAGE_GROWTH, cause, "first_purchase", e);
         break;
-    case TF_STAGE_CHURNED: {
-        change_stage(c, TF_STAGE_GROWTH, ev, "winback_purchase", out, n);
-        tf_derived_t *d = derive(out, n, TF_DERIVED_WINBACK_SUCCEEDED, ev, "winback_purchase");
-        tf_derived_add_str(d, "order_id", ev->order_id);
-        tf_derived_add_int(d, "amount", ev->amount);
-        tf_derived_add_int(d, "churned_count", c->churned_count);
-        return;
-    }
+    case TF_STAGE_CHURNED:
+        /* A late purchase from before the exit is counted, not a win-back. */
+        if (ev->time_ms > c->stage_since_ms) {
+            tf_lc_change_stage(c, TF_STAGE_GROWTH, cause, "winback_purchase", e);
+            tf_derived_t *d = tf_lc_derive(e, TF_DERIVED_WINBACK_SUCCEEDED, cause, "winback_purchase");
+            if (d) {
+                tf_derived_add_str(d, "order_id", ev->order_id);
+                tf_derived_add_int(d, "amount", ev->amount);
+                tf_derived_add_int(d, "churned_count", c->churned_count);
+                tf_derived_add_int(d, "days_churned", (ev->time_ms - c->stage_since_ms) / TF_MS_PER_DAY);
+            }
+        }
+        break;
     case TF_STAGE_DECLINE:
-        change_stage(c, is_mature(r, c, ev->time_ms) ? TF_STAGE_MATURE : TF_STAGE_GROWTH, ev,
-                     "recovered_purchase", out, n);
-        return;
+        tf_lc_change_stage(c, tf_lc_is_mature(r, c, ev->time_ms) ? TF_STAGE_MATURE : TF_STAGE_GROWTH, cause,
+                           "recovered_purchase", e);
+        break;
     default:
         break;
     }
-    if (c->stage == TF_STAGE_GROWTH && is_mature(r, c, ev->time_ms))
-        change_stage(c, TF_STAGE_MATURE, ev, "mature_threshold", out, n);
+    if (c->stage == TF_STAGE_GROWTH && tf_lc_is_mature(r, c, ev->time_ms))
+        tf_lc_change_stage(c, TF_STAGE_MATURE, cause, "mature_threshold", e);
+    if (c->warned)
+        tf_lc_clear_warning(c, cause, "purchase", e);
+
+    /* The referrer is credited once, for the referred customer's first purchase. */
+    if (c->purchases == 1 && c->referred_by[0] && !c->referral_credited) {
+        c->referral_credited = 1;
+        tf_cause to_referrer = *cause;
+        to_referrer.customer = c->referred_by;
+        tf_derived_t *d = tf_lc_derive(e, TF_DERIVED_REFERRAL_CREDITED, &to_referrer, "referred_first_purchase");
+        if (d) {
+            tf_derived_add_str(d, "referred_id", ev->subject);
+            tf_derived_add_str(d, "order_id", ev->order_id);
+            tf_derived_add_int(d, "amount", ev->amount);
+            tf_derived_add_str(d, "currency", ev->currency);
+        }
+    }
 }
 
-static void apply_exit(tf_customer_t *c, const tf_event_t *ev, tf_derived_t *out, size_t *n)
+static void apply_refund(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev)
 {
+    if (strcmp(c->currency, ev->currency) != 0)
+        return;
+    c->refunded += ev->amount;
+    c->gross_profit -= ev->amount * r->default_margin_pct / 100;
+}
+
+static void apply_survey(tf_customer_t *c, const tf_event_t *ev)
+{
+    if (ev->has_sat) {
+        c->surveys_sat++;
+        c->sat_expectation_sum += ev->expectation;
+        c->sat_perception_sum += ev->perception;
+    }
+    if (ev->nps >= 0) {
+        c->nps_count++;
+        c->nps_sum += ev->nps;
+        if (ev->nps >= 9)
+            c->nps_promoters++;
+        else if (ev->nps <= 6)
+            c->nps_detractors++;
+    }
+}
+
+static void apply_profile(tf_customer_t *c, const tf_event_t *ev)
+{
+    if (ev->birth_month) {
+        c->birth_month = ev->birth_month;
+        c->birth_day = ev->birth_day;
+    }
+    if (ev->anniv_month) {
+        c->date_year = ev->anniv_year;
+        c->date_month = ev->anniv_month;
+        c->date_day = ev->anniv_day;
+    }
+}
+
+static void apply_exit(tf_customer_t *c, const tf_event_t *ev, const tf_cause *cause, tf_emit *e)
+{
+    (void)ev;
     if (c->stage == TF_STAGE_CHURNED)
         return;
-    change_stage(c, TF_STAGE_CHURNED, ev, "explicit_exit", out, n);
-    c->churned_count++;
-    tf_derived_t *d = derive(out, n, TF_DERIVED_WINBACK_OPPORTUNITY, ev, "explicit_exit");
-    tf_derived_add_str(d, "cause", tf_event_kind_name(ev->kind));
-    tf_derived_add_int(d, "purchases", c->purchases);
-    tf_derived_add_int(d, "spend", c->spend - c->refunded);
-    if (c->last_purchase_ms)
-        tf_derived_add_int(d, "days_since_purchase", (ev->time_ms - c->last_purchase_ms) / TF_MS_PER_DAY);
+    tf_lc_enter_churned(c, cause, "explicit_exit", e);
 }
 
-size_t tf_lifecycle_apply(const tf_config_rules *rules, tf_customer_t *c, const tf_event_t *ev,
-                          tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED])
+size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *pop, tf_customer_t *c,
+                          const tf_event_t *ev, tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED])
 {
-    size_t n = 0;
+    tf_emit e = {out, 0, TF_LIFECYCLE_MAX_DERIVED};
+    tf_cause cause = {ev, ev->subject, NULL, NULL, ev->time_ms};
+    int first = c->stage == TF_STAGE_NONE;
+    int64_t seen_before = c->last_seen_ms;
 
-    if (c->stage == TF_STAGE_NONE) {
+    if (first) {
         c->stage = TF_STAGE_PROSPECT;
         c->stage_since_ms = ev->time_ms;
     }
@@ -166,42 +258,132 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, tf_customer_t *c, const 
         c->first_seen_ms = ev->time_ms;
     if (ev->time_ms > c->last_seen_ms)
         c->last_seen_ms = ev->time_ms;
+    if (ev->time_ms > c->clock_ms)
+        c->clock_ms = ev->time_ms;
 
     switch (ev->kind) {
     case TF_KIND_PURCHASE:
-        apply_purchase(rules, c, ev, out, &n);
+        apply_purchase(rules, c, ev, &cause, &e);
         break;
     case TF_KIND_REFUND:
-        if (strcmp(c->currency, ev->currency) == 0)
-            c->refunded += ev->amount;
+        apply_refund(rules, c, ev);
         break;
     case TF_KIND_COMPLAINT:
-        c->complaints++;
-        c->open_complaints++;
+        tf_lc_complaint(c, ev);
         break;
     case TF_KIND_COMPLAINT_UPDATE:
-        if (ev->status == TF_CST_RESOLVED && c->open_complaints > 0)
-            c->open_complaints--;
-        else if (ev->status == TF_CST_REOPENED)
-            c->open_complaints++;
+        tf_lc_complaint_update(rules, c, ev);
         break;
     case TF_KIND_SURVEY:
-        if (ev->has_sat) {
-            c->surveys_sat++;
-            c->sat_expectation_sum += ev->expectation;
-            c->sat_perception_sum += ev->perception;
-        }
-        if (ev->nps >= 0) {
-            c->nps_count++;
-            c->nps_sum += ev->nps;
-        }
+        apply_survey(c, ev);
+        break;
+    case TF_KIND_REFERRAL:
+        c->referrals++;
+        break;
+    case TF_KIND_PROFILE:
+        apply_profile(c, ev);
         break;
     case TF_KIND_CONTRACT_END:
     case TF_KIND_UNSUBSCRIBE:
-        apply_exit(c, ev, out, &n);
+        apply_exit(c, ev, &cause, &e);
         break;
     default:
         break;
     }
-    return n;
+    /* A new prospect is welcomed; a first touchpoint that is a purchase gets the
+     * post-purchase follow-up instead. */
+    if (first && ev->kind != TF_KIND_PURCHASE && c->stage == TF_STAGE_PROSPECT && !c->welcomed) {
+        c->welcomed = 1;
+        tf_lc_care_reminder(c, &cause, "welcome", "welcome", 0, &e);
+    }
+    /* The rest is judged as of the latest touchpoint (a late event changes the
+     * present, not the past); a purchase is never a decline signal. */
+    tf_cause now = cause;
+    now.at_ms = seen_before > ev->time_ms ? seen_before : ev->time_ms;
+    if (ev->kind != TF_KIND_PURCHASE)
+        tf_lc_review_stage(rules, c, &now, &e);
+    tf_lc_review_risk(rules, c, &now, &e);
+    tf_lc_review_level(rules, c, &now, &e);
+    if (pop)
+        tf_lc_review_tier(rules, pop, c, &now, &e);
+    tf_lifecycle_schedule(rules, c);
+    return e.n;
+}
+
+/* ---- timers ---- */
+
+void tf_lifecycle_schedule(const tf_config_rules *r, tf_customer_t *c)
+{
+    int64_t now = c->clock_ms, best = 0;
+    c->due[TF_TIMER_REVIEW] = 0;
+    if (c->purchases > 0 &&
+        (c->stage == TF_STAGE_GROWTH || c->stage == TF_STAGE_MATURE || c->stage == TF_STAGE_DECLINE)) {
+        int64_t cand[4], period = r->review_days * TF_MS_PER_DAY;
+        size_t n = 0;
+        /* The periodic review keeps to a grid from the last touchpoint, so when it
+         * falls does not depend on when the customer was last looked at. */
+        int64_t anchor = c->last_seen_ms;
+        cand[n++] = anchor + ((now - anchor) / period + 1) * period;
+        if (c->stage == TF_STAGE_DECLINE)
+            cand[n++] = c->last_purchase_ms + r->churn_after_days * TF_MS_PER_DAY;
+        else
+            cand[n++] = c->last_purchase_ms + tf_lc_inactivity_threshold_ms(r, c);
+        if (c->stage == TF_STAGE_GROWTH && c->purchases >= r->mature_min_purchases)
+            cand[n++] = c->first_purchase_ms + r->mature_min_tenure_days * TF_MS_PER_DAY;
+        if (c->purchases == 1 && c->tier == TF_TIER_REGULAR)
+            cand[n++] = c->last_purchase_ms + r->temporary_after_days * TF_MS_PER_DAY;
+        for (size_t i = 0; i < n; i++)
+            if (cand[i] > now && (best == 0 || cand[i] < best))
+                best = cand[i];
+        /* A deadline already behind the clock was judged when the clock passed it. */
+        c->due[TF_TIMER_REVIEW] = best;
+    }
+    tf_lc_schedule_care(r, c);
+}
+
+/* The review: every time-driven judgement at once, at its due time. */
+static void fire_review(const tf_config_rules *r, const tf_population_t *pop, tf_customer_t *c, const tf_cause *cause,
+                        tf_emit *e)
+{
+    tf_lc_review_stage(r, c, cause, e);
+    tf_lc_review_risk(r, c, cause, e);
+    if (pop)
+        tf_lc_review_tier(r, pop, c, cause, e);
+}
+
+size_t tf_lifecycle_advance(const tf_config_rules *rules, const tf_population_t *pop, const char *customer,
+                            tf_customer_t *c, int64_t until_ms, tf_derived_t *out, size_t cap, int *more)
+{
+    tf_emit e = {out, 0, cap};
+    *more = 0;
+    if (c->stage == TF_STAGE_NONE)
+        return 0;
+    /* Each firing moves its own timer past its due time, so this ends; the bound
+     * only keeps one call short during a long catch-up. */
+    for (int rounds = 0;; rounds++) {
+        tf_lifecycle_schedule(rules, c);
+        int which = -1;
+        for (int t = 0; t < TF_TIMER__COUNT; t++)
+            if (c->due[t] > 0 && (which < 0 || c->due[t] < c->due[which]))
+                which = t;
+        if (which < 0 || c->due[which] > until_ms)
+            break;
+        if (rounds >= 256 || e.n + TF_LIFECYCLE_MAX_DERIVED > e.cap) {
+            *more = 1;
+            return e.n;
+        }
+        int64_t due = c->due[which];
+        if (due > c->clock_ms)
+            c->clock_ms = due;
+        if (which == TF_TIMER_REVIEW) {
+            tf_cause cause = {NULL, customer, "review", NULL, due};
+            fire_review(rules, pop, c, &cause, &e);
+        } else if (tf_lc_fire_care(rules, c, (tf_timer)which, customer, due, &e) != 0) {
+            break; /* a timer that cannot fire would spin: leave it to the next event */
+        }
+    }
+    if (until_ms > c->clock_ms)
+        c->clock_ms = until_ms;
+    tf_lifecycle_schedule(rules, c);
+    return e.n;
 }

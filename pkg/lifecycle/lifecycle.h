@@ -29,6 +29,55 @@ const char *tf_stage_name(tf_stage s);
 int tf_stage_parse(const char *name, tf_stage *out);
 
 #define TF_STAGE_HISTORY 8
+/* Spend is kept in buckets of a sixth of rules.spend_window_days: the last two
+ * windows, so "the last 90 days against the 90 before" needs no purchase log. */
+#define TF_SPEND_BUCKETS 12
+/* Complaints remembered per customer: open ones first, then the latest closed. */
+#define TF_MAX_COMPLAINTS 8
+#define TF_REF_MAX 128
+
+typedef enum { TF_TIER_NONE = 0, TF_TIER_TEMPORARY, TF_TIER_REGULAR, TF_TIER_POTENTIAL, TF_TIER_KEY, TF_TIER__COUNT } tf_tier;
+const char *tf_tier_name(tf_tier t);
+int tf_tier_parse(const char *name, tf_tier *out);
+
+/* The customer's timers; each due time is derived from the state (see
+ * tf_lifecycle_schedule), stored as t:<name> in the hash, and the earliest indexes
+ * the customer for its partition's timer scan. */
+typedef enum {
+    TF_TIMER_REVIEW = 0,          /* time-driven stage, churn risk and tier checks */
+    TF_TIMER_BIRTHDAY,
+    TF_TIMER_FESTIVAL,
+    TF_TIMER_FOLLOWUP,            /* post-purchase follow-up */
+    TF_TIMER_CHECKIN,             /* key customer without contact */
+    TF_TIMER_ANNIVERSARY,         /* of the first purchase */
+    TF_TIMER_DATE,                /* the anniversary date the customer gave */
+    TF_TIMER_COMPLAINT_FOLLOWUP,  /* after a resolution */
+    TF_TIMER_SLA,                 /* the earliest complaint deadline */
+    TF_TIMER__COUNT
+} tf_timer;
+const char *tf_timer_name(tf_timer t);
+
+typedef enum { TF_COMPLAINT_OPEN = 0, TF_COMPLAINT_ACKNOWLEDGED, TF_COMPLAINT_RESOLVED } tf_complaint_state;
+
+typedef struct {
+    char id[TF_REF_MAX + 1];
+    tf_complaint_category category;
+    tf_complaint_severity severity;
+    tf_complaint_state state;
+    int level;                   /* escalations sent: 0, 1 or 2 */
+    int64_t opened_ms;           /* SLA start (reopen restarts it); 0 = update seen before the complaint */
+    int64_t closed_ms;           /* resolved at */
+} tf_complaint_t;
+
+/* Cutoffs of the value ranking of all buyers (a rebuildable index in Redis), as
+ * lifetime profit: a customer at or above key_enter is key, one already key stays
+ * while at or above key_keep (hysteresis); the same for potential. INT64_MAX when
+ * the share holds nobody. */
+typedef struct {
+    int64_t buyers;
+    int64_t key_enter, key_keep;
+    int64_t potential_enter, potential_keep;
+} tf_population_t;
 
 /* One customer's state: plain data, zero-initialised for a new customer. Times are
  * event times in ms since the epoch (0 = never). Money is in minor units of
@@ -38,6 +87,7 @@ int tf_stage_parse(const char *name, tf_stage *out);
 typedef struct {
     tf_stage stage;
     int64_t stage_since_ms;
+    int64_t clock_ms;                 /* the latest time the rules evaluated (event or timer) */
 
     int64_t counts[TF_KIND__COUNT];   /* touchpoints per kind */
     int64_t first_seen_ms, last_seen_ms;
@@ -45,21 +95,56 @@ typedef struct {
     int64_t purchases;
     int64_t first_purchase_ms, last_purchase_ms;
     int64_t spend;                    /* gross purchase amounts */
-    int64_t margin;                   /* gross margin */
+    int64_t margin;                   /* gross margin as given by purchases */
     int64_t refunded;                 /* refund amounts */
     int64_t foreign_purchases;
     char currency[4];
+    int64_t gross_profit;             /* margins (given or the default share) less refunded margin */
+    int64_t care_actions;             /* care reminders sent: part of the cost to serve */
+    int64_t spend_base;               /* bucket number of spend_buckets[TF_SPEND_BUCKETS - 1] */
+    int64_t spend_buckets[TF_SPEND_BUCKETS]; /* oldest first */
 
     int64_t open_complaints;
     int64_t complaints;
+    size_t ncomplaints;
+    tf_complaint_t complaint[TF_MAX_COMPLAINTS];
 
     int64_t surveys_sat;              /* surveys with expectation and perception */
     double sat_expectation_sum;       /* A */
     double sat_perception_sum;        /* B */
     int64_t nps_count;
     int64_t nps_sum;
+    int64_t nps_promoters, nps_detractors;
+
+    tf_tier tier;
+    int64_t tier_since_ms;
+    int64_t points;
+    char level[TF_RULES_NAME_MAX];    /* member level name, "" before the first purchase */
+
+    int64_t risk;                     /* churn risk 0-100 at clock_ms */
+    int warned;                       /* a churn warning is standing */
+    int64_t warned_at_ms;
 
     int64_t churned_count;            /* times the customer entered churned */
+
+    /* care */
+    int welcomed;
+    int birth_month, birth_day;
+    int date_year, date_month, date_day;  /* the anniversary the customer gave */
+    int64_t birthday_done_year, anniversary_done_year, date_done_year;
+    int64_t festival_done_ms;         /* date of the last festival reminded */
+    int64_t followup_due_ms;          /* pending post-purchase follow-up */
+    char followup_order[TF_REF_MAX + 1];
+    int64_t checkin_done_ms;
+    int64_t complaint_followup_due_ms;
+    char complaint_followup_id[TF_REF_MAX + 1];
+
+    /* referrals */
+    char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* who brought this customer */
+    int referral_credited;
+    int64_t referrals;                /* customers this one referred */
+
+    int64_t due[TF_TIMER__COUNT];     /* 0 = not scheduled */
 
     /* The latest stage changes, newest first (for operators; the derived events
      * are the full record). */
@@ -77,14 +162,34 @@ double tf_customer_satisfaction(const tf_customer_t *c);
 int64_t tf_customer_mean_interval_ms(const tf_customer_t *c);
 /* Mean NPS answer, or -1 without answers. */
 double tf_customer_nps_mean(const tf_customer_t *c);
+/* Net promoter score of the customer's answers (-100..100), or -101 without answers. */
+double tf_customer_nps(const tf_customer_t *c);
+/* Lifetime profit: gross profit less the cost to serve (calls, complaints, care). */
+int64_t tf_customer_value(const tf_config_rules *r, const tf_customer_t *c);
+/* The earliest scheduled timer, or 0 when none. */
+int64_t tf_customer_next_due(const tf_customer_t *c);
 
 /* The most derived events one touchpoint can cause. */
-#define TF_LIFECYCLE_MAX_DERIVED 8
+#define TF_LIFECYCLE_MAX_DERIVED 12
 
-/* Applies ev to c. Derived events are written to out[0..n) with deterministic ids
- * (from ev->source, ev->id and the type) and time = ev->time_ms; n is returned.
- * Never fails: a touchpoint that does not fit a rule still counts. */
-size_t tf_lifecycle_apply(const tf_config_rules *rules, tf_customer_t *c, const tf_event_t *ev,
-                          tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED]);
+/* Applies ev to c at c's own clock (call tf_lifecycle_advance to min(ev time, now)
+ * first, so timers due before the event fire before it). Derived events are written
+ * to out[0..n) with deterministic ids (from ev->source, ev->id and the rule) and
+ * time = ev->time_ms; n is returned. pop may be NULL (tiers then stay as they are).
+ * Never fails: a touchpoint that does not fit a rule still counts. Reschedules the
+ * timers (c->due). */
+size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *pop, tf_customer_t *c,
+                          const tf_event_t *ev, tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED]);
+
+/* Fires the timers of c (whose id is customer) due at or before until_ms, earliest
+ * first, each evaluated at its own due time (derived events carry it as their time and take their id from the
+ * customer, the timer and the due time). Writes at most cap events; *more is set
+ * when timers due by until_ms are left (call again). cap must be at least
+ * TF_LIFECYCLE_MAX_DERIVED. Moves c->clock_ms forward to until_ms when done. */
+size_t tf_lifecycle_advance(const tf_config_rules *rules, const tf_population_t *pop, const char *customer,
+                            tf_customer_t *c, int64_t until_ms, tf_derived_t *out, size_t cap, int *more);
+
+/* Recomputes c->due from the state as of c->clock_ms. */
+void tf_lifecycle_schedule(const tf_config_rules *rules, tf_customer_t *c);
 
 #endif

@@ -15,7 +15,8 @@ int tf_batch_init(batch_t *b, struct tf_pipeline_s *p, uint32_t cap)
     b->recs = calloc(cap, sizeof(*b->recs));
     b->groups = calloc(cap, sizeof(*b->groups));
     b->index = calloc(b->index_cap, sizeof(*b->index));
-    if (!b->recs || !b->groups || !b->index)
+    b->slot_clock = calloc(TF_PIPELINE_MAX_SLOTS, sizeof(*b->slot_clock));
+    if (!b->recs || !b->groups || !b->index || !b->slot_clock)
         return TF_ENOMEM;
     return TF_OK;
 }
@@ -27,6 +28,7 @@ void tf_batch_free(batch_t *b)
     free(b->index);
     free(b->outs);
     free(b->arena);
+    free(b->slot_clock);
     memset(b, 0, sizeof(*b));
 }
 
@@ -74,6 +76,16 @@ uint32_t tf_batch_group_add(batch_t *b, uint32_t rec)
         }
         h = (h + 1) & mask;
     }
+}
+
+group_t *tf_batch_group_find(batch_t *b, const char *customer)
+{
+    uint32_t mask = b->index_cap - 1;
+    uint32_t h = (uint32_t)tf_hash64(customer, strlen(customer), 0) & mask;
+    for (uint32_t g; (g = b->index[h]) != 0; h = (h + 1) & mask)
+        if (strcmp(b->recs[b->groups[g - 1].first].ev.subject, customer) == 0)
+            return &b->groups[g - 1];
+    return NULL;
 }
 
 size_t tf_batch_arena_reserve(batch_t *b, size_t n)

@@ -25,7 +25,8 @@ typedef struct {
     uint32_t index;
 } send_ref;
 
-typedef enum { REC_PENDING = 0, REC_APPLIED, REC_DUPLICATE, REC_REPLAYED, REC_DLQ, REC_DROPPED } rec_status;
+/* REC_TIMER: not a Kafka record but a customer whose timers are due (no offset). */
+typedef enum { REC_PENDING = 0, REC_APPLIED, REC_DUPLICATE, REC_REPLAYED, REC_DLQ, REC_DROPPED, REC_TIMER } rec_status;
 
 typedef struct {
     send_ref ref;          /* for the DLQ message */
@@ -37,6 +38,7 @@ typedef struct {
     int64_t taken_us;      /* monotonic, when taken from Kafka */
     int pending;           /* store phase + deliveries still owed */
     rec_status status;
+    int is_timer;
     uint32_t group;
     uint32_t next_in_group;
     rd_kafka_message_t *dlq_msg; /* kept until its DLQ copy is delivered */
@@ -56,6 +58,11 @@ typedef struct {
     int changed;          /* something to write */
     uint32_t undelivered;
     int skip;
+    int loaded;           /* its load reply was applied */
+    int has_timer;        /* due timers brought it into the batch */
+    int slot;             /* the partition whose timer index holds it */
+    uint32_t timer_outs;  /* of the new outs, fired by timers */
+    char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral seen earlier in this batch */
     tf_store_doc_t before, after;
 } group_t;
 
@@ -64,8 +71,9 @@ typedef struct {
     uint32_t rec;          /* the record whose offset waits for this */
     uint32_t group;
     int family;
-    size_t off, len;       /* "<family>\n<json>" in the arena: the outbox payload */
+    size_t off, len;       /* "<family>[\t<key>]\n<json>" in the arena: the outbox payload */
     size_t json_off;
+    size_t key_off, key_len; /* record key when not the group's customer (key_len 0) */
     char id[TF_ID_LEN];
     int type;              /* tf_derived_type, or -1 for an outbox replay */
 } out_t;
@@ -91,6 +99,7 @@ struct batch {
     uint32_t loads_pending; /* load replies still owed */
     int64_t epoch;          /* the ownership epoch its commits carry */
     int failed;
+    int64_t *slot_clock;    /* per slot: stream time when its last record joined */
 };
 
 typedef struct {
@@ -100,7 +109,17 @@ typedef struct {
     int32_t partition;
     char topic[128];
     char tp[TF_STORE_TP_MAX]; /* "topic/partition", the watermark name */
+    int64_t stream_ms;        /* highest event time taken from it: the stream clock */
+    uint32_t timers_pending;  /* timer records queued or in a batch */
+    int scanning;             /* a timer index query is out */
 } slot_t;
+
+/* A customer whose timers are due, waiting for a batch. */
+typedef struct {
+    int slot;
+    uint32_t slot_gen;
+    char customer[TF_EVENT_SUBJECT_MAX + 1];
+} timer_job;
 
 #define LAT_BUCKETS 64
 
@@ -144,6 +163,17 @@ struct tf_pipeline_s {
     send_ref **resend;      /* messages to send again on the next retry tick */
     size_t nresend, resend_cap;
 
+    /* timers */
+    int clock_stream;       /* timers.clock = stream */
+    struct event *timer_scan;
+    timer_job *timer_queue;  /* ring */
+    size_t timer_cap, timer_head, timer_len;
+    int64_t timer_budget;    /* firings left in this scan interval */
+    uint64_t timers_fired;
+    tf_population_t population;
+    int64_t population_at_ms;
+    int population_asking;
+
     tf_pipeline_stats stats;
     uint64_t lat_hist[LAT_BUCKETS];
     uint64_t events_by_kind[16][TF_OUTCOME__COUNT];
@@ -170,7 +200,22 @@ void tf_pipeline_resend(tf_pipeline_t *p, send_ref *ref);
 void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void *msg_opaque, void *opaque);
 void tf_pipeline_latency_quantiles(tf_pipeline_t *p);
 
+/* timers.c */
+int tf_timers_init(tf_pipeline_t *p);
+void tf_timers_free(tf_pipeline_t *p);
+/* "now" for the rules on a slot: the wall clock, or the slot's stream time. */
+int64_t tf_timers_clock(const tf_pipeline_t *p, int slot);
+/* Moves due customers from the queue into b; returns how many. */
+uint32_t tf_timers_take(tf_pipeline_t *p, batch_t *b, uint32_t room);
+void tf_timers_record_done(tf_pipeline_t *p, record_t *r);
+/* Refreshes the population ranks when stale (before a batch's loads). */
+void tf_timers_population_refresh(tf_pipeline_t *p);
+/* Forgets queued jobs of a slot that is revoked. */
+void tf_timers_slot_reset(tf_pipeline_t *p, int slot);
+
 /* batch.c */
+/* The group of customer in b, or NULL. */
+group_t *tf_batch_group_find(batch_t *b, const char *customer);
 int tf_batch_init(batch_t *b, struct tf_pipeline_s *p, uint32_t cap);
 void tf_batch_free(batch_t *b);
 void tf_batch_reset(batch_t *b);

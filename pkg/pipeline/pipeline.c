@@ -85,6 +85,7 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
         sl->fenced = 0;
         sl->active = kind == TF_REBALANCE_ASSIGN;
         tf_offsets_reset(p->offsets, s);
+        tf_timers_slot_reset(p, s);
     }
     if (kind == TF_REBALANCE_ASSIGN) {
         p->assigned = 1;
@@ -210,6 +211,7 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
     r->taken_us = tf_time_mono_us();
     r->pending = 1;
+    r->is_timer = 0;
     r->dlq_msg = NULL;
     b->remaining++;
     p->stats.consumed++;
@@ -234,6 +236,11 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     if (err == TF_EV_OK) {
         rd_kafka_message_destroy(m);
         r->status = REC_PENDING;
+        r->is_timer = 0;
+        /* The stream clock: the highest event time read from the partition. */
+        if (r->ev.time_ms > p->slots[s].stream_ms)
+            p->slots[s].stream_ms = r->ev.time_ms;
+        b->slot_clock[s] = p->slots[s].stream_ms;
         return tf_batch_group_add(b, idx) >= TF_PIPELINE_MAX_GROUP;
     }
     TF_DEBUG(MOD, "dead letter %s [%d] @%lld: %s: %s", topic, (int)m->partition, (long long)m->offset,
@@ -271,6 +278,8 @@ static batch_t *oldest_filled(tf_pipeline_t *p)
 static int fill_batch(tf_pipeline_t *p, batch_t *b)
 {
     uint32_t cap = (uint32_t)p->cfg.batch_max;
+    /* Due timers first: their customers were waiting longest. */
+    tf_timers_take(p, b, cap / 2 > 0 ? cap / 2 : 1);
     while (b->nrecs < cap && p->stats.inflight < (uint64_t)p->cfg.max_inflight) {
         rd_kafka_message_t *m = next_message(p);
         if (!m)
@@ -476,6 +485,10 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     p->store = tf_store_new(base, &so, on_store_state, p, err, errsize);
     if (!p->store)
         goto fail;
+    if (tf_timers_init(p) != TF_OK) {
+        snprintf(err, errsize, "out of memory for timers");
+        goto fail;
+    }
     p->producer = tf_producer_new(base, cfg, brokers, tf_pipeline_on_delivery, p, err, errsize);
     if (!p->producer)
         goto fail;
@@ -518,6 +531,11 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
     out->redis_rtt = p->redis_rtt;
     out->redis_reconnects = tf_store_reconnects(p->store);
     out->assigned = p->assigned;
+    out->timers_fired = p->timers_fired;
+    out->timers_due = 0; /* queued or in a batch, per partition */
+    for (int i = 0; i < p->nslots; i++)
+        if (p->slots[i].active)
+            out->timers_due += p->slots[i].timers_pending;
     out->redis_up = tf_store_is_up(p->store);
     out->kafka_up = p->consumer ? tf_consumer_kafka_up(p->consumer) : 0;
     for (int i = 0; i < p->nslots && out->npartitions < TF_SNAPSHOT_MAX_PARTITIONS; i++) {
@@ -574,6 +592,7 @@ void tf_pipeline_destroy(tf_pipeline_t *p)
                     rd_kafka_message_destroy(p->batches[i].recs[r].dlq_msg);
         tf_batch_free(&p->batches[i]);
     }
+    tf_timers_free(p);
     if (p->tick)
         event_free(p->tick);
     if (p->retry_timer)

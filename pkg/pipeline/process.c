@@ -82,6 +82,11 @@ void tf_pipeline_record_release(tf_pipeline_t *p, batch_t *b, record_t *r)
 {
     if (--r->pending > 0)
         return;
+    if (r->is_timer) {
+        tf_timers_record_done(p, r);
+        tf_pipeline_batch_unref(p, b);
+        return;
+    }
     if (r->status != REC_DROPPED && rec_valid(p, r))
         tf_offsets_done(p->offsets, r->slot, r->ticket);
     p->stats.inflight--;
@@ -113,12 +118,16 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     b->nouts = 0;
     b->arena_len = 0;
     const char *ids_stack[TF_PIPELINE_MAX_GROUP];
+    /* Sent ahead of the loads on the same connection: its reply is in before theirs. */
+    tf_timers_population_refresh(p);
     for (uint32_t g = 0; g < b->ngroups; g++) {
         group_t *gr = &b->groups[g];
         size_t n = 0;
         gr->skip = 1;
         gr->ready = gr->changed = 0;
-        gr->nout = gr->nnew = gr->undelivered = 0;
+        gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
+        gr->loaded = gr->has_timer = 0;
+        size_t live = 0;
         for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
             record_t *r = &b->recs[i];
             if (!rec_valid(p, r)) {
@@ -126,9 +135,12 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
                 continue;
             }
             r->status = REC_PENDING;
-            ids_stack[n++] = r->ev.id;
+            live++;
+            gr->slot = r->slot;
+            if (!r->is_timer)
+                ids_stack[n++] = r->ev.id;
         }
-        if (n == 0)
+        if (live == 0)
             continue;
         gr->skip = 0;
         const char *customer = b->recs[gr->first].ev.subject;
@@ -212,6 +224,12 @@ static int out_push(batch_t *b, uint32_t rec, uint32_t group, int fam, size_t of
     out_t *o = tf_batch_out_new(b);
     if (!o)
         return TF_ENOMEM;
+    /* "<family>\t<key>": the event is keyed by another customer (a referrer). */
+    const char *tab = memchr(b->arena + off, '\t', flen);
+    if (tab) {
+        o->key_off = (size_t)(tab - b->arena) + 1;
+        o->key_len = off + flen - o->key_off;
+    }
     o->rec = rec;
     o->group = group;
     o->family = fam;
@@ -227,12 +245,20 @@ static int out_push(batch_t *b, uint32_t rec, uint32_t group, int fam, size_t of
 static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec, const tf_derived_t *d)
 {
     const char *family = tf_derived_family(d->type);
+    const char *customer = b->recs[b->groups[group].first].ev.subject;
     int fam = tf_config_family_index(family);
     size_t flen = strlen(family), room = 8192;
-    size_t off = tf_batch_arena_reserve(b, flen + 1 + room);
+    int other_key = strcmp(d->subject, customer) != 0;
+    size_t klen = other_key ? strlen(d->subject) + 1 : 0;
+    size_t off = tf_batch_arena_reserve(b, flen + klen + 1 + room);
     if (off == (size_t)-1 || fam < 0)
         return TF_ENOMEM;
     memcpy(b->arena + off, family, flen);
+    if (other_key) {
+        b->arena[off + flen] = '\t';
+        memcpy(b->arena + off + flen + 1, d->subject, klen - 1);
+        flen += klen;
+    }
     b->arena[off + flen] = '\n';
     int n = tf_derived_encode(d, p->cfg.instance_source, b->arena + off + flen + 1, room);
     if (n < 0)
@@ -250,16 +276,59 @@ static int add_replay(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec
         return TF_EINVAL;
     char family[32];
     size_t flen = (size_t)(nl - e->payload);
-    if (flen >= sizeof(family))
+    const char *tab = memchr(e->payload, '\t', flen);
+    size_t name_len = tab ? (size_t)(tab - e->payload) : flen;
+    if (name_len >= sizeof(family))
         return TF_EINVAL;
-    memcpy(family, e->payload, flen);
-    family[flen] = '\0';
+    memcpy(family, e->payload, name_len);
+    family[name_len] = '\0';
     int fam = tf_config_family_index(family);
     size_t off = tf_batch_arena_reserve(b, e->payload_len);
     if (fam < 0 || off == (size_t)-1)
         return TF_EINVAL;
     memcpy(b->arena + off, e->payload, e->payload_len);
     return out_push(b, rec, group, fam, off, flen, e->payload_len, -1, e->id);
+}
+
+/* "now" for the rules in batch b on slot: stream time as of the batch's last
+ * record of that partition, or the wall clock. */
+static int64_t group_clock(const tf_pipeline_t *p, const batch_t *b, int slot)
+{
+    return p->clock_stream ? b->slot_clock[slot] : tf_time_now_ms();
+}
+
+/* Fires the customer's timers due by until; their events wait with record rec. */
+static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, tf_customer_t *c, const char *customer,
+                        int64_t until)
+{
+    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
+    int more;
+    do {
+        size_t nd = tf_lifecycle_advance(&p->cfg.rules, &p->population, customer, c, until, out,
+                                         TF_LIFECYCLE_MAX_DERIVED, &more);
+        for (size_t d = 0; d < nd; d++) {
+            if (add_derived(p, b, g, rec, &out[d]) != TF_OK) {
+                TF_ERROR(MOD, "cannot encode a derived event for %s", customer);
+                b->failed = 1;
+                return;
+            }
+            b->groups[g].timer_outs++;
+        }
+        p->timers_fired += nd;
+    } while (more);
+}
+
+/* The referred customer learns who referred it, so its first purchase credits
+ * the referrer: in Redis (HSETNX, ahead of the commits on the same connection),
+ * and in this batch when its group has not been applied yet. */
+static void link_referral(tf_pipeline_t *p, batch_t *b, const record_t *r)
+{
+    if (strcmp(r->ev.referred_id, r->ev.subject) == 0)
+        return; /* nobody refers themselves */
+    tf_store_link_referral(p->store, r->ev.referred_id, r->ev.subject);
+    group_t *other = tf_batch_group_find(b, r->ev.referred_id);
+    if (other && !other->loaded && !other->referred_by[0])
+        tf_strlcpy(other->referred_by, r->ev.subject, sizeof(other->referred_by));
 }
 
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque)
@@ -282,10 +351,14 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
 
     gr->before = *res->doc;
     gr->after = *res->doc;
+    gr->loaded = 1;
     tf_customer_t *c = &gr->after.customer;
+    const char *customer = b->recs[gr->first].ev.subject;
+    if (gr->referred_by[0] && !c->referred_by[0])
+        tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
     const char *ids[TF_PIPELINE_MAX_GROUP];
     size_t nids = 0, k = 0;
-    uint32_t first_replayed = UINT32_MAX;
+    uint32_t first_replayed = UINT32_MAX, last_live = UINT32_MAX;
     tf_derived_t derived[TF_LIFECYCLE_MAX_DERIVED];
     gr->out_first = b->nouts;
 
@@ -293,6 +366,16 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         record_t *r = &b->recs[i];
         if (r->status == REC_DROPPED)
             continue;
+        if (r->is_timer) {
+            if (!rec_valid(p, r)) {
+                r->status = REC_DROPPED;
+                continue;
+            }
+            r->status = REC_TIMER;
+            gr->has_timer = 1;
+            last_live = i;
+            continue;
+        }
         const slot_t *s = &p->slots[r->slot];
         int seen = res->seen[k++];
         if (!rec_valid(p, r)) {
@@ -311,21 +394,37 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
             seen = strcmp(ids[j], r->ev.id) == 0;
         tf_store_doc_set_watermark(&gr->after, s->tp, r->offset);
         changed = 1;
+        last_live = i;
         if (seen) {
             r->status = REC_DUPLICATE;
             continue;
         }
         ids[nids++] = r->ev.id;
-        size_t nd = tf_lifecycle_apply(&p->cfg.rules, c, &r->ev, derived);
+        /* Timers due before the event fire before it, at their own times. */
+        int64_t now = group_clock(p, b, r->slot);
+        fire_timers(p, b, g, i, c, customer, r->ev.time_ms < now ? r->ev.time_ms : now);
+        size_t nd = tf_lifecycle_apply(&p->cfg.rules, &p->population, c, &r->ev, derived);
         for (size_t d = 0; d < nd; d++) {
             if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
                 TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
                 b->failed = 1;
             }
         }
+        if (r->ev.kind == TF_KIND_REFERRAL)
+            link_referral(p, b, r);
         r->status = REC_APPLIED;
     }
+    if (last_live != UINT32_MAX && (changed || gr->before.exists)) {
+        /* Then everything due by now (the wall clock, or the partition's stream time). */
+        fire_timers(p, b, g, last_live, c, customer, group_clock(p, b, b->recs[last_live].slot));
+        changed = 1;
+    }
     gr->nnew = b->nouts - gr->out_first;
+    if (gr->has_timer && first_replayed == UINT32_MAX && last_live != UINT32_MAX) {
+        /* Derived events committed by an earlier firing and never confirmed: a
+         * timer has no offset to hold them back, so the next visit sends them. */
+        first_replayed = last_live;
+    }
     if (first_replayed != UINT32_MAX) {
         for (size_t e = 0; e < res->noutbox; e++)
             if (add_replay(p, b, g, first_replayed, &res->outbox[e]) != TF_OK)
@@ -342,6 +441,30 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     tf_pipeline_redis_settle(p, b);
 }
 
+/* The rebuildable indexes a commit moves: the partition's timer index and the
+ * value ranking. Sent ahead of the commit: an index entry that runs ahead of the
+ * state is harmless (the scan finds nothing due and re-indexes), one that lags
+ * would lose a timer. */
+static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
+{
+    const char *customer = b->recs[gr->first].ev.subject;
+    const tf_customer_t *before = &gr->before.customer, *after = &gr->after.customer;
+    int64_t due = tf_customer_next_due(after);
+    if (gr->timer_outs) {
+        /* Come back soon in case their delivery is lost with this process. */
+        int64_t soon = group_clock(p, b, gr->slot) + 60 * TF_MS_PER_SEC;
+        if (due == 0 || soon < due)
+            due = soon;
+    }
+    if (due != tf_customer_next_due(before) || gr->has_timer || !gr->before.exists)
+        tf_store_index_set(p->store, p->slots[gr->slot].tp, customer, due);
+    if (after->purchases > 0) {
+        int64_t value = tf_customer_value(&p->cfg.rules, after);
+        if (before->purchases == 0 || value != tf_customer_value(&p->cfg.rules, before))
+            tf_store_value_set(p->store, customer, value);
+    }
+}
+
 /* Sends a loaded group's commit: the changed fields, the ids of the events it
  * applied and its new derived events (the outbox), in one script call. */
 static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
@@ -350,8 +473,12 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     tf_store_outbox_add adds[TF_PIPELINE_MAX_GROUP];
     size_t nids = 0, nadds = 0;
     gr->ready = 0;
-    if (!gr->changed)
-        return; /* every event was a replay: nothing to write */
+    if (!gr->changed) {
+        /* Every event was a replay, or a timer of a customer that is gone. */
+        if (gr->has_timer && !gr->before.exists)
+            tf_store_index_set(p->store, p->slots[gr->slot].tp, b->recs[gr->first].ev.subject, 0);
+        return;
+    }
     for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
         if (b->recs[i].status == REC_APPLIED)
             ids[nids++] = b->recs[i].ev.id;
@@ -362,6 +489,7 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
         adds[nadds].payload_len = ot->len;
         nadds++;
     }
+    update_indexes(p, b, gr);
     gr->sent_us = tf_time_mono_us();
     int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, b->epoch,
                              tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
@@ -412,8 +540,13 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
 
 static void send_out(tf_pipeline_t *p, batch_t *b, out_t *o)
 {
-    const char *customer = b->recs[b->groups[o->group].first].ev.subject;
-    int rc = tf_producer_send(p->producer, p->cfg.output_topics[o->family], customer, strlen(customer),
+    const char *key = b->recs[b->groups[o->group].first].ev.subject;
+    size_t key_len = strlen(key);
+    if (o->key_len) {
+        key = b->arena + o->key_off;
+        key_len = o->key_len;
+    }
+    int rc = tf_producer_send(p->producer, p->cfg.output_topics[o->family], key, key_len,
                               b->arena + o->json_off, o->len - (o->json_off - o->off), NULL, &o->ref);
     if (rc) {
         /* Local queue full or a transient error: the retry timer sends it again. */

@@ -1,14 +1,38 @@
 /* The customer document as Redis hash fields.
  *
- * Fields (all values decimal text unless noted):
+ * Fields, in the fixed order tf_store_encode writes them (all values decimal text
+ * unless noted; times in ms since the epoch, 0 = never):
  *   stage (name), stage_since, first_seen, last_seen, purchases, first_purchase,
- *   last_purchase, spend, margin, refunded, foreign_purchases, currency (text),
- *   open_complaints, complaints, surveys_sat, sat_a, sat_b (real), nps_count, nps_sum,
- *   churned_count, n:<kind> per touchpoint kind,
- *   satisfaction, mean_interval_ms, nps (derived, for readers of the hash),
+ *   last_purchase, spend, margin, refunded, foreign_purchases, open_complaints,
+ *   complaints, surveys_sat, nps_count, nps_sum, churned_count,
+ *   clock (the rules' clock), gross_profit, care_actions, tier_since, points,
+ *   nps_prom, nps_detr (promoter and detractor answers), risk (0-100), warned_at,
+ *   birthday_done, anniversary_done, date_done (the year last greeted),
+ *   festival_done, checkin_done, referrals (customers this one referred),
+ *   warned, welcomed, referral_credited (0 or 1),
+ *   currency (text), sat_a, sat_b (real, "%.17g": exact),
+ *   n:<kind> per touchpoint kind,
+ *   satisfaction, mean_interval_ms, nps (derived, for readers of the hash; ignored
+ *   when decoding),
+ *   sb: the spend buckets, "<spend_base>:<v0>,<v1>,...,<v11>" (oldest first),
+ *   tier (name), level (member level name, text, "" before the first purchase),
+ *   birthday "MM-DD" and date "YYYY-MM-DD" (the anniversary the customer gave),
+ *   "" when not given,
+ *   followup "<due ms>|<order id>" and complaint_followup "<due ms>|<complaint id>",
+ *   "" when none pending (the id is last: it may contain '|'),
+ *   referred_by (customer id, "" when nobody; also set by tf_store_link_referral),
+ *   cp:0..cp:7 the complaints remembered, one per slot in the customer's order, as
+ *   "<state>|<level>|<severity>|<category>|<opened ms>|<closed ms>|<id>" with state
+ *   open/acknowledged/resolved, severity and category by their event names or
+ *   "none", the id last (it may contain '|'); an unused slot is "", so a commit
+ *   never has to delete a field,
+ *   t:<timer> per timer (tf_timer_name): the due ms, "0" when not scheduled,
  *   h:0..h:7 the latest stage changes, newest first, as "<ms>|<from>|<to>|<rule>",
  *   o:<topic>/<partition> watermarks; v (version) and ep (epoch) are written by the
- *   commit script itself. */
+ *   commit script itself.
+ * A malformed value decodes as zero / empty (a malformed cp: slot is dropped and the
+ * later ones move up); only an unknown stage fails the whole document. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,52 +85,177 @@ void tf_store_doc_set_watermark(tf_store_doc_t *doc, const char *tp, int64_t off
     X("surveys_sat", surveys_sat)                  \
     X("nps_count", nps_count)                      \
     X("nps_sum", nps_sum)                          \
-    X("churned_count", churned_count)
+    X("churned_count", churned_count)              \
+    X("clock", clock_ms)                           \
+    X("gross_profit", gross_profit)                \
+    X("care_actions", care_actions)                \
+    X("tier_since", tier_since_ms)                 \
+    X("points", points)                            \
+    X("nps_prom", nps_promoters)                   \
+    X("nps_detr", nps_detractors)                  \
+    X("risk", risk)                                \
+    X("warned_at", warned_at_ms)                   \
+    X("birthday_done", birthday_done_year)         \
+    X("anniversary_done", anniversary_done_year)   \
+    X("date_done", date_done_year)                 \
+    X("festival_done", festival_done_ms)           \
+    X("checkin_done", checkin_done_ms)             \
+    X("referrals", referrals)
 
-static const char *const kind_fields[TF_KIND__COUNT] = {
-    "n:web_visit", "n:call", "n:purchase", "n:refund", "n:complaint",
-    "n:complaint_update", "n:survey", "n:referral", "n:profile", "n:email",
-    "n:social", "n:store_visit", "n:event_attendance", "n:contract_end", "n:unsubscribe",
-};
+#define INT_FIELDS(X)                              \
+    X("warned", warned)                            \
+    X("welcomed", welcomed)                        \
+    X("referral_credited", referral_credited)
 
-static void put(tf_store_fields *out, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static const char *const complaint_fields[TF_MAX_COMPLAINTS] = {"cp:0", "cp:1", "cp:2", "cp:3",
+                                                                "cp:4", "cp:5", "cp:6", "cp:7"};
+static const char *const history_fields[TF_STAGE_HISTORY] = {"h:0", "h:1", "h:2", "h:3",
+                                                             "h:4", "h:5", "h:6", "h:7"};
+static const char *const complaint_states[] = {"open", "acknowledged", "resolved"};
+#define NSTATES (sizeof(complaint_states) / sizeof(complaint_states[0]))
 
-static void put(tf_store_fields *out, const char *field, const char *fmt, ...)
+/* A bounded char array as "%.*s" arguments: a missing NUL cannot overrun. */
+#define STR(a) (int)strnlen((a), sizeof(a)), (a)
+
+/* ---- encoding ---- */
+
+typedef struct {
+    tf_store_fields *out;
+    int err;
+} enc_t;
+
+/* Appends text to the arena; NULL (and e->err) when it does not fit. */
+static const char *arena_vprintf(enc_t *e, size_t *len, const char *fmt, va_list ap)
+{
+    tf_store_fields *o = e->out;
+    size_t room = sizeof(o->arena) - o->used;
+    int n = vsnprintf(o->arena + o->used, room, fmt, ap);
+    if (n < 0 || (size_t)n >= room) {
+        e->err = 1;
+        return NULL;
+    }
+    const char *s = o->arena + o->used;
+    o->used += (size_t)n + 1;
+    if (len)
+        *len = (size_t)n;
+    return s;
+}
+
+static const char *arena_printf(enc_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const char *arena_printf(enc_t *e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(out->value_buf[out->n], sizeof(out->value_buf[0]), fmt, ap);
+    const char *s = arena_vprintf(e, NULL, fmt, ap);
     va_end(ap);
-    out->field[out->n++] = field;
+    return s;
 }
 
-void tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out)
+static void put(enc_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put(enc_t *e, const char *field, const char *fmt, ...)
+{
+    tf_store_fields *o = e->out;
+    size_t len = 0;
+    if (!field || o->n == TF_STORE_MAX_FIELDS) {
+        e->err = 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    const char *v = arena_vprintf(e, &len, fmt, ap);
+    va_end(ap);
+    if (!v)
+        return;
+    o->field[o->n] = field;
+    o->value[o->n] = v;
+    o->vlen[o->n] = len;
+    o->n++;
+}
+
+static const char *or_none(const char *name) { return name ? name : "none"; }
+
+static const char *timer_name(int t)
+{
+    const char *n = tf_timer_name((tf_timer)t);
+    return n ? n : "?";
+}
+
+static void put_complaint(enc_t *e, size_t slot, const tf_complaint_t *cp)
+{
+    const char *state = (unsigned)cp->state < NSTATES ? complaint_states[cp->state] : "?";
+    put(e, complaint_fields[slot], "%s|%d|%s|%s|%lld|%lld|%.*s", state, cp->level,
+        or_none(tf_complaint_severity_name(cp->severity)), or_none(tf_complaint_category_name(cp->category)),
+        (long long)cp->opened_ms, (long long)cp->closed_ms, STR(cp->id));
+}
+
+int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out)
 {
     const tf_customer_t *c = &doc->customer;
+    enc_t e = {out, 0};
     out->n = 0;
-    put(out, "stage", "%s", tf_stage_name(c->stage));
-#define X(name, member) put(out, name, "%lld", (long long)c->member);
+    out->used = 0;
+    put(&e, "stage", "%s", tf_stage_name(c->stage));
+#define X(name, member) put(&e, name, "%lld", (long long)c->member);
     I64_FIELDS(X)
 #undef X
-    put(out, "currency", "%s", c->currency);
-    put(out, "sat_a", "%.17g", c->sat_expectation_sum);
-    put(out, "sat_b", "%.17g", c->sat_perception_sum);
+#define X(name, member) put(&e, name, "%d", c->member);
+    INT_FIELDS(X)
+#undef X
+    put(&e, "currency", "%.*s", STR(c->currency));
+    put(&e, "sat_a", "%.17g", c->sat_expectation_sum);
+    put(&e, "sat_b", "%.17g", c->sat_perception_sum);
     for (int k = 0; k < TF_KIND__COUNT; k++)
-        put(out, kind_fields[k], "%lld", (long long)c->counts[k]);
-    put(out, "satisfaction", "%.2f", tf_customer_satisfaction(c));
-    put(out, "mean_interval_ms", "%lld", (long long)tf_customer_mean_interval_ms(c));
-    put(out, "nps", "%.2f", tf_customer_nps_mean(c));
-    static const char *const history_fields[TF_STAGE_HISTORY] = {"h:0", "h:1", "h:2", "h:3",
-                                                                 "h:4", "h:5", "h:6", "h:7"};
-    for (size_t i = 0; i < c->nhistory && i < TF_STAGE_HISTORY; i++)
-        put(out, history_fields[i], "%lld|%s|%s|%s", (long long)c->history[i].at_ms, tf_stage_name(c->history[i].from),
-            tf_stage_name(c->history[i].to), c->history[i].rule);
-    for (size_t i = 0; i < doc->nwatermarks; i++) {
-        snprintf(out->field_buf[i], sizeof(out->field_buf[i]), "o:%s", doc->watermarks[i].tp);
-        put(out, out->field_buf[i], "%lld", (long long)doc->watermarks[i].offset);
+        put(&e, arena_printf(&e, "n:%s", tf_event_kind_name((tf_event_kind)k)), "%lld", (long long)c->counts[k]);
+    put(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
+    put(&e, "mean_interval_ms", "%lld", (long long)tf_customer_mean_interval_ms(c));
+    put(&e, "nps", "%.2f", tf_customer_nps_mean(c));
+
+    char sb[TF_SPEND_BUCKETS * 21 + 24];
+    size_t pos = (size_t)snprintf(sb, sizeof(sb), "%lld:", (long long)c->spend_base);
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
+        pos += (size_t)snprintf(sb + pos, sizeof(sb) - pos, i ? ",%lld" : "%lld", (long long)c->spend_buckets[i]);
+    put(&e, "sb", "%s", sb);
+    const char *tier = tf_tier_name(c->tier);
+    put(&e, "tier", "%s", tier ? tier : "");
+    put(&e, "level", "%.*s", STR(c->level));
+    if (c->birth_month || c->birth_day)
+        put(&e, "birthday", "%02d-%02d", c->birth_month, c->birth_day);
+    else
+        put(&e, "birthday", "%s", "");
+    if (c->date_year || c->date_month || c->date_day)
+        put(&e, "date", "%04d-%02d-%02d", c->date_year, c->date_month, c->date_day);
+    else
+        put(&e, "date", "%s", "");
+    if (c->followup_due_ms || c->followup_order[0])
+        put(&e, "followup", "%lld|%.*s", (long long)c->followup_due_ms, STR(c->followup_order));
+    else
+        put(&e, "followup", "%s", "");
+    if (c->complaint_followup_due_ms || c->complaint_followup_id[0])
+        put(&e, "complaint_followup", "%lld|%.*s", (long long)c->complaint_followup_due_ms,
+            STR(c->complaint_followup_id));
+    else
+        put(&e, "complaint_followup", "%s", "");
+    put(&e, "referred_by", "%.*s", STR(c->referred_by));
+
+    for (size_t i = 0; i < TF_MAX_COMPLAINTS; i++) {
+        if (i < c->ncomplaints)
+            put_complaint(&e, i, &c->complaint[i]);
+        else
+            put(&e, complaint_fields[i], "%s", "");
     }
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        put(&e, arena_printf(&e, "t:%s", timer_name(t)), "%lld", (long long)c->due[t]);
+
+    for (size_t i = 0; i < c->nhistory && i < TF_STAGE_HISTORY; i++)
+        put(&e, history_fields[i], "%lld|%s|%s|%.*s", (long long)c->history[i].at_ms,
+            tf_stage_name(c->history[i].from), tf_stage_name(c->history[i].to), STR(c->history[i].rule));
+    for (size_t i = 0; i < doc->nwatermarks && i < TF_STORE_MAX_WATERMARKS; i++)
+        put(&e, arena_printf(&e, "o:%.*s", STR(doc->watermarks[i].tp)), "%lld",
+            (long long)doc->watermarks[i].offset);
+    return e.err ? TF_EINVAL : TF_OK;
 }
+
+/* ---- decoding ---- */
 
 static int field_is(const char *f, size_t flen, const char *name)
 {
@@ -120,6 +269,12 @@ static int64_t to_i64(const char *v, size_t len)
     return tf_parse_i64(v, len, &out) == TF_OK ? out : 0;
 }
 
+static int to_int(const char *v, size_t len)
+{
+    int64_t out = 0;
+    return tf_parse_i64(v, len, &out) == TF_OK && out >= -2147483647 - 1 && out <= 2147483647 ? (int)out : 0;
+}
+
 static double to_double(const char *v, size_t len)
 {
     char buf[64];
@@ -128,6 +283,135 @@ static double to_double(const char *v, size_t len)
     memcpy(buf, v, len);
     buf[len] = '\0';
     return strtod(buf, NULL);
+}
+
+/* Copies v into dst (size dstsize) as a string; 0, or -1 (dst untouched) when it
+ * does not fit. */
+static int copy_text(char *dst, size_t dstsize, const char *v, size_t vl)
+{
+    if (vl >= dstsize)
+        return -1;
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+    return 0;
+}
+
+/* Exactly n decimal numbers separated by sep; 0 or -1. */
+static int split_i64(const char *v, size_t vl, char sep, int64_t *out, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = v, *end = v + vl; k < n; k++) {
+        const char *q = memchr(p, sep, (size_t)(end - p));
+        size_t len = q ? (size_t)(q - p) : (size_t)(end - p);
+        if (tf_parse_i64(p, len, &out[k]) != TF_OK)
+            return -1;
+        if (!q)
+            return k + 1 == n ? 0 : -1;
+        p = q + 1;
+    }
+    return -1; /* more than n */
+}
+
+/* Parses the first k '|'-separated tokens of v into tok/toklen and returns the rest
+ * (after the k-th '|'), or NULL when there are fewer. */
+static const char *tokens(const char *v, size_t vl, size_t k, const char **tok, size_t *toklen, size_t *restlen)
+{
+    const char *p = v, *end = v + vl;
+    for (size_t i = 0; i < k; i++) {
+        const char *q = memchr(p, '|', (size_t)(end - p));
+        if (!q)
+            return NULL;
+        tok[i] = p;
+        toklen[i] = (size_t)(q - p);
+        p = q + 1;
+    }
+    *restlen = (size_t)(end - p);
+    return p;
+}
+
+/* Looks name up among the names of 1..; 0 (and *out) or -1. "none" is 0. */
+static int parse_enum(const char *s, size_t len, const char *(*name_of)(int), int *out)
+{
+    if (field_is(s, len, "none")) {
+        *out = 0;
+        return 0;
+    }
+    for (int i = 1;; i++) {
+        const char *n = name_of(i);
+        if (!n)
+            return -1;
+        if (field_is(s, len, n)) {
+            *out = i;
+            return 0;
+        }
+    }
+}
+
+static const char *severity_name(int i) { return tf_complaint_severity_name((tf_complaint_severity)i); }
+static const char *category_name(int i) { return tf_complaint_category_name((tf_complaint_category)i); }
+
+/* "<state>|<level>|<severity>|<category>|<opened>|<closed>|<id>"; 0 or -1. */
+static int decode_complaint(tf_complaint_t *cp, const char *v, size_t vl)
+{
+    const char *tok[6];
+    size_t tl[6], idlen;
+    int64_t level, opened, closed;
+    int sev, cat, state = -1;
+    const char *id = tokens(v, vl, 6, tok, tl, &idlen);
+    if (!id)
+        return -1;
+    for (size_t i = 0; i < NSTATES; i++)
+        if (field_is(tok[0], tl[0], complaint_states[i]))
+            state = (int)i;
+    if (state < 0 || tf_parse_i64(tok[1], tl[1], &level) != TF_OK || level < 0 || level > 2147483647 ||
+        parse_enum(tok[2], tl[2], severity_name, &sev) || parse_enum(tok[3], tl[3], category_name, &cat) ||
+        tf_parse_i64(tok[4], tl[4], &opened) != TF_OK || tf_parse_i64(tok[5], tl[5], &closed) != TF_OK ||
+        copy_text(cp->id, sizeof(cp->id), id, idlen))
+        return -1;
+    cp->state = (tf_complaint_state)state;
+    cp->level = (int)level;
+    cp->severity = (tf_complaint_severity)sev;
+    cp->category = (tf_complaint_category)cat;
+    cp->opened_ms = opened;
+    cp->closed_ms = closed;
+    return 0;
+}
+
+/* "<due>|<id>" or ""; a malformed value leaves both zero. */
+static void decode_due_ref(int64_t *due, char *id, size_t idsize, const char *v, size_t vl)
+{
+    const char *tok[1];
+    size_t tl[1], rl;
+    const char *rest = tokens(v, vl, 1, tok, tl, &rl);
+    int64_t d;
+    if (!rest || tf_parse_i64(tok[0], tl[0], &d) != TF_OK || copy_text(id, idsize, rest, rl))
+        return;
+    *due = d;
+}
+
+/* "<base>:<v0>,...,<v11>": all or nothing. */
+static void decode_spend_buckets(tf_customer_t *c, const char *v, size_t vl)
+{
+    const char *colon = memchr(v, ':', vl);
+    int64_t base, b[TF_SPEND_BUCKETS];
+    if (!colon || tf_parse_i64(v, (size_t)(colon - v), &base) != TF_OK ||
+        split_i64(colon + 1, vl - (size_t)(colon - v) - 1, ',', b, TF_SPEND_BUCKETS))
+        return;
+    c->spend_base = base;
+    memcpy(c->spend_buckets, b, sizeof(b));
+}
+
+/* "MM-DD" or "YYYY-MM-DD" (n parts) into out[]; "" and malformed leave zeros. */
+static void decode_date(const char *v, size_t vl, int *out[], size_t n)
+{
+    int64_t p[3];
+    if (vl == 0 || split_i64(v, vl, '-', p, n))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0 || p[i] > 99999)
+            return;
+    for (size_t i = 0; i < n; i++)
+        *out[i] = (int)p[i];
 }
 
 /* "<ms>|<from>|<to>|<rule>"; a malformed entry is skipped. */
@@ -149,32 +433,90 @@ static void decode_history(tf_customer_t *c, size_t i, const char *v, size_t vl)
         c->nhistory = i + 1;
 }
 
+/* The fields that are not plain numbers; 1 when f was one of them, -1 for a bad stage. */
+static int decode_special(tf_store_doc_t *doc, const char *f, size_t fl, const char *v, size_t vl)
+{
+    tf_customer_t *c = &doc->customer;
+    char name[32];
+    if (field_is(f, fl, "stage")) {
+        if (copy_text(name, sizeof(name), v, vl) || tf_stage_parse(name, &c->stage) != TF_OK)
+            return -1;
+    } else if (field_is(f, fl, "currency")) {
+        copy_text(c->currency, sizeof(c->currency), v, vl);
+    } else if (field_is(f, fl, "sat_a")) {
+        c->sat_expectation_sum = to_double(v, vl);
+    } else if (field_is(f, fl, "sat_b")) {
+        c->sat_perception_sum = to_double(v, vl);
+    } else if (field_is(f, fl, "sb")) {
+        decode_spend_buckets(c, v, vl);
+    } else if (field_is(f, fl, "tier")) {
+        tf_tier t;
+        if (!copy_text(name, sizeof(name), v, vl) && tf_tier_parse(name, &t) == TF_OK)
+            c->tier = t;
+    } else if (field_is(f, fl, "level")) {
+        copy_text(c->level, sizeof(c->level), v, vl);
+    } else if (field_is(f, fl, "birthday")) {
+        int *parts[2] = {&c->birth_month, &c->birth_day};
+        decode_date(v, vl, parts, 2);
+    } else if (field_is(f, fl, "date")) {
+        int *parts[3] = {&c->date_year, &c->date_month, &c->date_day};
+        decode_date(v, vl, parts, 3);
+    } else if (field_is(f, fl, "followup")) {
+        decode_due_ref(&c->followup_due_ms, c->followup_order, sizeof(c->followup_order), v, vl);
+    } else if (field_is(f, fl, "complaint_followup")) {
+        decode_due_ref(&c->complaint_followup_due_ms, c->complaint_followup_id, sizeof(c->complaint_followup_id), v,
+                       vl);
+    } else if (field_is(f, fl, "referred_by")) {
+        copy_text(c->referred_by, sizeof(c->referred_by), v, vl);
+    } else if (field_is(f, fl, "v")) {
+        doc->version = to_i64(v, vl);
+    } else if (field_is(f, fl, "ep")) {
+        doc->epoch = to_i64(v, vl);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t *flens,
                     const char *const *values, const size_t *vlens, size_t n)
 {
     tf_customer_t *c = &doc->customer;
+    /* Complaints land in their slots first and move up over unused or malformed ones
+     * at the end, so ncomplaints never counts a hole. */
+    tf_complaint_t cps[TF_MAX_COMPLAINTS];
+    unsigned cp_valid = 0;
     memset(doc, 0, sizeof(*doc));
     doc->exists = n > 0;
     for (size_t i = 0; i < n; i++) {
         const char *f = fields[i], *v = values[i];
         size_t fl = flens[i], vl = vlens[i];
-        if (fl > 2 && f[0] == 'o' && f[1] == ':') {
-            char tp[TF_STORE_TP_MAX];
-            if (fl - 2 >= sizeof(tp))
-                continue;
-            memcpy(tp, f + 2, fl - 2);
-            tp[fl - 2] = '\0';
-            tf_store_doc_set_watermark(doc, tp, to_i64(v, vl));
+        if (fl > 2 && f[1] == ':') {
+            if (f[0] == 'o') {
+                char tp[TF_STORE_TP_MAX];
+                if (!copy_text(tp, sizeof(tp), f + 2, fl - 2))
+                    tf_store_doc_set_watermark(doc, tp, to_i64(v, vl));
+            } else if (f[0] == 'h') {
+                if (fl == 3 && f[2] >= '0' && f[2] < '0' + TF_STAGE_HISTORY)
+                    decode_history(c, (size_t)(f[2] - '0'), v, vl);
+            } else if (f[0] == 'n') {
+                tf_event_kind k;
+                if (tf_event_kind_parse(f + 2, fl - 2, &k) == TF_OK)
+                    c->counts[k] = to_i64(v, vl);
+            } else if (f[0] == 't') {
+                for (int t = 0; t < TF_TIMER__COUNT; t++)
+                    if (field_is(f + 2, fl - 2, timer_name(t)))
+                        c->due[t] = to_i64(v, vl);
+            }
             continue;
         }
-        if (fl == 3 && f[0] == 'h' && f[1] == ':' && f[2] >= '0' && f[2] < '0' + TF_STAGE_HISTORY) {
-            decode_history(c, (size_t)(f[2] - '0'), v, vl);
-            continue;
-        }
-        if (fl > 2 && f[0] == 'n' && f[1] == ':') {
-            tf_event_kind k;
-            if (tf_event_kind_parse(f + 2, fl - 2, &k) == TF_OK)
-                c->counts[k] = to_i64(v, vl);
+        if (fl == 4 && f[0] == 'c' && f[1] == 'p' && f[2] == ':' && f[3] >= '0' && f[3] < '0' + TF_MAX_COMPLAINTS) {
+            size_t slot = (size_t)(f[3] - '0');
+            memset(&cps[slot], 0, sizeof(cps[slot]));
+            if (vl && decode_complaint(&cps[slot], v, vl) == 0)
+                cp_valid |= 1u << slot;
+            else
+                cp_valid &= ~(1u << slot);
             continue;
         }
 #define X(name, member)                 \
@@ -184,28 +526,18 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
     }
         I64_FIELDS(X)
 #undef X
-        if (field_is(f, fl, "stage")) {
-            char name[16];
-            if (vl >= sizeof(name))
-                return TF_EINVAL;
-            memcpy(name, v, vl);
-            name[vl] = '\0';
-            if (tf_stage_parse(name, &c->stage) != TF_OK)
-                return TF_EINVAL;
-        } else if (field_is(f, fl, "currency")) {
-            if (vl < sizeof(c->currency)) {
-                memcpy(c->currency, v, vl);
-                c->currency[vl] = '\0';
-            }
-        } else if (field_is(f, fl, "sat_a")) {
-            c->sat_expectation_sum = to_double(v, vl);
-        } else if (field_is(f, fl, "sat_b")) {
-            c->sat_perception_sum = to_double(v, vl);
-        } else if (field_is(f, fl, "v")) {
-            doc->version = to_i64(v, vl);
-        } else if (field_is(f, fl, "ep")) {
-            doc->epoch = to_i64(v, vl);
-        }
+#define X(name, member)                 \
+    if (field_is(f, fl, name)) {        \
+        c->member = to_int(v, vl);      \
+        continue;                       \
     }
+        INT_FIELDS(X)
+#undef X
+        if (decode_special(doc, f, fl, v, vl) < 0)
+            return TF_EINVAL;
+    }
+    for (size_t slot = 0; slot < TF_MAX_COMPLAINTS; slot++)
+        if (cp_valid & (1u << slot))
+            c->complaint[c->ncomplaints++] = cps[slot];
     return TF_OK;
 }

@@ -31,4 +31,24 @@ static const char TF_SCRIPT_COMMIT[] =
     "if no > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * no - 1)) end\n"
     "return v\n";
 
+/* KEYS: the value ranking. ARGV: four shares in percent (key enter, key keep,
+ * potential enter, potential keep). Returns {n, c1, c2, c3, c4}: n = ZCARD (the
+ * buyers) and per share the score of the k-th highest member, k = floor(n * s /
+ * 100) capped at n, as Redis formats it, or "none" when k < 1. One script, so the
+ * four cutoffs come from one snapshot of the ranking. */
+static const char TF_SCRIPT_POPULATION[] =
+    "local n = redis.call('ZCARD', KEYS[1])\n"
+    "local out = {n}\n"
+    "for i = 1, 4 do\n"
+    "  local k = math.floor(n * tonumber(ARGV[i]) / 100)\n"
+    "  if k > n then k = n end\n"
+    "  local c = 'none'\n"
+    "  if k >= 1 then\n"
+    "    local r = redis.call('ZREVRANGE', KEYS[1], k - 1, k - 1, 'WITHSCORES')\n"
+    "    if r[2] then c = r[2] end\n"
+    "  end\n"
+    "  out[#out + 1] = c\n"
+    "end\n"
+    "return out\n";
+
 #endif

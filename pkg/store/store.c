@@ -1,5 +1,5 @@
-/* The Redis connection: connect, script loading, timeouts, backoff, and the
- * per-customer load / commit commands. */
+/* The Redis connection: connect, script loading, timeouts, backoff, the
+ * per-customer load / commit commands and the indexes that span customers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 
 #define MOD "store"
 
-typedef enum { CMD_LOAD, CMD_COMMIT, CMD_EPOCH, CMD_PLAIN } cmd_kind;
+typedef enum { CMD_LOAD, CMD_COMMIT, CMD_EPOCH, CMD_DUE, CMD_POPULATION } cmd_kind;
 
 /* A command in flight. Pooled: the per-event path allocates none in steady state. */
 typedef struct cmd {
@@ -45,6 +45,7 @@ struct tf_store_s {
     uint64_t reconnects;
     uint64_t rng;
     char sha_commit[41];
+    char sha_population[41];
     int scripts_pending;
     int must_drop; /* NOSCRIPT, or a half-sent transaction: reconnect */
 
@@ -64,6 +65,9 @@ struct tf_store_s {
     size_t argv_cap;
     char *keybuf;
     size_t keybuf_cap;
+
+    /* The two encodings a commit compares: too big for the stack of a callback. */
+    tf_store_fields enc_before, enc_after;
 };
 
 static void on_connect(const redisAsyncContext *ac, int status);
@@ -282,7 +286,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     TF_DEBUG(MOD, "connected to redis %s:%d", st->url.host, st->url.port);
-    /* Pipelined handshake: AUTH, SELECT, then the commit script; up once its SHA is back. */
+    /* Pipelined handshake: AUTH, SELECT, then the scripts; up once their SHAs are back. */
     if (st->url.password[0]) {
         const char *argv[3] = {"AUTH", st->url.username, st->url.password};
         size_t lens[3] = {4, strlen(st->url.username), strlen(st->url.password)};
@@ -301,10 +305,13 @@ static void on_connect(const redisAsyncContext *cac, int status)
         size_t lens[2] = {6, (size_t)n};
         send_tracked(st, on_handshake, "SELECT", 2, argv, lens);
     }
-    st->scripts_pending = 1;
+    st->scripts_pending = 2;
     const char *argv[3] = {"SCRIPT", "LOAD", TF_SCRIPT_COMMIT};
     size_t lens[3] = {6, 4, sizeof(TF_SCRIPT_COMMIT) - 1};
     send_tracked(st, on_script_loaded, st->sha_commit, 3, argv, lens);
+    argv[2] = TF_SCRIPT_POPULATION;
+    lens[2] = sizeof(TF_SCRIPT_POPULATION) - 1;
+    send_tracked(st, on_script_loaded, st->sha_population, 3, argv, lens);
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -630,20 +637,21 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
                     size_t noutbox, tf_store_commit_cb cb, void *opaque)
 {
-    tf_store_fields fa, fb;
+    tf_store_fields *fa = &st->enc_after, *fb = &st->enc_before;
     size_t off[3], len[3];
     char nums[7][24];
     int nl[7];
     int rc = check_ready(st);
     if (rc)
         return rc;
-    tf_store_encode(after, &fa);
-    if (before->exists)
-        tf_store_encode(before, &fb);
-    else
-        fb.n = 0;
+    if (tf_store_encode(after, fa) != TF_OK || (before->exists && tf_store_encode(before, fb) != TF_OK)) {
+        TF_ERROR(MOD, "commit: the state of customer %s does not encode", customer);
+        return TF_EINVAL;
+    }
+    if (!before->exists)
+        fb->n = 0;
 
-    if (build_keys(st, customer, off, len) || argv_reserve(st, 16 + 2 * fa.n + nids + 2 * noutbox))
+    if (build_keys(st, customer, off, len) || argv_reserve(st, 16 + 2 * fa->n + nids + 2 * noutbox))
         return TF_ENOMEM;
     cmd_t *c = cmd_get(st, CMD_COMMIT, (void *)cb, opaque);
     if (!c)
@@ -662,22 +670,25 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     for (int k = 0; k < 4; k++)
         st->argv[a] = nums[k], st->argvlen[a++] = (size_t)nl[k];
 
-    /* Only the fields that changed: both encodings list fields in the same order,
-     * except watermarks, which are compared by name. */
+    /* Only the fields that changed. Both encodings list fields in the same order, so
+     * field i of after is field i of before, up to the variable tail (stage history
+     * and watermarks), where the search goes on by name. */
     size_t nf_slot = a++, nf = 0;
-    for (size_t i = 0; i < fa.n; i++) {
-        const char *val = fa.value_buf[i];
+    for (size_t i = 0; i < fa->n; i++) {
         int same = 0;
-        for (size_t j = i < fb.n ? i : 0; j < fb.n; j++) {
-            if (strcmp(fb.field[j], fa.field[i]) == 0) {
-                same = strcmp(fb.value_buf[j], val) == 0;
+        for (size_t k = 0; k < fb->n; k++) {
+            size_t j = (i + k) % fb->n;
+            if (strcmp(fb->field[j], fa->field[i]) == 0) {
+                same = fb->vlen[j] == fa->vlen[i] && memcmp(fb->value[j], fa->value[i], fa->vlen[i]) == 0;
                 break;
             }
         }
-        if (same)
+        /* tf_store_link_referral may have set referred_by on a customer not loaded
+         * yet: the first commit must not clear it. */
+        if (same || (!before->exists && fa->vlen[i] == 0 && strcmp(fa->field[i], "referred_by") == 0))
             continue;
-        st->argv[a] = fa.field[i], st->argvlen[a++] = strlen(fa.field[i]);
-        st->argv[a] = val, st->argvlen[a++] = strlen(val);
+        st->argv[a] = fa->field[i], st->argvlen[a++] = strlen(fa->field[i]);
+        st->argv[a] = fa->value[i], st->argvlen[a++] = fa->vlen[i];
         nf++;
     }
     nl[4] = snprintf(nums[4], 24, "%zu", nf);
@@ -701,14 +712,14 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
 
 /* ---- small commands ---- */
 
+/* The reply of a fire-and-forget command; privdata names it for the log. */
 static void on_plain_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     tf_store_t *st = ac->data;
-    (void)privdata;
     if (st && !st->closing && reply)
         sent_pop(st);
     if (st && reply && ((redisReply *)reply)->type == REDIS_REPLY_ERROR)
-        fail_reply(st, reply, "outbox ack");
+        fail_reply(st, reply, privdata);
 }
 
 int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids)
@@ -724,7 +735,7 @@ int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const 
     st->argv[a] = st->keybuf + off[2], st->argvlen[a++] = len[2];
     for (size_t i = 0; i < nids; i++)
         st->argv[a] = ids[i], st->argvlen[a++] = strlen(ids[i]);
-    return send_tracked(st, on_plain_reply, NULL, (int)a, st->argv, st->argvlen);
+    return send_tracked(st, on_plain_reply, "outbox ack", (int)a, st->argv, st->argvlen);
 }
 
 int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
@@ -744,4 +755,222 @@ int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
     if (rc)
         cmd_put(st, c);
     return rc;
+}
+
+/* ---- indexes that span customers ---- */
+
+/* "<prefix><a><b>" into st->keybuf; its length in *len. */
+static int build_key(tf_store_t *st, const char *a, const char *b, size_t *len)
+{
+    size_t need = strlen(st->prefix) + strlen(a) + strlen(b) + 1;
+    if (need > st->keybuf_cap) {
+        char *k = realloc(st->keybuf, need);
+        if (!k)
+            return TF_ENOMEM;
+        st->keybuf = k;
+        st->keybuf_cap = need;
+    }
+    *len = (size_t)snprintf(st->keybuf, st->keybuf_cap, "%s%s%s", st->prefix, a, b);
+    return TF_OK;
+}
+
+int tf_store_index_set(tf_store_t *st, const char *tp, const char *customer, int64_t due_ms)
+{
+    char due[24];
+    size_t klen;
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (!tp || !customer)
+        return TF_EINVAL;
+    if (build_key(st, "timers:", tp, &klen))
+        return TF_ENOMEM;
+    if (due_ms <= 0) {
+        const char *argv[3] = {"ZREM", st->keybuf, customer};
+        size_t lens[3] = {4, klen, strlen(customer)};
+        return send_tracked(st, on_plain_reply, "timer index", 3, argv, lens);
+    }
+    int n = snprintf(due, sizeof(due), "%lld", (long long)due_ms);
+    const char *argv[4] = {"ZADD", st->keybuf, due, customer};
+    size_t lens[4] = {4, klen, (size_t)n, strlen(customer)};
+    return send_tracked(st, on_plain_reply, "timer index", 4, argv, lens);
+}
+
+#define DUE_STACK 256
+
+static void on_due_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cmd_t *c = privdata;
+    tf_store_t *st = c->st;
+    redisReply *r = reply;
+    tf_store_due_cb cb = (tf_store_due_cb)c->cb;
+    void *opaque = c->opaque;
+    (void)ac;
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        int status = reply_status(st, r, "timer index scan");
+        if (r && r->type != REDIS_REPLY_ERROR)
+            TF_ERROR(MOD, "timer index scan: unexpected reply type %d", r->type);
+        cb(st, status, NULL, 0, opaque);
+        return;
+    }
+    const char *stack[DUE_STACK], **names = stack;
+    if (r->elements > DUE_STACK && !(names = malloc(r->elements * sizeof(*names)))) {
+        cb(st, TF_ENOMEM, NULL, 0, opaque);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            names[n++] = r->element[i]->str;
+    cb(st, TF_OK, names, n, opaque);
+    if (names != stack)
+        free(names);
+}
+
+int tf_store_index_due(tf_store_t *st, const char *tp, int64_t until_ms, size_t limit, tf_store_due_cb cb,
+                       void *opaque)
+{
+    char until[24], lim[24];
+    size_t klen;
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (!tp || !cb || limit == 0)
+        return TF_EINVAL;
+    if (build_key(st, "timers:", tp, &klen))
+        return TF_ENOMEM;
+    cmd_t *c = cmd_get(st, CMD_DUE, (void *)cb, opaque);
+    if (!c)
+        return TF_ENOMEM;
+    int un = snprintf(until, sizeof(until), "%lld", (long long)until_ms);
+    int ln = snprintf(lim, sizeof(lim), "%zu", limit);
+    const char *argv[7] = {"ZRANGEBYSCORE", st->keybuf, "-inf", until, "LIMIT", "0", lim};
+    size_t lens[7] = {13, klen, 4, (size_t)un, 5, 1, (size_t)ln};
+    rc = send_tracked(st, on_due_reply, c, 7, argv, lens);
+    if (rc)
+        cmd_put(st, c);
+    return rc;
+}
+
+int tf_store_value_set(tf_store_t *st, const char *customer, int64_t value)
+{
+    char v[24];
+    size_t klen;
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (!customer)
+        return TF_EINVAL;
+    if (build_key(st, "value", "", &klen))
+        return TF_ENOMEM;
+    int n = snprintf(v, sizeof(v), "%lld", (long long)value);
+    const char *argv[4] = {"ZADD", st->keybuf, v, customer};
+    size_t lens[4] = {4, klen, (size_t)n, strlen(customer)};
+    return send_tracked(st, on_plain_reply, "value index", 4, argv, lens);
+}
+
+/* A cutoff from the population script: "none", or a score as Redis formats it
+ * (integers as such; a score beyond 2^53 or a fraction as a double, "inf"). A
+ * fractional cutoff rounds up, since values are integers and compared with >=. */
+static int parse_cutoff(const redisReply *e, int64_t *out)
+{
+    if (e->type != REDIS_REPLY_STRING)
+        return -1;
+    if (e->len == 4 && memcmp(e->str, "none", 4) == 0) {
+        *out = INT64_MAX;
+        return 0;
+    }
+    if (tf_parse_i64(e->str, (size_t)e->len, out) == TF_OK)
+        return 0;
+    char *end;
+    double d = strtod(e->str, &end); /* hiredis terminates bulk strings */
+    if (end != e->str + e->len || e->len == 0 || d != d)
+        return -1;
+    if (d >= 9223372036854775807.0)
+        *out = INT64_MAX;
+    else if (d <= -9223372036854775808.0)
+        *out = INT64_MIN;
+    else {
+        int64_t t = (int64_t)d; /* toward zero */
+        *out = (double)t < d ? t + 1 : t;
+    }
+    return 0;
+}
+
+static void on_population_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cmd_t *c = privdata;
+    tf_store_t *st = c->st;
+    redisReply *r = reply;
+    tf_store_population_cb cb = (tf_store_population_cb)c->cb;
+    void *opaque = c->opaque;
+    tf_population_t pop;
+    (void)ac;
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        int status = reply_status(st, r, "population");
+        if (r && r->type != REDIS_REPLY_ERROR)
+            TF_ERROR(MOD, "population: unexpected reply type %d", r->type);
+        cb(st, status, NULL, opaque);
+        return;
+    }
+    if (r->elements != 5 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        parse_cutoff(r->element[1], &pop.key_enter) || parse_cutoff(r->element[2], &pop.key_keep) ||
+        parse_cutoff(r->element[3], &pop.potential_enter) || parse_cutoff(r->element[4], &pop.potential_keep)) {
+        TF_ERROR(MOD, "population: unexpected reply shape");
+        cb(st, TF_EIO, NULL, opaque);
+        return;
+    }
+    pop.buyers = r->element[0]->integer;
+    cb(st, TF_OK, &pop, opaque);
+}
+
+int tf_store_population(tf_store_t *st, int64_t key_pct, int64_t potential_pct, int64_t hysteresis_pct,
+                        tf_store_population_cb cb, void *opaque)
+{
+    char shares[4][24];
+    size_t klen;
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (!cb || key_pct < 0 || potential_pct < 0 || hysteresis_pct < 0 || key_pct > 1000 || potential_pct > 1000 ||
+        hysteresis_pct > 1000)
+        return TF_EINVAL;
+    if (build_key(st, "value", "", &klen))
+        return TF_ENOMEM;
+    cmd_t *c = cmd_get(st, CMD_POPULATION, (void *)cb, opaque);
+    if (!c)
+        return TF_ENOMEM;
+    const int64_t s[4] = {key_pct, key_pct + hysteresis_pct, key_pct + potential_pct,
+                          key_pct + potential_pct + hysteresis_pct};
+    const char *argv[8] = {"EVALSHA", st->sha_population, "1", st->keybuf};
+    size_t lens[8] = {7, 40, 1, klen};
+    for (int i = 0; i < 4; i++) {
+        argv[4 + i] = shares[i];
+        lens[4 + i] = (size_t)snprintf(shares[i], sizeof(shares[i]), "%lld", (long long)s[i]);
+    }
+    rc = send_tracked(st, on_population_reply, c, 8, argv, lens);
+    if (rc)
+        cmd_put(st, c);
+    return rc;
+}
+
+int tf_store_link_referral(tf_store_t *st, const char *referred, const char *referrer)
+{
+    size_t off[3], len[3];
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (!referred || !referrer)
+        return TF_EINVAL;
+    if (build_keys(st, referred, off, len))
+        return TF_ENOMEM;
+    const char *argv[4] = {"HSETNX", st->keybuf + off[0], "referred_by", referrer};
+    size_t lens[4] = {6, len[0], 11, strlen(referrer)};
+    return send_tracked(st, on_plain_reply, "referral link", 4, argv, lens);
 }

@@ -6,6 +6,10 @@
  *   <p>c:{<id>}:ids      zset: event ids seen within the dedup window
  *   <p>c:{<id>}:outbox   hash: derived events committed but not yet delivered
  *   <p>epoch             counter: ownership epochs handed to partition owners
+ *   <p>timers:<tp>       zset: customer -> earliest due ms, one per input partition
+ *                        ("topic/partition"); rebuildable from t:* in the hashes
+ *   <p>value             zset: customer -> lifetime profit (minor units), the value
+ *                        ranking the tier cutoffs come from; rebuildable
  *
  * A commit is one Lua script per customer per batch: it refuses to write when the
  * state carries a newer ownership epoch than the writer's (the writer lost the
@@ -110,10 +114,13 @@ typedef struct {
 
 typedef void (*tf_store_commit_cb)(tf_store_t *st, int status, int64_t version, void *opaque);
 
-/* Writes after (only the fields that differ from before) with epoch, records the
- * event ids (scored by now_ms) and adds the outbox entries, atomically. status is 0
- * (version = the new version), TF_EFENCED when a newer owner wrote this customer,
- * TF_EIO or TF_ECLOSED. */
+/* Writes after (only the fields that differ from before; every field when before
+ * does not exist) with epoch, records the event ids (scored by now_ms) and adds the
+ * outbox entries, atomically. No field is ever deleted: empty slots are written as
+ * "". An empty referred_by is not written for a new customer, so a concurrent
+ * tf_store_link_referral is not undone. Returns TF_EINVAL when a document does not
+ * encode (see tf_store_encode). status is 0 (version = the new version),
+ * TF_EFENCED when a newer owner wrote this customer, TF_EIO or TF_ECLOSED. */
 int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
                     const tf_store_doc_t *after, int64_t epoch, int64_t now_ms,
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
@@ -127,18 +134,78 @@ typedef void (*tf_store_epoch_cb)(tf_store_t *st, int status, int64_t epoch, voi
 /* Takes the next ownership epoch (INCR <p>epoch). */
 int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque);
 
+/* ---- indexes that span customers ----
+ *
+ * Fire-and-forget commands return 0 once the command is queued (TF_EAGAIN while
+ * the store is down, TF_ENOMEM, TF_EIO); a Redis error in their reply is only
+ * logged: the indexes are rebuildable and the next commit of the customer writes
+ * them again. All run on the store's one connection, in order with commits. */
+
+/* Indexes customer under its earliest timer in partition tp ("topic/partition"):
+ * ZADD <p>timers:<tp> due_ms customer, or ZREM when due_ms <= 0 (nothing
+ * scheduled). Fire and forget; strings are copied before returning. */
+int tf_store_index_set(tf_store_t *st, const char *tp, const char *customer, int64_t due_ms);
+
+/* customers[0..n) are borrowed for the callback's duration; NULL and 0 unless
+ * status is 0. */
+typedef void (*tf_store_due_cb)(tf_store_t *st, int status, const char *const *customers, size_t n,
+                                void *opaque);
+/* The customers of partition tp due at or before until_ms, earliest first, at most
+ * limit (>= 1) of them (ZRANGEBYSCORE <p>timers:<tp> -inf until_ms LIMIT 0 limit).
+ * status is 0, TF_EIO, TF_ENOMEM or TF_ECLOSED; cb is called exactly once when 0 is
+ * returned. */
+int tf_store_index_due(tf_store_t *st, const char *tp, int64_t until_ms, size_t limit, tf_store_due_cb cb,
+                       void *opaque);
+
+/* Ranks customer by value (lifetime profit): ZADD <p>value value customer. Fire
+ * and forget. */
+int tf_store_value_set(tf_store_t *st, const char *customer, int64_t value);
+
+/* pop is borrowed for the callback's duration; NULL unless status is 0. */
+typedef void (*tf_store_population_cb)(tf_store_t *st, int status, const tf_population_t *pop, void *opaque);
+/* Cutoffs of the value ranking, in one script over <p>value: with n = ZCARD (the
+ * buyers) and for each share s (percent) of key_pct, key_pct + hysteresis_pct,
+ * key_pct + potential_pct and key_pct + potential_pct + hysteresis_pct, k =
+ * floor(n * s / 100) capped at n; the cutoff is the k-th highest value, INT64_MAX
+ * when k < 1. They fill key_enter, key_keep, potential_enter and potential_keep.
+ * Percentages must be >= 0 (else TF_EINVAL). status is 0, TF_EIO or TF_ECLOSED. */
+int tf_store_population(tf_store_t *st, int64_t key_pct, int64_t potential_pct, int64_t hysteresis_pct,
+                        tf_store_population_cb cb, void *opaque);
+
+/* Records who referred a customer, once: HSETNX <p>c:{<referred>} referred_by
+ * referrer. A later referral never overwrites the first, and a commit of the
+ * referred customer never clears it (see tf_store_commit). Fire and forget. */
+int tf_store_link_referral(tf_store_t *st, const char *referred, const char *referrer);
+
 /* ---- codec (exposed for tests and the CLI) ---- */
 
-/* Encodes doc as hash field/value pairs into a caller buffer; see codec.c. */
+/* Fields in one encoding: more than the ~95 of a full document. */
+#define TF_STORE_MAX_FIELDS 128
+/* Text of one encoding (values and the names built for it). The worst case, every
+ * string at its longest and every number at 20 digits, needs about 6 KiB. */
+#define TF_STORE_ARENA_SIZE 8192
+
+/* A document encoded as hash field/value pairs (see codec.c for the fields).
+ * field[i] and value[i] are NUL-terminated and point into the arena or to static
+ * names; vlen[i] is strlen(value[i]). Plain data: copy it and the pointers into
+ * the copy's own arena are wrong, so encode again instead. The order of fields is
+ * fixed (the watermarks come last), so two encodings compare field by field. */
 typedef struct {
     size_t n;
-    const char *field[96];
-    char value_buf[96][64];
-    char field_buf[TF_STORE_MAX_WATERMARKS][TF_STORE_TP_MAX + 2];
+    const char *field[TF_STORE_MAX_FIELDS];
+    const char *value[TF_STORE_MAX_FIELDS];
+    size_t vlen[TF_STORE_MAX_FIELDS];
+    size_t used; /* arena bytes taken */
+    char arena[TF_STORE_ARENA_SIZE];
 } tf_store_fields;
 
-void tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out);
-/* Decodes field/value pairs; unknown fields are ignored (forward compatibility). */
+/* Encodes doc into out. Returns 0, or TF_EINVAL when a value did not fit (only a
+ * corrupt document can do that: out is then incomplete and must not be written). */
+int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out);
+/* Decodes field/value pairs into doc (zeroed first; exists = n > 0). Unknown
+ * fields are ignored (forward compatibility) and a malformed value leaves its
+ * member zero without stopping the rest; only an unknown stage fails (TF_EINVAL),
+ * since a customer whose stage cannot be read must not be treated as new. */
 int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t *flens,
                     const char *const *values, const size_t *vlens, size_t n);
 

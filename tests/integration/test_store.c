@@ -1,5 +1,6 @@
 /* pkg/store against a real Redis (TOUCHFLOW_REDIS_URL): atomic commit, dedup,
- * epoch fencing, the outbox, and behaviour when Redis is down or hung. */
+ * epoch fencing, the outbox, the timer and value indexes, referral links, and
+ * behaviour when Redis is down or hung. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +33,9 @@ typedef struct {
     size_t noutbox;
     char outbox_ids[8][TF_ID_LEN];
     char outbox_payload[8][128];
+    size_t nnames;
+    char names[320][32];
+    tf_population_t pop;
 } ctx_t;
 
 static void on_state(tf_store_t *st, int up, void *opaque)
@@ -122,6 +126,32 @@ static void on_epoch(tf_store_t *st, int status, int64_t epoch, void *opaque)
     (void)st;
     c->status = status;
     c->num = epoch;
+    c->done = 1;
+}
+
+static void on_due(tf_store_t *st, int status, const char *const *customers, size_t n, void *opaque)
+{
+    ctx_t *c = opaque;
+    (void)st;
+    c->status = status;
+    c->nnames = n;
+    if (status == TF_OK)
+        for (size_t i = 0; i < n && i < 320; i++)
+            snprintf(c->names[i], sizeof(c->names[i]), "%s", customers[i]);
+    else
+        assert_null(customers);
+    c->done = 1;
+}
+
+static void on_population(tf_store_t *st, int status, const tf_population_t *pop, void *opaque)
+{
+    ctx_t *c = opaque;
+    (void)st;
+    c->status = status;
+    if (status == TF_OK)
+        c->pop = *pop;
+    else
+        assert_null(pop);
     c->done = 1;
 }
 
@@ -263,6 +293,281 @@ static void epochs_increase(void **state)
     assert_int_equal(tf_store_next_epoch(c->st, on_epoch, c), 0);
     assert_true(run_until(c, &c->done, 3000));
     assert_int_equal(c->num, first + 1);
+}
+
+/* ---- the new state, indexes and referral links ---- */
+
+/* Every member of the customer beyond the counters, nonzero; ids carry '|'. */
+static void full_state(tf_customer_t *c)
+{
+    c->stage = TF_STAGE_MATURE;
+    c->stage_since_ms = 1767701700000;
+    c->clock_ms = 1767701799999;
+    c->purchases = 7;
+    c->spend = 99000;
+    c->gross_profit = -1234;
+    c->care_actions = 5;
+    c->spend_base = 20461;
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
+        c->spend_buckets[i] = 100 * (i + 1) * (i % 2 ? -1 : 1);
+    c->ncomplaints = TF_MAX_COMPLAINTS;
+    for (int i = 0; i < TF_MAX_COMPLAINTS; i++) {
+        tf_complaint_t *cp = &c->complaint[i];
+        memset(cp->id, 'i', TF_REF_MAX);
+        snprintf(cp->id, sizeof(cp->id), "c|%d|", i);
+        cp->id[strlen(cp->id)] = 'i'; /* the rest of the 128 bytes stays 'i' */
+        cp->id[TF_REF_MAX] = '\0';
+        cp->category = (tf_complaint_category)(1 + i % 4);
+        cp->severity = (tf_complaint_severity)(1 + (i + 2) % 4);
+        cp->state = (tf_complaint_state)(i % 3);
+        cp->level = i % 3;
+        cp->opened_ms = 1767701700000 + i;
+        cp->closed_ms = cp->state == TF_COMPLAINT_RESOLVED ? 1767701800000 + i : 0;
+    }
+    c->nps_promoters = 2;
+    c->nps_detractors = 1;
+    c->tier = TF_TIER_KEY;
+    c->tier_since_ms = 1767701700001;
+    c->points = 4200;
+    snprintf(c->level, sizeof(c->level), "platinum");
+    c->risk = 37;
+    c->warned = 1;
+    c->warned_at_ms = 1767701700002;
+    c->welcomed = 1;
+    c->birth_month = 12;
+    c->birth_day = 24;
+    c->date_year = 2015;
+    c->date_month = 6;
+    c->date_day = 1;
+    c->birthday_done_year = 2025;
+    c->anniversary_done_year = 2025;
+    c->date_done_year = 2024;
+    c->festival_done_ms = 1767225600000;
+    c->followup_due_ms = 1767901700000;
+    snprintf(c->followup_order, sizeof(c->followup_order), "o|1");
+    c->checkin_done_ms = 1767001700000;
+    c->complaint_followup_due_ms = 1767991700000;
+    snprintf(c->complaint_followup_id, sizeof(c->complaint_followup_id), "c|2|");
+    snprintf(c->referred_by, sizeof(c->referred_by), "cust-ref|x");
+    c->referral_credited = 1;
+    c->referrals = 3;
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        c->due[t] = 1767701700000 + (t + 1) * 60000;
+    c->nhistory = 1;
+    c->history[0].at_ms = 1767701700000;
+    c->history[0].from = TF_STAGE_GROWTH;
+    c->history[0].to = TF_STAGE_MATURE;
+    snprintf(c->history[0].rule, sizeof(c->history[0].rule), "mature_threshold");
+}
+
+static void new_state_round_trips(void **state)
+{
+    ctx_t *c = *state;
+    static tf_store_doc_t empty, after, other, later;
+    load(c, "erin", NULL, 0);
+    assert_int_equal(c->status, TF_OK);
+    empty = c->doc;
+    after = empty;
+    full_state(&after.customer);
+    tf_store_doc_set_watermark(&after, "touchpoints/1", 5);
+    assert_int_equal(commit(c, "erin", &empty, &after, 3, NULL, 0, NULL, 0), TF_OK);
+    load(c, "erin", NULL, 0);
+    assert_int_equal(c->status, TF_OK);
+    assert_memory_equal(&c->doc.customer, &after.customer, sizeof(after.customer));
+    assert_int_equal(tf_store_doc_watermark(&c->doc, "touchpoints/1"), 5);
+
+    /* An unchanged document sends no field: committing other (stale, differing in
+     * almost everything) as both before and after leaves the stored state alone. */
+    other = empty;
+    other.exists = 1;
+    other.customer.stage = TF_STAGE_PROSPECT;
+    other.customer.purchases = 1;
+    assert_int_equal(commit(c, "erin", &other, &other, 3, NULL, 0, NULL, 0), TF_OK);
+    load(c, "erin", NULL, 0);
+    assert_memory_equal(&c->doc.customer, &after.customer, sizeof(after.customer));
+    assert_int_equal(c->doc.version, 2);
+
+    /* Only what differs from before is written: cp:0 and the SLA timer differ from
+     * other's; cp:1..7 ("" in both) and the rest keep what Redis holds. */
+    later = other;
+    later.customer.due[TF_TIMER_SLA] = 1;
+    later.customer.ncomplaints = 1;
+    later.customer.complaint[0] = after.customer.complaint[3];
+    assert_int_equal(commit(c, "erin", &other, &later, 3, NULL, 0, NULL, 0), TF_OK);
+    load(c, "erin", NULL, 0);
+    tf_customer_t want = after.customer;
+    want.due[TF_TIMER_SLA] = 1;
+    want.complaint[0] = after.customer.complaint[3];
+    assert_memory_equal(&c->doc.customer, &want, sizeof(want));
+    assert_int_equal(c->doc.version, 3);
+
+    /* From the loaded state, emptied slots are written as "" and read as none. */
+    static tf_store_doc_t cur, fewer;
+    cur = c->doc;
+    fewer = cur;
+    fewer.customer.ncomplaints = 2;
+    memset(&fewer.customer.complaint[2], 0, sizeof(fewer.customer.complaint) - 2 * sizeof(fewer.customer.complaint[0]));
+    fewer.customer.due[TF_TIMER_SLA] = 0;
+    assert_int_equal(commit(c, "erin", &cur, &fewer, 3, NULL, 0, NULL, 0), TF_OK);
+    load(c, "erin", NULL, 0);
+    assert_memory_equal(&c->doc.customer, &fewer.customer, sizeof(fewer.customer));
+}
+
+static void due(ctx_t *c, const char *tp, int64_t until, size_t limit)
+{
+    c->done = 0;
+    assert_int_equal(tf_store_index_due(c->st, tp, until, limit, on_due, c), TF_OK);
+    assert_true(run_until(c, &c->done, 3000));
+    assert_int_equal(c->status, TF_OK);
+}
+
+static void assert_names(const ctx_t *c, const char *const *want, size_t n)
+{
+    assert_int_equal(c->nnames, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(c->names[i], want[i]);
+}
+
+static void timer_index_returns_due_customers(void **state)
+{
+    ctx_t *c = *state;
+    const char *tp = "touchpoints/3";
+    assert_int_equal(tf_store_index_set(c->st, tp, "c1", 300), TF_OK);
+    assert_int_equal(tf_store_index_set(c->st, tp, "c2", 100), TF_OK);
+    assert_int_equal(tf_store_index_set(c->st, tp, "c3", 200), TF_OK);
+    assert_int_equal(tf_store_index_set(c->st, tp, "c4", 900), TF_OK);
+    assert_int_equal(tf_store_index_set(c->st, tp, "c5", 0), TF_OK); /* nothing scheduled */
+    assert_int_equal(tf_store_index_set(c->st, "touchpoints/4", "d1", 50), TF_OK);
+
+    /* Redis answers in order: the scan sees every write queued before it. */
+    due(c, tp, 250, 10);
+    assert_names(c, (const char *const[]){"c2", "c3"}, 2);
+    due(c, tp, 300, 10); /* at or before */
+    assert_names(c, (const char *const[]){"c2", "c3", "c1"}, 3);
+    due(c, tp, 1000, 2);
+    assert_names(c, (const char *const[]){"c2", "c3"}, 2);
+    due(c, tp, 99, 10);
+    assert_int_equal(c->nnames, 0);
+    due(c, "touchpoints/4", 1000, 10);
+    assert_names(c, (const char *const[]){"d1"}, 1);
+
+    /* 0 removes; a new due time moves the customer. */
+    assert_int_equal(tf_store_index_set(c->st, tp, "c3", 0), TF_OK);
+    assert_int_equal(tf_store_index_set(c->st, tp, "c4", 10), TF_OK);
+    due(c, tp, 1000, 10);
+    assert_names(c, (const char *const[]){"c4", "c2", "c1"}, 3);
+    assert_int_equal(tf_store_index_set(c->st, tp, "c4", -1), TF_OK);
+    due(c, tp, 1000, 10);
+    assert_names(c, (const char *const[]){"c2", "c1"}, 2);
+
+    assert_int_equal(tf_store_index_due(c->st, tp, 1000, 0, on_due, c), TF_EINVAL);
+
+    /* More than fit on the callback's stack array. */
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "m%03d", i);
+        assert_int_equal(tf_store_index_set(c->st, "touchpoints/9", name, 1000 + i), TF_OK);
+    }
+    due(c, "touchpoints/9", 5000, 1000);
+    assert_int_equal(c->nnames, 300);
+    assert_string_equal(c->names[0], "m000");
+    assert_string_equal(c->names[299], "m299");
+}
+
+static void population(ctx_t *c, int64_t key, int64_t potential, int64_t hyst)
+{
+    c->done = 0;
+    assert_int_equal(tf_store_population(c->st, key, potential, hyst, on_population, c), TF_OK);
+    assert_true(run_until(c, &c->done, 3000));
+    assert_int_equal(c->status, TF_OK);
+}
+
+static void value_cutoffs(void **state)
+{
+    ctx_t *c = *state;
+    char name[32];
+
+    /* Nobody yet. */
+    population(c, 5, 15, 2);
+    assert_int_equal(c->pop.buyers, 0);
+    assert_true(c->pop.key_enter == INT64_MAX && c->pop.key_keep == INT64_MAX);
+    assert_true(c->pop.potential_enter == INT64_MAX && c->pop.potential_keep == INT64_MAX);
+
+    /* 10 buyers: 5% and 7% of them are less than one customer. */
+    for (int i = 1; i <= 10; i++) {
+        snprintf(name, sizeof(name), "v%03d", i);
+        assert_int_equal(tf_store_value_set(c->st, name, i), TF_OK);
+    }
+    population(c, 5, 15, 2);
+    assert_int_equal(c->pop.buyers, 10);
+    assert_true(c->pop.key_enter == INT64_MAX);
+    assert_true(c->pop.key_keep == INT64_MAX);
+    assert_int_equal(c->pop.potential_enter, 9); /* 20% of 10 = 2: the 2nd highest */
+    assert_int_equal(c->pop.potential_keep, 9);  /* 22% of 10 = 2 */
+
+    /* 100 buyers valued 1..100 (the first ten set again, unchanged). */
+    for (int i = 1; i <= 100; i++) {
+        snprintf(name, sizeof(name), "v%03d", i);
+        assert_int_equal(tf_store_value_set(c->st, name, i), TF_OK);
+    }
+    population(c, 5, 15, 2);
+    assert_int_equal(c->pop.buyers, 100);
+    assert_int_equal(c->pop.key_enter, 96);       /* top 5: 100..96 */
+    assert_int_equal(c->pop.key_keep, 94);        /* top 7 */
+    assert_int_equal(c->pop.potential_enter, 81); /* top 20 */
+    assert_int_equal(c->pop.potential_keep, 79);  /* top 22 */
+
+    /* Shares past everyone stop at the lowest value; 0% holds nobody. */
+    population(c, 50, 60, 0);
+    assert_int_equal(c->pop.key_enter, 51);
+    assert_int_equal(c->pop.potential_enter, 1);
+    population(c, 0, 1, 0);
+    assert_true(c->pop.key_enter == INT64_MAX);
+    assert_int_equal(c->pop.potential_enter, 100);
+
+    /* A value moves its customer; scores beyond 2^53 and negative ones parse. */
+    assert_int_equal(tf_store_value_set(c->st, "v100", INT64_C(1) << 60), TF_OK);
+    assert_int_equal(tf_store_value_set(c->st, "v001", -7), TF_OK);
+    population(c, 1, 98, 0);
+    assert_int_equal(c->pop.buyers, 100);
+    assert_int_equal(c->pop.key_enter, INT64_C(1) << 60);
+    assert_int_equal(c->pop.potential_enter, 2);
+    population(c, 1, 99, 0);
+    assert_int_equal(c->pop.potential_enter, -7);
+
+    assert_int_equal(tf_store_population(c->st, -1, 5, 0, on_population, c), TF_EINVAL);
+}
+
+static void referral_link_is_set_once(void **state)
+{
+    ctx_t *c = *state;
+    static tf_store_doc_t empty, after;
+
+    /* The referred customer does not exist yet. */
+    assert_int_equal(tf_store_link_referral(c->st, "frank", "grace"), TF_OK);
+    load(c, "frank", NULL, 0);
+    assert_int_equal(c->status, TF_OK);
+    assert_string_equal(c->doc.customer.referred_by, "grace");
+    assert_int_equal(c->doc.customer.stage, TF_STAGE_NONE);
+
+    /* A second referrer does not take over. */
+    assert_int_equal(tf_store_link_referral(c->st, "frank", "heidi"), TF_OK);
+    load(c, "frank", NULL, 0);
+    assert_string_equal(c->doc.customer.referred_by, "grace");
+
+    /* A first commit from a load that ran before the link keeps it. */
+    load(c, "ivan", NULL, 0);
+    empty = c->doc;
+    assert_false(empty.exists);
+    assert_int_equal(tf_store_link_referral(c->st, "ivan", "judy"), TF_OK);
+    after = empty;
+    after.customer.stage = TF_STAGE_PROSPECT;
+    after.customer.counts[TF_KIND_WEB_VISIT] = 1;
+    assert_int_equal(commit(c, "ivan", &empty, &after, 1, NULL, 0, NULL, 0), TF_OK);
+    load(c, "ivan", NULL, 0);
+    assert_string_equal(c->doc.customer.referred_by, "judy");
+    assert_int_equal(c->doc.customer.stage, TF_STAGE_PROSPECT);
+    assert_int_equal(c->doc.customer.counts[TF_KIND_WEB_VISIT], 1);
 }
 
 /* ---- a Redis of our own, to stop and hang ---- */
@@ -407,6 +712,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(commit_then_load_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(older_epoch_is_fenced_and_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(epochs_increase, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_state_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(timer_index_returns_due_customers, setup, teardown),
+        cmocka_unit_test_setup_teardown(value_cutoffs, setup, teardown),
+        cmocka_unit_test_setup_teardown(referral_link_is_set_once, setup, teardown),
         cmocka_unit_test(down_then_up_then_lost),
         cmocka_unit_test(hung_redis_times_out),
     };

@@ -1,11 +1,12 @@
 /* Unit tests for the customer document codec (pkg/store/codec.c: Redis hash fields
- * <-> tf_store_doc_t, watermarks) and the redis:// URL parser
+ * <-> tf_store_doc_t, every field of tf_customer_t, watermarks) and the redis:// URL parser
  * (tf_config_redis_url_parse, which replaced tf_redis_url_parse in pkg/store). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -18,14 +19,14 @@
 /* A field list as HGETALL returns it, built by hand. */
 typedef struct {
     size_t n;
-    const char *f[128];
-    const char *v[128];
-    size_t fl[128], vl[128];
+    const char *f[256];
+    const char *v[256];
+    size_t fl[256], vl[256];
 } pairs;
 
 static void add(pairs *p, const char *field, const char *value)
 {
-    assert_true(p->n < 128);
+    assert_true(p->n < 256);
     p->f[p->n] = field;
     p->v[p->n] = value;
     p->fl[p->n] = strlen(field);
@@ -36,8 +37,22 @@ static void add(pairs *p, const char *field, const char *value)
 static void from_fields(pairs *p, const tf_store_fields *fs)
 {
     memset(p, 0, sizeof *p);
-    for (size_t i = 0; i < fs->n; i++)
-        add(p, fs->field[i], fs->value_buf[i]);
+    for (size_t i = 0; i < fs->n; i++) {
+        add(p, fs->field[i], fs->value[i]);
+        assert_int_equal(p->vl[p->n - 1], fs->vlen[i]);
+    }
+}
+
+/* Replaces the value of field in p (which must hold it). */
+static void set_value(pairs *p, const char *field, const char *value)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->f[i], field) == 0) {
+            p->v[i] = value;
+            p->vl[i] = strlen(value);
+            return;
+        }
+    fail_msg("no field %s", field);
 }
 
 static int decode(tf_store_doc_t *doc, const pairs *p)
@@ -50,8 +65,79 @@ static const char *value_of(const tf_store_fields *fs, const char *field)
 {
     for (size_t i = 0; i < fs->n; i++)
         if (strcmp(fs->field[i], field) == 0)
-            return fs->value_buf[i];
+            return fs->value[i];
     return NULL;
+}
+
+static void encode_ok(const tf_store_doc_t *doc, tf_store_fields *fs)
+{
+    assert_int_equal(tf_store_encode(doc, fs), TF_OK);
+    assert_true(fs->used <= sizeof(fs->arena));
+}
+
+/* Every member of tf_customer_t beyond the original counters, set to something
+ * nonzero and distinct; complaint ids carry '|'. */
+static void full_care_state(tf_customer_t *c)
+{
+    c->clock_ms = T0 + 99;
+    c->gross_profit = -77777;
+    c->care_actions = 9;
+    c->spend_base = 20461;
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
+        c->spend_buckets[i] = (i % 3 == 0 ? -1 : 1) * (1000 + 7 * i);
+    c->ncomplaints = TF_MAX_COMPLAINTS;
+    for (int i = 0; i < TF_MAX_COMPLAINTS; i++) {
+        tf_complaint_t *cp = &c->complaint[i];
+        snprintf(cp->id, sizeof cp->id, "c|%d||x|%s", i, i == 7 ? "|" : "tail");
+        cp->category = (tf_complaint_category)(1 + i % 4);
+        cp->severity = (tf_complaint_severity)(1 + (i + 1) % 4);
+        cp->state = (tf_complaint_state)(i % 3);
+        cp->level = i % 3;
+        cp->opened_ms = T0 - i * TF_MS_PER_HOUR;
+        cp->closed_ms = cp->state == TF_COMPLAINT_RESOLVED ? T0 + i : 0;
+    }
+    /* One complaint seen only through an update: no category, severity or start. */
+    c->complaint[5].category = TF_CAT_NONE;
+    c->complaint[5].severity = TF_SEV_NONE;
+    c->complaint[5].opened_ms = 0;
+    c->nps_promoters = 3;
+    c->nps_detractors = 1;
+    c->tier = TF_TIER_POTENTIAL;
+    c->tier_since_ms = T0 - 5;
+    c->points = 123456;
+    snprintf(c->level, sizeof c->level, "gold member");
+    c->risk = 64;
+    c->warned = 1;
+    c->warned_at_ms = T0 - 6;
+    c->welcomed = 1;
+    c->birth_month = 2;
+    c->birth_day = 29;
+    c->date_year = 2019;
+    c->date_month = 10;
+    c->date_day = 3;
+    c->birthday_done_year = 2025;
+    c->anniversary_done_year = 2024;
+    c->date_done_year = 2023;
+    c->festival_done_ms = T0 - 30 * TF_MS_PER_DAY;
+    c->followup_due_ms = T0 + 3 * TF_MS_PER_DAY;
+    snprintf(c->followup_order, sizeof c->followup_order, "order|42|");
+    c->checkin_done_ms = T0 - 8;
+    c->complaint_followup_due_ms = T0 + 2 * TF_MS_PER_DAY;
+    snprintf(c->complaint_followup_id, sizeof c->complaint_followup_id, "|c|9");
+    snprintf(c->referred_by, sizeof c->referred_by, "cust-referrer|1");
+    c->referral_credited = 1;
+    c->referrals = 4;
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        c->due[t] = T0 + (t + 1) * TF_MS_PER_HOUR;
+    c->nhistory = 2;
+    c->history[0].at_ms = T0 - 1;
+    c->history[0].from = TF_STAGE_GROWTH;
+    c->history[0].to = TF_STAGE_MATURE;
+    snprintf(c->history[0].rule, sizeof c->history[0].rule, "mature_threshold");
+    c->history[1].at_ms = T0 - 2;
+    c->history[1].from = TF_STAGE_PROSPECT;
+    c->history[1].to = TF_STAGE_GROWTH;
+    snprintf(c->history[1].rule, sizeof c->history[1].rule, "first_purchase");
 }
 
 static void full_doc(tf_store_doc_t *doc)
@@ -81,6 +167,7 @@ static void full_doc(tf_store_doc_t *doc)
     c->nps_count = 5;
     c->nps_sum = 37;
     c->churned_count = 6;
+    full_care_state(c);
     tf_store_doc_set_watermark(doc, "touchpoints/0", 10);
     tf_store_doc_set_watermark(doc, "touchpoints/7", INT64_C(12345678901));
     tf_store_doc_set_watermark(doc, "eu.touchpoints-v2/12", 0);
@@ -112,6 +199,70 @@ static void assert_customer_equal(const tf_customer_t *a, const tf_customer_t *b
     for (int k = 0; k < TF_KIND__COUNT; k++)
         assert_int_equal(a->counts[k], b->counts[k]);
     assert_string_equal(a->currency, b->currency);
+
+    assert_int_equal(a->clock_ms, b->clock_ms);
+    assert_int_equal(a->gross_profit, b->gross_profit);
+    assert_int_equal(a->care_actions, b->care_actions);
+    assert_int_equal(a->spend_base, b->spend_base);
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
+        assert_int_equal(a->spend_buckets[i], b->spend_buckets[i]);
+    assert_int_equal(a->ncomplaints, b->ncomplaints);
+    for (size_t i = 0; i < a->ncomplaints; i++) {
+        assert_string_equal(a->complaint[i].id, b->complaint[i].id);
+        assert_int_equal(a->complaint[i].category, b->complaint[i].category);
+        assert_int_equal(a->complaint[i].severity, b->complaint[i].severity);
+        assert_int_equal(a->complaint[i].state, b->complaint[i].state);
+        assert_int_equal(a->complaint[i].level, b->complaint[i].level);
+        assert_int_equal(a->complaint[i].opened_ms, b->complaint[i].opened_ms);
+        assert_int_equal(a->complaint[i].closed_ms, b->complaint[i].closed_ms);
+    }
+    assert_int_equal(a->nps_promoters, b->nps_promoters);
+    assert_int_equal(a->nps_detractors, b->nps_detractors);
+    assert_int_equal(a->tier, b->tier);
+    assert_int_equal(a->tier_since_ms, b->tier_since_ms);
+    assert_int_equal(a->points, b->points);
+    assert_string_equal(a->level, b->level);
+    assert_int_equal(a->risk, b->risk);
+    assert_int_equal(a->warned, b->warned);
+    assert_int_equal(a->warned_at_ms, b->warned_at_ms);
+    assert_int_equal(a->welcomed, b->welcomed);
+    assert_int_equal(a->birth_month, b->birth_month);
+    assert_int_equal(a->birth_day, b->birth_day);
+    assert_int_equal(a->date_year, b->date_year);
+    assert_int_equal(a->date_month, b->date_month);
+    assert_int_equal(a->date_day, b->date_day);
+    assert_int_equal(a->birthday_done_year, b->birthday_done_year);
+    assert_int_equal(a->anniversary_done_year, b->anniversary_done_year);
+    assert_int_equal(a->date_done_year, b->date_done_year);
+    assert_int_equal(a->festival_done_ms, b->festival_done_ms);
+    assert_int_equal(a->followup_due_ms, b->followup_due_ms);
+    assert_string_equal(a->followup_order, b->followup_order);
+    assert_int_equal(a->checkin_done_ms, b->checkin_done_ms);
+    assert_int_equal(a->complaint_followup_due_ms, b->complaint_followup_due_ms);
+    assert_string_equal(a->complaint_followup_id, b->complaint_followup_id);
+    assert_string_equal(a->referred_by, b->referred_by);
+    assert_int_equal(a->referral_credited, b->referral_credited);
+    assert_int_equal(a->referrals, b->referrals);
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        assert_int_equal(a->due[t], b->due[t]);
+    assert_int_equal(a->nhistory, b->nhistory);
+    for (size_t i = 0; i < a->nhistory; i++) {
+        assert_int_equal(a->history[i].at_ms, b->history[i].at_ms);
+        assert_int_equal(a->history[i].from, b->history[i].from);
+        assert_int_equal(a->history[i].to, b->history[i].to);
+        assert_string_equal(a->history[i].rule, b->history[i].rule);
+    }
+}
+
+/* The field lists of two encodings are identical: the commit then sends nothing. */
+static void assert_same_fields(const tf_store_fields *a, const tf_store_fields *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->field[i], b->field[i]);
+        assert_int_equal(a->vlen[i], b->vlen[i]);
+        assert_string_equal(a->value[i], b->value[i]);
+    }
 }
 
 static void test_round_trip(void **state)
@@ -121,7 +272,7 @@ static void test_round_trip(void **state)
     static tf_store_fields fs;
     static pairs p;
     full_doc(&doc);
-    tf_store_encode(&doc, &fs);
+    encode_ok(&doc, &fs);
     from_fields(&p, &fs);
 
     /* Field names are unique. */
@@ -132,11 +283,27 @@ static void test_round_trip(void **state)
     assert_string_equal(value_of(&fs, "margin"), "-98765");
     assert_string_equal(value_of(&fs, "o:touchpoints/7"), "12345678901");
     assert_string_equal(value_of(&fs, "n:unsubscribe"), "114");
+    assert_string_equal(value_of(&fs, "cp:7"), "acknowledged|1|low|service|1767676500000|0|c|7||x||");
+    assert_string_equal(value_of(&fs, "cp:5"), "resolved|2|none|none|0|1767701700005|c|5||x|tail");
+    assert_string_equal(value_of(&fs, "sb"), "20461:-1000,1007,1014,-1021,1028,1035,-1042,1049,1056,-1063,1070,1077");
+    assert_string_equal(value_of(&fs, "tier"), "potential");
+    assert_string_equal(value_of(&fs, "level"), "gold member");
+    assert_string_equal(value_of(&fs, "birthday"), "02-29");
+    assert_string_equal(value_of(&fs, "date"), "2019-10-03");
+    assert_string_equal(value_of(&fs, "followup"), "1767960900000|order|42|");
+    assert_string_equal(value_of(&fs, "complaint_followup"), "1767874500000||c|9");
+    assert_string_equal(value_of(&fs, "referred_by"), "cust-referrer|1");
+    assert_string_equal(value_of(&fs, "t:review"), "1767705300000");
+    assert_string_equal(value_of(&fs, "warned"), "1");
+    assert_string_equal(value_of(&fs, "nps_prom"), "3");
+    assert_string_equal(value_of(&fs, "clock"), "1767701700099");
 
     memset(&back, 0x5a, sizeof back);
     assert_int_equal(decode(&back, &p), TF_OK);
     assert_int_equal(back.exists, 1);
     assert_customer_equal(&back.customer, &doc.customer);
+    /* Byte for byte: no member was forgotten (both were zeroed before being filled). */
+    assert_memory_equal(&back, &doc, sizeof doc);
     assert_int_equal(back.nwatermarks, 3);
     assert_int_equal(tf_store_doc_watermark(&back, "touchpoints/0"), 10);
     assert_int_equal(tf_store_doc_watermark(&back, "touchpoints/7"), INT64_C(12345678901));
@@ -145,12 +312,20 @@ static void test_round_trip(void **state)
 
     /* Encoding the decoded document gives the same fields again. */
     static tf_store_fields fs2;
-    tf_store_encode(&back, &fs2);
-    assert_int_equal(fs2.n, fs.n);
-    for (size_t i = 0; i < fs.n; i++) {
-        assert_string_equal(fs2.field[i], fs.field[i]);
-        assert_string_equal(fs2.value_buf[i], fs.value_buf[i]);
-    }
+    encode_ok(&back, &fs2);
+    assert_same_fields(&fs2, &fs);
+
+    /* The order of HGETALL does not matter (a hash with long values is no listpack
+     * and comes back in any order); only the watermarks' order follows it. */
+    static pairs rev;
+    memset(&rev, 0, sizeof rev);
+    for (size_t i = fs.n; i-- > 0;)
+        add(&rev, fs.field[i], fs.value[i]);
+    assert_int_equal(decode(&back, &rev), TF_OK);
+    assert_memory_equal(&back.customer, &doc.customer, sizeof doc.customer);
+    assert_int_equal(back.nwatermarks, 3);
+    for (size_t i = 0; i < doc.nwatermarks; i++)
+        assert_int_equal(tf_store_doc_watermark(&back, doc.watermarks[i].tp), doc.watermarks[i].offset);
 }
 
 static void test_history_round_trip(void **state)
@@ -171,7 +346,7 @@ static void test_history_round_trip(void **state)
     doc.customer.history[1].from = TF_STAGE_PROSPECT;
     doc.customer.history[1].to = TF_STAGE_GROWTH;
     snprintf(doc.customer.history[1].rule, sizeof doc.customer.history[1].rule, "first_purchase");
-    tf_store_encode(&doc, &fs);
+    encode_ok(&doc, &fs);
     assert_string_equal(value_of(&fs, "h:0"), "1776657600000|churned|growth|winback_purchase");
     from_fields(&p, &fs);
     add(&p, "h:5", "garbage");
@@ -197,7 +372,7 @@ static void test_derived_fields_for_readers(void **state)
     doc.customer.last_purchase_ms = T0 + 6 * TF_MS_PER_DAY;
     doc.customer.nps_count = 2;
     doc.customer.nps_sum = 15;
-    tf_store_encode(&doc, &fs);
+    encode_ok(&doc, &fs);
     assert_string_equal(value_of(&fs, "satisfaction"), "77.78");
     assert_string_equal(value_of(&fs, "mean_interval_ms"), "259200000");
     assert_string_equal(value_of(&fs, "nps"), "7.50");
@@ -354,11 +529,252 @@ static void test_watermark_evicts_oldest(void **state)
 
     /* The encoding carries the four kept, and only those. */
     static tf_store_fields fs;
-    tf_store_encode(&doc, &fs);
+    encode_ok(&doc, &fs);
     assert_null(value_of(&fs, "o:t/a"));
     assert_null(value_of(&fs, "o:t/b"));
     assert_string_equal(value_of(&fs, "o:t/c"), "300");
     assert_string_equal(value_of(&fs, "o:t/f"), "6");
+}
+
+/* A customer seen once: every slot and timer is written, as "" or "0", so a later
+ * commit only ever overwrites fields and never has to delete one. */
+static void test_empty_customer_round_trip(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc, back;
+    static tf_store_fields fs, fs2;
+    static pairs p;
+    memset(&doc, 0, sizeof doc);
+    doc.exists = 1;
+    encode_ok(&doc, &fs);
+    assert_string_equal(value_of(&fs, "stage"), "none");
+    assert_string_equal(value_of(&fs, "tier"), "none");
+    assert_string_equal(value_of(&fs, "sb"), "0:0,0,0,0,0,0,0,0,0,0,0,0");
+    assert_string_equal(value_of(&fs, "birthday"), "");
+    assert_string_equal(value_of(&fs, "date"), "");
+    assert_string_equal(value_of(&fs, "followup"), "");
+    assert_string_equal(value_of(&fs, "complaint_followup"), "");
+    assert_string_equal(value_of(&fs, "referred_by"), "");
+    assert_string_equal(value_of(&fs, "level"), "");
+    assert_string_equal(value_of(&fs, "currency"), "");
+    for (int i = 0; i < TF_MAX_COMPLAINTS; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "cp:%d", i);
+        assert_string_equal(value_of(&fs, name), "");
+    }
+    size_t timers = 0;
+    for (size_t i = 0; i < fs.n; i++)
+        if (strncmp(fs.field[i], "t:", 2) == 0) {
+            assert_string_equal(fs.value[i], "0");
+            timers++;
+        }
+    assert_int_equal(timers, TF_TIMER__COUNT);
+    assert_null(value_of(&fs, "h:0"));
+    for (int t = 0; t < TF_TIMER__COUNT; t++) {
+        char name[64];
+        snprintf(name, sizeof name, "t:%s", tf_timer_name((tf_timer)t));
+        assert_non_null(value_of(&fs, name));
+    }
+
+    from_fields(&p, &fs);
+    memset(&back, 0x5a, sizeof back);
+    assert_int_equal(decode(&back, &p), TF_OK);
+    assert_memory_equal(&back, &doc, sizeof doc);
+    encode_ok(&back, &fs2);
+    assert_same_fields(&fs2, &fs);
+}
+
+/* A malformed value loses that field only: the rest of the document survives. */
+static void test_malformed_fields_skipped(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc, back;
+    static tf_store_fields fs;
+    static pairs p;
+    full_doc(&doc);
+    encode_ok(&doc, &fs);
+    from_fields(&p, &fs);
+    set_value(&p, "cp:2", "open|0|low|quality|1|2");       /* no id part */
+    set_value(&p, "cp:4", "open|0|dire|quality|1|2|c-4");  /* unknown severity */
+    set_value(&p, "sb", "20461:1,2,3");                     /* 3 buckets, not 12 */
+    set_value(&p, "tier", "platinum");
+    set_value(&p, "birthday", "13");
+    set_value(&p, "date", "2019-1x-03");
+    set_value(&p, "followup", "soon|o-1");
+    set_value(&p, "t:review", "later");
+    set_value(&p, "warned", "99999999999");                 /* not an int */
+    add(&p, "t:warp_drive", "5");                           /* a timer this version lacks */
+    add(&p, "cp:9", "open|0|low|quality|1|2|c-9");          /* no such slot */
+    assert_int_equal(decode(&back, &p), TF_OK);
+
+    tf_customer_t *c = &back.customer;
+    /* The complaints of the good slots move up, in order, without holes. */
+    assert_int_equal(c->ncomplaints, TF_MAX_COMPLAINTS - 2);
+    static const int kept[] = {0, 1, 3, 5, 6, 7};
+    for (size_t i = 0; i < c->ncomplaints; i++) {
+        assert_string_equal(c->complaint[i].id, doc.customer.complaint[kept[i]].id);
+        assert_int_equal(c->complaint[i].state, doc.customer.complaint[kept[i]].state);
+        assert_int_equal(c->complaint[i].opened_ms, doc.customer.complaint[kept[i]].opened_ms);
+    }
+    assert_int_equal(c->spend_base, 0);
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
+        assert_int_equal(c->spend_buckets[i], 0);
+    assert_int_equal(c->tier, TF_TIER_NONE);
+    assert_int_equal(c->birth_month, 0);
+    assert_int_equal(c->birth_day, 0);
+    assert_int_equal(c->date_year, 0);
+    assert_int_equal(c->date_month, 0);
+    assert_int_equal(c->followup_due_ms, 0);
+    assert_string_equal(c->followup_order, "");
+    assert_int_equal(c->due[TF_TIMER_REVIEW], 0);
+    assert_int_equal(c->warned, 0);
+
+    /* Everything else is intact: put the lost fields back and compare whole. */
+    c->ncomplaints = doc.customer.ncomplaints;
+    memcpy(c->complaint, doc.customer.complaint, sizeof c->complaint);
+    c->spend_base = doc.customer.spend_base;
+    memcpy(c->spend_buckets, doc.customer.spend_buckets, sizeof c->spend_buckets);
+    c->tier = doc.customer.tier;
+    c->birth_month = doc.customer.birth_month;
+    c->birth_day = doc.customer.birth_day;
+    c->date_year = doc.customer.date_year;
+    c->date_month = doc.customer.date_month;
+    c->date_day = doc.customer.date_day;
+    c->followup_due_ms = doc.customer.followup_due_ms;
+    memcpy(c->followup_order, doc.customer.followup_order, sizeof c->followup_order);
+    c->due[TF_TIMER_REVIEW] = doc.customer.due[TF_TIMER_REVIEW];
+    c->warned = doc.customer.warned;
+    assert_memory_equal(&back, &doc, sizeof doc);
+}
+
+/* Unused complaint slots ("") in between are no complaints. */
+static void test_complaint_slots_compact(void **state)
+{
+    (void)state;
+    static pairs p;
+    static tf_store_doc_t doc;
+    memset(&p, 0, sizeof p);
+    add(&p, "cp:0", "");
+    add(&p, "cp:3", "resolved|2|critical|shipping|100|200|a|b");
+    add(&p, "cp:1", "acknowledged|1|medium|service|50|0|");
+    add(&p, "cp:2", "");
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.ncomplaints, 2);
+    const tf_complaint_t *a = &doc.customer.complaint[0], *b = &doc.customer.complaint[1];
+    assert_string_equal(a->id, "");
+    assert_int_equal(a->state, TF_COMPLAINT_ACKNOWLEDGED);
+    assert_int_equal(a->severity, TF_SEV_MEDIUM);
+    assert_int_equal(a->category, TF_CAT_SERVICE);
+    assert_int_equal(a->level, 1);
+    assert_int_equal(a->opened_ms, 50);
+    assert_string_equal(b->id, "a|b");
+    assert_int_equal(b->state, TF_COMPLAINT_RESOLVED);
+    assert_int_equal(b->severity, TF_SEV_CRITICAL);
+    assert_int_equal(b->category, TF_CAT_SHIPPING);
+    assert_int_equal(b->closed_ms, 200);
+
+    /* An id longer than the state keeps is corrupt: the slot is dropped. */
+    char longv[512];
+    memset(&p, 0, sizeof p);
+    int n = snprintf(longv, sizeof longv, "open|0|low|quality|1|0|");
+    memset(longv + n, 'x', TF_REF_MAX + 1);
+    longv[n + TF_REF_MAX + 1] = '\0';
+    add(&p, "cp:0", longv);
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.ncomplaints, 0);
+    longv[n + TF_REF_MAX] = '\0'; /* exactly TF_REF_MAX fits */
+    p.vl[0] = strlen(longv);
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.ncomplaints, 1);
+    assert_int_equal(strlen(doc.customer.complaint[0].id), TF_REF_MAX);
+}
+
+static void fill(char *dst, size_t size, char ch)
+{
+    memset(dst, ch, size - 1);
+    dst[size - 1] = '\0';
+}
+
+/* Every string at its longest (ids full of '|'), every number at its widest: it
+ * fits the arena and still round-trips exactly. */
+static void test_worst_case_fits(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc, back;
+    static tf_store_fields fs;
+    static pairs p;
+    memset(&doc, 0, sizeof doc);
+    doc.exists = 1;
+    tf_customer_t *c = &doc.customer;
+    c->stage = TF_STAGE_CHURNED;
+#define W(m) c->m = INT64_MIN;
+    W(stage_since_ms) W(clock_ms) W(first_seen_ms) W(last_seen_ms) W(purchases) W(first_purchase_ms)
+    W(last_purchase_ms) W(spend) W(margin) W(refunded) W(foreign_purchases) W(gross_profit) W(care_actions)
+    W(spend_base) W(open_complaints) W(complaints) W(surveys_sat) W(nps_count) W(nps_sum) W(nps_promoters)
+    W(nps_detractors) W(tier_since_ms) W(points) W(risk) W(warned_at_ms) W(churned_count) W(birthday_done_year)
+    W(anniversary_done_year) W(date_done_year) W(festival_done_ms) W(followup_due_ms) W(checkin_done_ms)
+    W(complaint_followup_due_ms) W(referrals)
+#undef W
+    for (int k = 0; k < TF_KIND__COUNT; k++)
+        c->counts[k] = INT64_MIN;
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
+        c->spend_buckets[i] = INT64_MIN;
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        c->due[t] = INT64_MIN;
+    c->sat_expectation_sum = -1.2345678901234567e-300;
+    c->sat_perception_sum = -2.2250738585072014e-308;
+    memcpy(c->currency, "XAU", 4);
+    c->ncomplaints = TF_MAX_COMPLAINTS;
+    for (int i = 0; i < TF_MAX_COMPLAINTS; i++) {
+        fill(c->complaint[i].id, sizeof c->complaint[i].id, '|');
+        c->complaint[i].state = TF_COMPLAINT_ACKNOWLEDGED;
+        c->complaint[i].severity = TF_SEV_CRITICAL;
+        c->complaint[i].category = TF_CAT_SHIPPING;
+        c->complaint[i].level = 2147483647;
+        c->complaint[i].opened_ms = INT64_MIN;
+        c->complaint[i].closed_ms = INT64_MIN;
+    }
+    c->tier = TF_TIER_TEMPORARY;
+    fill(c->level, sizeof c->level, 'L');
+    c->warned = c->welcomed = c->referral_credited = -2147483647 - 1;
+    c->birth_month = 12, c->birth_day = 31;
+    c->date_year = 99999, c->date_month = 12, c->date_day = 31;
+    fill(c->followup_order, sizeof c->followup_order, '|');
+    fill(c->complaint_followup_id, sizeof c->complaint_followup_id, '|');
+    fill(c->referred_by, sizeof c->referred_by, 'r');
+    c->nhistory = TF_STAGE_HISTORY;
+    for (int i = 0; i < TF_STAGE_HISTORY; i++) {
+        c->history[i].at_ms = INT64_MIN;
+        c->history[i].from = TF_STAGE_PROSPECT;
+        c->history[i].to = TF_STAGE_PROSPECT;
+        fill(c->history[i].rule, sizeof c->history[i].rule, 'x');
+    }
+    for (int i = 0; i < TF_STORE_MAX_WATERMARKS; i++) {
+        char tp[TF_STORE_TP_MAX];
+        fill(tp, sizeof tp, (char)('a' + i));
+        tf_store_doc_set_watermark(&doc, tp, INT64_MIN);
+    }
+    encode_ok(&doc, &fs);
+    print_message("worst case: %zu fields, %zu of %zu arena bytes\n", fs.n, fs.used, sizeof fs.arena);
+    assert_true(fs.n < TF_STORE_MAX_FIELDS);
+    from_fields(&p, &fs);
+    memset(&back, 0x5a, sizeof back);
+    assert_int_equal(decode(&back, &p), TF_OK);
+    assert_customer_equal(&back.customer, &doc.customer);
+    assert_memory_equal(&back, &doc, sizeof doc);
+}
+
+/* A string member without its NUL (a corrupt document) is cut at its array's end,
+ * never read beyond it. */
+static void test_unterminated_string_bounded(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    static tf_store_fields fs;
+    memset(&doc, 0, sizeof doc);
+    memset(doc.customer.referred_by, 'r', sizeof doc.customer.referred_by); /* no NUL */
+    encode_ok(&doc, &fs);
+    assert_int_equal(strlen(value_of(&fs, "referred_by")), sizeof doc.customer.referred_by);
 }
 
 /* ---- redis:// URLs ---- */
@@ -495,6 +911,11 @@ int main(void)
         cmocka_unit_test(test_bad_long_stage),
         cmocka_unit_test(test_watermark_keeps_highest),
         cmocka_unit_test(test_watermark_evicts_oldest),
+        cmocka_unit_test(test_empty_customer_round_trip),
+        cmocka_unit_test(test_malformed_fields_skipped),
+        cmocka_unit_test(test_complaint_slots_compact),
+        cmocka_unit_test(test_worst_case_fits),
+        cmocka_unit_test(test_unterminated_string_bounded),
         cmocka_unit_test(test_url_host_only),
         cmocka_unit_test(test_url_port_db),
         cmocka_unit_test(test_url_credentials),

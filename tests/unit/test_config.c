@@ -113,6 +113,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->rules.mature_min_purchases, 5);
     assert_int_equal(c->rules.mature_min_tenure_days, 90);
     assert_int_equal(c->rules.mature_spend_threshold, 1000000);
+    assert_string_equal(c->timers_clock, "wall");
+    assert_int_equal(c->timers_scan_interval_ms, 1000);
+    assert_int_equal(c->timers_max_per_second, 2000);
     assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
     assert_string_equal(errbuf, "");
     free(c);
@@ -163,7 +166,7 @@ static void test_load_values(void **state)
         "  \"producer\": {\"linger.ms\": 5, \"enable.idempotence\": true},\n"
         "  \"output_topics\": {\"churn\": \"crm.churn\"}},\n"
         " \"redis\": {\"url\": \"redis://u:p%40ss@cache:6380/2\", \"timeout_ms\": 500},\n"
-        " \"rules\": {\"mature_min_purchases\": 0}, \"log\": {\"level\": \"debug\"}}\n");
+        " \"rules\": {\"stages\": {\"mature_min_purchases\": 0}}, \"log\": {\"level\": \"debug\"}}\n");
     if (rc != 0)
         fail_msg("%s", errbuf);
     assert_string_equal(c->brokers, "k1:9092,k2:9092");
@@ -212,7 +215,7 @@ static void test_unknown_key_hint(void **state)
     assert_has(errbuf, "lifecycle, churn, care, complaint, tier, loyalty, referral, winback");
     assert_int_equal(load_text(c, "{\"telemetry\": 1}"), TF_ECONFIG);
     assert_has(errbuf, "telemetry: unknown key (the top level accepts: kafka, redis, processing, "
-                       "limits, log, ops, rules)");
+                       "limits, log, ops, rules, timers)");
 
     /* Dotted keys are for overrides; the file nests. */
     assert_int_equal(load_text(c, "{\"kafka.brokers\": \"x:1\"}"), TF_ECONFIG);
@@ -268,8 +271,9 @@ static void test_bounds_and_lengths(void **state)
     assert_has(errbuf, "redis.dedup_window_s: 59 is out of bounds (expected 60 to 31536000)");
     assert_int_equal(load_text(c, "{\"limits\": {\"max_id_bytes\": 129}}"), TF_ECONFIG);
     assert_has(errbuf, "limits.max_id_bytes: 129 is out of bounds (expected 1 to 128)");
-    assert_int_equal(load_text(c, "{\"rules\": {\"mature_min_tenure_days\": -1}}"), TF_ECONFIG);
-    assert_has(errbuf, "rules.mature_min_tenure_days: -1 is out of bounds (expected 0 to");
+    assert_int_equal(load_text(c, "{\"rules\": {\"stages\": {\"mature_min_tenure_days\": -1}}}"),
+                     TF_ECONFIG);
+    assert_has(errbuf, "rules.stages.mature_min_tenure_days: -1 is out of bounds (expected 0 to");
     assert_int_equal(load_text(c, "{\"redis\": {\"timeout_ms\": 600001}}"), TF_ECONFIG);
     assert_has(errbuf, "redis.timeout_ms: 600001 is out of bounds (expected 1 to 600000)");
 
@@ -613,7 +617,7 @@ static void test_overrides(void **state)
     assert_string_equal(c->key_prefix, "");
     SET_OK("processing.source=/touchflow/eu-1");
     assert_string_equal(c->instance_source, "/touchflow/eu-1");
-    SET_OK("rules.mature_spend_threshold=9223372036854775807");
+    SET_OK("rules.stages.mature_spend_threshold=9223372036854775807");
     assert_int_equal(c->rules.mature_spend_threshold, INT64_MAX);
 
     tf_config_t *before = cfg_new();
@@ -707,6 +711,275 @@ static void test_validate(void **state)
     free(c);
 }
 
+/* ---- rules and timers ---- */
+
+#define DAY_MS INT64_C(86400000)
+
+/* Applies one override that must succeed. */
+static void set_ok(tf_config_t *c, const char *assignment)
+{
+    if (tf_config_apply_override(c, assignment, errbuf, sizeof errbuf) != 0)
+        fail_msg("%s: %s", assignment, errbuf);
+}
+
+/* Applies one override that must fail, leaving c unchanged; the error is in errbuf. */
+static void set_bad(tf_config_t *c, const char *assignment)
+{
+    tf_config_t *before = malloc(sizeof *before);
+    assert_non_null(before);
+    memcpy(before, c, sizeof *c);
+    if (tf_config_apply_override(c, assignment, errbuf, sizeof errbuf) != TF_ECONFIG)
+        fail_msg("%s: accepted", assignment);
+    assert_memory_equal(c, before, sizeof *c);
+    free(before);
+}
+
+static void test_rules_defaults(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    const tf_config_rules *r = &c->rules;
+    assert_int_equal(r->inactivity_factor_pct, 200);
+    assert_int_equal(r->spend_window_days, 90);
+    assert_int_equal(r->review_days, 7);
+    assert_int_equal(r->default_margin_pct, 30);
+    assert_int_equal(r->cost_per_complaint, 2000);
+    assert_int_equal(r->key_share_pct, 5);
+    assert_int_equal(r->potential_share_pct, 15);
+    assert_int_equal(r->tier_hysteresis_pct, 2);
+    assert_int_equal(r->tier_min_population, 100);
+    assert_int_equal(r->tier_refresh_ms, 1000);
+    assert_int_equal(r->points_per_unit, 1);
+    assert_int_equal(r->churn_warning, 60);
+    assert_int_equal(r->churn_clear, 40);
+    assert_int_equal(r->weight_inactivity + r->weight_spend_decline + r->weight_complaints +
+                         r->weight_satisfaction + r->weight_nps,
+                     100);
+    assert_int_equal(r->weight_inactivity, 35);
+    assert_int_equal(r->low_nps, 6);
+    assert_int_equal(r->festival_days_before, 3);
+    assert_int_equal(r->complaint_followup_days, 7);
+    assert_int_equal(r->sla_low_min, 4320);
+    assert_int_equal(r->sla_critical_min, 120);
+
+    assert_int_equal(r->nlevels, 4);
+    assert_string_equal(r->levels[0].name, "member");
+    assert_int_equal(r->levels[0].min_points, 0);
+    assert_string_equal(r->levels[1].name, "silver");
+    assert_int_equal(r->levels[1].min_points, 1000);
+    assert_string_equal(r->levels[3].name, "platinum");
+    assert_int_equal(r->levels[3].min_points, 20000);
+
+    /* Four years of five festivals, sorted by date. */
+    assert_int_equal(r->nfestivals, 20);
+    assert_string_equal(r->festivals[0].name, "new_year");
+    assert_int_equal(r->festivals[0].day_ms, INT64_C(1735689600000)); /* 2025-01-01 */
+    assert_string_equal(r->festivals[19].name, "mid_autumn");
+    assert_int_equal(r->festivals[19].day_ms, INT64_C(1854144000000)); /* 2028-10-03 */
+    int found = 0;
+    for (size_t i = 0; i < r->nfestivals; i++) {
+        if (i > 0)
+            assert_true(r->festivals[i - 1].day_ms < r->festivals[i].day_ms);
+        assert_int_equal(r->festivals[i].day_ms % DAY_MS, 0);
+        if (strcmp(r->festivals[i].name, "spring_festival") == 0 &&
+            r->festivals[i].day_ms == INT64_C(1801872000000)) /* 2027-02-06 */
+            found = 1;
+    }
+    assert_true(found);
+    free(c);
+}
+
+static void test_rules_overrides(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    set_ok(c, "rules.churn.warning=70");
+    assert_int_equal(c->rules.churn_warning, 70);
+    set_ok(c, "rules.tiers.hysteresis_pct=0");
+    assert_int_equal(c->rules.tier_hysteresis_pct, 0);
+    set_ok(c, "timers.clock=stream");
+    assert_string_equal(c->timers_clock, "stream");
+    set_ok(c, "rules.churn={\"clear\": 30, \"weight_nps\": 10}");
+    assert_int_equal(c->rules.churn_clear, 30);
+
+    /* A list replaces the parsed levels, as JSON or comma-separated. */
+    set_ok(c, "rules.loyalty.levels=[\"a:0\",\"b:10\"]");
+    assert_int_equal(c->rules.nlevels, 2);
+    assert_string_equal(c->rules.levels[0].name, "a");
+    assert_int_equal(c->rules.levels[0].min_points, 0);
+    assert_string_equal(c->rules.levels[1].name, "b");
+    assert_int_equal(c->rules.levels[1].min_points, 10);
+    assert_int_equal(c->rules.levels[2].min_points, 0); /* the rest is cleared */
+    assert_string_equal(c->rules.levels[2].name, "");
+    set_ok(c, "rules.loyalty.levels= basic:0 , vip_1:500 ");
+    assert_int_equal(c->rules.nlevels, 2);
+    assert_string_equal(c->rules.levels[1].name, "vip_1");
+    assert_int_equal(c->rules.levels[1].min_points, 500);
+
+    /* Festivals are sorted by date whatever the order given; a leap day is a date. */
+    set_ok(c, "rules.care.festivals=2028-02-29 leap_day,2026-10-01 national_day,2026-02-17 spring_festival");
+    assert_int_equal(c->rules.nfestivals, 3);
+    assert_string_equal(c->rules.festivals[0].name, "spring_festival");
+    assert_int_equal(c->rules.festivals[0].day_ms, INT64_C(1771286400000));
+    assert_string_equal(c->rules.festivals[1].name, "national_day");
+    assert_string_equal(c->rules.festivals[2].name, "leap_day");
+    assert_int_equal(c->rules.festivals[2].day_ms, INT64_C(1835395200000));
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+    set_ok(c, "rules.care.festivals=[]");
+    assert_int_equal(c->rules.nfestivals, 0);
+
+    /* In the file too, and a file's festivals replace the defaults. */
+    assert_int_equal(load_text(c, "{\"rules\": {\"care\": {\"festivals\": [\"2030-01-01 new_year\"]},"
+                                  " \"loyalty\": {\"levels\": [\"m:0\"]}}}"),
+                     0);
+    assert_int_equal(c->rules.nfestivals, 1);
+    assert_int_equal(c->rules.festivals[0].day_ms, INT64_C(1893456000000));
+    assert_int_equal(c->rules.nlevels, 1);
+    free(c);
+}
+
+static void test_rules_entry_errors(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+
+    set_bad(c, "rules.care.festivals=[\"2025-01-01 new_year\", \"2026-01-01 new_year\","
+               " \"2027-13-01 x\"]");
+    assert_string_equal(errbuf, "rules.care.festivals[2]: \"2027-13-01 x\": not a valid date (YYYY-MM-DD name)");
+    set_bad(c, "rules.care.festivals=2027-02-29 x");
+    assert_string_equal(errbuf, "rules.care.festivals[0]: \"2027-02-29 x\": not a valid date (YYYY-MM-DD name)");
+    set_bad(c, "rules.care.festivals=2026-04-31 x,2026-4-01 y,1969-12-31 z,2026-01-01,2026-01-01 New Year");
+    assert_int_equal(count_lines(errbuf), 5);
+    assert_has(errbuf, "rules.care.festivals[0]: \"2026-04-31 x\": not a valid date");
+    assert_has(errbuf, "rules.care.festivals[1]: \"2026-4-01 y\": not a valid date");
+    assert_has(errbuf, "rules.care.festivals[2]: \"1969-12-31 z\": the date must be 1970-01-01 or later");
+    assert_has(errbuf, "rules.care.festivals[3]: \"2026-01-01\": expected the date, one space and a name");
+    assert_has(errbuf, "rules.care.festivals[4]: \"2026-01-01 New Year\": the name must be 1-31 characters of a-z, 0-9 and _");
+    set_bad(c, "rules.care.festivals=2026-01-01 new_year,2025-01-01 new_year,2026-01-01 new_year");
+    assert_string_equal(errbuf, "rules.care.festivals[2]: \"2026-01-01 new_year\": listed twice (also rules.care.festivals[0])");
+    assert_int_equal(load_text(c, "{\"rules\": {\"care\": {\"festivals\": [\"2026-01-01 a\", 5]}}}"), TF_ECONFIG);
+    assert_string_equal(errbuf, "rules.care.festivals[1]: expected a string, got integer");
+
+    set_bad(c, "rules.loyalty.levels=[\"member:0\", \"gold:5000\", \"silver:1000\"]");
+    assert_string_equal(errbuf, "rules.loyalty.levels[2]: \"silver:1000\": min_points must be greater than "
+                                "the level before (\"gold:5000\"): levels are listed from the lowest up");
+    set_bad(c, "rules.loyalty.levels=member:10,gold:50");
+    assert_string_equal(errbuf, "rules.loyalty.levels[0]: \"member:10\": the first level must start at 0 points");
+    set_bad(c, "rules.loyalty.levels=a:0,b:5,a:7");
+    assert_has(errbuf, "rules.loyalty.levels[2]: \"a:7\": the name \"a\" is also rules.loyalty.levels[0]");
+    set_bad(c, "rules.loyalty.levels=a:0,b,C:3,d:-1");
+    assert_int_equal(count_lines(errbuf), 3);
+    assert_has(errbuf, "rules.loyalty.levels[1]: \"b\": expected name:min_points");
+    assert_has(errbuf, "rules.loyalty.levels[2]: \"C:3\": the name must be");
+    assert_has(errbuf, "rules.loyalty.levels[3]: \"d:-1\": min_points must be a whole number");
+    set_bad(c, "rules.loyalty.levels=[]");
+    assert_has(errbuf, "rules.loyalty.levels: 0 levels, expected 1 to 8");
+    set_bad(c, "rules.loyalty.levels=a:0,b:1,c:2,d:3,e:4,f:5,g:6,h:7,i:8");
+    assert_has(errbuf, "rules.loyalty.levels: more than 8 items");
+
+    /* Scalars: bounds and the clock. */
+    set_bad(c, "rules.stages.spend_window_days=5");
+    assert_string_equal(errbuf, "rules.stages.spend_window_days: 5 is out of bounds (expected 6 to 3650)");
+    set_bad(c, "rules.churn.weight_nps=101");
+    assert_has(errbuf, "rules.churn.weight_nps: 101 is out of bounds (expected 0 to 100)");
+    set_bad(c, "rules.stages.review_days=0");
+    assert_has(errbuf, "rules.stages.review_days: 0 is out of bounds");
+    set_bad(c, "timers.clock=bogus");
+    assert_string_equal(errbuf, "timers.clock: expected \"wall\" or \"stream\", got \"bogus\"");
+    set_bad(c, "rules.mature_min_purchases=3");
+    assert_has(errbuf, "rules.mature_min_purchases: unknown key");
+    assert_int_equal(load_text(c, "{\"rules\": {\"mature_min_purchases\": 3}}"), TF_ECONFIG);
+    assert_has(errbuf, "rules.mature_min_purchases: unknown key");
+
+    tf_config_t *d = cfg_new();
+    assert_memory_equal(c, d, sizeof *c);
+    free(d);
+    free(c);
+}
+
+static void test_rules_validate(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+
+    /* Cross-field rules, all reported at once, each naming its keys. */
+    c->rules.weight_nps = 20;
+    c->rules.churn_clear = 60;
+    c->rules.key_share_pct = 50;
+    c->rules.potential_share_pct = 50;
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 3);
+    assert_has(errbuf, "rules.churn.weight_*: ");
+    assert_has(errbuf, "sum to 110, expected exactly 100");
+    assert_has(errbuf, "rules.churn.clear: 60 must be below rules.churn.warning (60)");
+    assert_has(errbuf, "rules.tiers.key_share_pct + potential_share_pct + hysteresis_pct: 50 + 50 + 2 is 102, at most 100");
+
+    /* The same through overrides: each value is valid alone, the whole is not. */
+    tf_config_defaults(c);
+    set_ok(c, "rules.churn.weight_inactivity=30");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "sum to 95");
+    set_ok(c, "rules.churn.weight_nps=15");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+    set_ok(c, "rules.churn.clear=70");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_string_equal(errbuf, "rules.churn.clear: 70 must be below rules.churn.warning (60), or a warning "
+                                "could never be cleared");
+
+    /* Values set in code are checked as loading would check them. */
+    tf_config_defaults(c);
+    tf_strlcpy(c->timers_clock, "bogus", sizeof c->timers_clock);
+    c->rules.spend_window_days = 3;
+    c->rules.levels[0].min_points = 1;
+    c->rules.festivals[1].day_ms = c->rules.festivals[0].day_ms - DAY_MS;
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 4);
+    assert_has(errbuf, "timers.clock: expected \"wall\" or \"stream\", got \"bogus\"");
+    assert_has(errbuf, "rules.stages.spend_window_days: 3 is out of bounds (expected 6 to 3650)");
+    assert_has(errbuf, "rules.loyalty.levels[0]: \"member:1\": the first level must start at 0 points");
+    assert_has(errbuf, "rules.care.festivals[1]: \"2024-12-31 spring_festival\": not in date order");
+    tf_config_defaults(c);
+    c->rules.festivals[5].day_ms += 1;
+    tf_strlcpy(c->rules.festivals[6].name, "Spring", sizeof c->rules.festivals[6].name);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 2);
+    assert_has(errbuf, "rules.care.festivals[5]: day_ms 1767225600001 is not 00:00 UTC of a date");
+    assert_has(errbuf, "rules.care.festivals[6]: \"2026-02-17 Spring\": the name must be");
+    tf_config_defaults(c);
+    c->rules.nlevels = 0;
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "rules.loyalty.levels: 0 levels, expected 1 to 8");
+    free(c);
+}
+
+static void test_rules_round_trip(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    set_ok(c, "rules.loyalty.levels=[\"a:0\",\"b:10\",\"c_3:11\"]");
+    set_ok(c, "rules.care.festivals=[\"2031-05-01 labour_day\",\"2030-01-01 new_year\"]");
+    set_ok(c, "rules.churn={\"warning\": 75, \"clear\": 50}");
+    set_ok(c, "rules.tiers.min_population=1");
+    set_ok(c, "rules.complaints.sla_high_min=60");
+    set_ok(c, "timers={\"clock\": \"stream\", \"scan_interval_ms\": 250}");
+    char *s = tf_config_to_json(c, 0);
+    assert_non_null(s);
+    assert_has(s, "\"c_3:11\"");
+    assert_has(s, "\"2030-01-01 new_year\",\n        \"2031-05-01 labour_day\"");
+
+    char *path = write_temp(s);
+    tf_config_t *d = cfg_new();
+    if (tf_config_load_file(d, path, errbuf, sizeof errbuf) != 0)
+        fail_msg("%s\n%s", errbuf, s);
+    assert_memory_equal(&c->rules, &d->rules, sizeof c->rules);
+    assert_memory_equal(c, d, sizeof *c);
+    unlink(path);
+    free(path);
+    free(s);
+    free(d);
+    free(c);
+}
+
 /* ---- misc ---- */
 
 static void test_family_index(void **state)
@@ -783,6 +1056,11 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_ops_listen),
+        cmocka_unit_test(test_rules_defaults),
+        cmocka_unit_test(test_rules_overrides),
+        cmocka_unit_test(test_rules_entry_errors),
+        cmocka_unit_test(test_rules_validate),
+        cmocka_unit_test(test_rules_round_trip),
         cmocka_unit_test(test_family_index),
         cmocka_unit_test(test_to_json_redacts),
         cmocka_unit_test(test_bad_arguments),

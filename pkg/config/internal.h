@@ -1,0 +1,50 @@
+/* Shared internals of pkg/config: the error list every entry point collects into, and
+ * the list options that are stored parsed (config_rules.c). */
+#ifndef TF_CONFIG_INTERNAL_H
+#define TF_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+/* Problems, one per line, never more than size bytes in buf (which may be NULL). */
+typedef struct {
+    char *buf;
+    size_t size;
+    size_t len;
+    int count;
+    const char *ctx; /* prefixed to every line ("TOUCHFLOW_REDIS_URL: ..."), or NULL */
+} tf_config_errlist;
+
+/* Adds one problem (a line without its newline) and counts it even when it does not fit. */
+void tf_config_errf(tf_config_errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Longest text of one entry, terminator included: "platinum:20000", "2026-02-17 spring_festival". */
+#define TF_CONFIG_ENTRY_MAX 64
+
+/* A list option whose entries are parsed into a typed array of tf_config_t, the only
+ * copy of the value: the engine reads the array, and the text form exists only in the
+ * file, in overrides and in tf_config_to_json. Problems are reported as
+ * "<label>[i]: \"<entry>\": <why>". */
+typedef struct {
+    size_t max_items;
+    /* The built-in default, as entries. */
+    const char *const *defaults;
+    size_t ndefaults;
+    /* Parses items[0..n) into cfg; changes cfg only when every item is valid. NULL items
+     * were reported by the caller: they are skipped, and make the whole set fail. */
+    void (*set)(tf_config_t *cfg, tf_config_errlist *e, const char *label, const char *const *items,
+                size_t n);
+    /* Reports what set would have refused in the parsed value (a config built in code). */
+    void (*check)(const tf_config_t *cfg, tf_config_errlist *e, const char *label);
+    size_t (*count)(const tf_config_t *cfg);
+    /* Entry i as text; buf needs TF_CONFIG_ENTRY_MAX bytes. */
+    void (*format)(const tf_config_t *cfg, size_t i, char *buf, size_t size);
+} tf_config_entries;
+
+/* rules.loyalty.levels: "name:min_points". */
+extern const tf_config_entries tf_config_levels;
+/* rules.care.festivals: "YYYY-MM-DD name". */
+extern const tf_config_entries tf_config_festivals;
+
+#endif

@@ -1,0 +1,77 @@
+/* Internals shared by the lifecycle rule files. */
+#ifndef TF_LIFECYCLE_INTERNAL_H
+#define TF_LIFECYCLE_INTERNAL_H
+
+#include "lifecycle/lifecycle.h"
+
+/* What made a rule fire: a touchpoint, or a timer of a customer at its due time.
+ * Derived events take their time, subject and id from it. */
+typedef struct {
+    const tf_event_t *ev;     /* NULL for a timer */
+    const char *customer;     /* the subject */
+    const char *timer;        /* timer name, for ids */
+    const char *occasion;     /* distinguishes two firings of one timer at one time */
+    int64_t at_ms;            /* event time or due time */
+} tf_cause;
+
+/* Output cursor: out[0..*n), at most cap. */
+typedef struct {
+    tf_derived_t *out;
+    size_t n, cap;
+} tf_emit;
+
+/* A new derived event of type for cause, rule naming what fired; NULL when the
+ * cursor is full (never with the caps the callers keep). */
+tf_derived_t *tf_lc_derive(tf_emit *e, tf_derived_type type, const tf_cause *cause, const char *rule);
+
+/* stages.c */
+void tf_lc_change_stage(tf_customer_t *c, tf_stage to, const tf_cause *cause, const char *rule, tf_emit *e);
+int tf_lc_is_mature(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms);
+/* The no-purchase period after which growth or mature declines, in ms. */
+int64_t tf_lc_inactivity_threshold_ms(const tf_config_rules *r, const tf_customer_t *c);
+/* Time-driven transitions at cause->at_ms: decline by inactivity, spend or risk;
+ * churned after the exit period; mature by tenure. */
+void tf_lc_review_stage(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
+void tf_lc_enter_churned(tf_customer_t *c, const tf_cause *cause, const char *rule, tf_emit *e);
+
+/* value.c */
+void tf_lc_spend_add(const tf_config_rules *r, tf_customer_t *c, int64_t at_ms, int64_t amount);
+/* Spend in the window ending at now_ms and in the one before it. */
+void tf_lc_spend_windows(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms, int64_t *recent,
+                         int64_t *previous);
+int tf_lc_spend_declined(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms, int64_t *recent,
+                         int64_t *previous);
+/* Churn risk 0-100 at now_ms; reasons gets the names of the signals present,
+ * comma-separated. */
+int64_t tf_lc_risk(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms, char *reasons,
+                   size_t reasons_size);
+/* Warning when the risk crosses the warning threshold, clearing under the clear one. */
+void tf_lc_review_risk(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
+void tf_lc_clear_warning(tf_customer_t *c, const tf_cause *cause, const char *rule, tf_emit *e);
+void tf_lc_review_tier(const tf_config_rules *r, const tf_population_t *pop, tf_customer_t *c,
+                       const tf_cause *cause, tf_emit *e);
+void tf_lc_review_level(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
+
+/* care.c: reminders and complaints */
+void tf_lc_care_reminder(tf_customer_t *c, const tf_cause *cause, const char *kind, const char *occasion,
+                         int64_t date_ms, tf_emit *e);
+void tf_lc_complaint(tf_customer_t *c, const tf_event_t *ev);
+void tf_lc_complaint_update(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev);
+/* Complaints opened within the spend window before now_ms. */
+int64_t tf_lc_recent_complaints(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms);
+/* Due times of the care and complaint timers as of c->clock_ms. */
+void tf_lc_schedule_care(const tf_config_rules *r, tf_customer_t *c);
+/* Fires timer t of c at due; returns 0, or -1 when there was nothing to do. */
+int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, const char *customer, int64_t due,
+                    tf_emit *e);
+
+/* Calendar helpers. */
+static inline int64_t tf_lc_day_floor(int64_t ms)
+{
+    int64_t d = ms / TF_MS_PER_DAY;
+    if (ms % TF_MS_PER_DAY < 0)
+        d--;
+    return d * TF_MS_PER_DAY;
+}
+
+#endif
