@@ -48,6 +48,8 @@ write_config() {
   },
   "redis": {"key_prefix": "$PREFIX"},
   "processing": {"batch_max": ${E2E_BATCH_MAX:-500}},
+  "timers": {"clock": "${E2E_CLOCK:-wall}", "scan_interval_ms": ${E2E_SCAN_MS:-200}},${E2E_RULES:+
+  "rules": $E2E_RULES,}
   "ops": {"listen": "${E2E_OPS_LISTEN:-}"}
 }
 JSON
@@ -128,6 +130,25 @@ wait_processed() {
     sleep 0.5
   done
   echo "timed out waiting for $want processed records (log: $WORK/touchflowd.log)" >&2
+  return 1
+}
+
+# Waits until timers fired by the partition scans have settled: no derived event
+# delivered for 2 s (several scan intervals) and nothing in flight.
+wait_settled() {
+  local deadline=$((SECONDS + ${1:-60})) last=-1 now stable=0
+  while [ $SECONDS -lt $deadline ]; do
+    now=$(stat_of derived)
+    if [ "$now" = "$last" ] && [ "$(stat_of inflight)" = 0 ]; then
+      stable=$((stable + 1))
+      [ $stable -ge 4 ] && return 0
+    else
+      stable=0
+    fi
+    last=$now
+    sleep 0.5
+  done
+  echo "derived events still flowing after ${1:-60} s" >&2
   return 1
 }
 
