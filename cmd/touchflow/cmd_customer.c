@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "store/store.h"
 
 /* The stage-history fields h:0..h:9 the daemon may write (it keeps 8 today). */
 #define TF_STAGE_HISTORY_SLOTS 10
@@ -323,13 +324,38 @@ static json_t *customer_json(const char *id, const redisReply *r)
     json_t *root = json_object(), *offsets = json_object(), *counts = json_object(), *timers = json_object();
     json_t *history[TF_STAGE_HISTORY_SLOTS] = {0}, *complaints[TF_COMPLAINT_SLOTS] = {0}, *sb = NULL;
     int bad = !root || !offsets || !counts || !timers;
-    for (size_t i = 0; !bad && i + 1 < r->elements; i += 2) {
-        const redisReply *f = r->element[i], *v = r->element[i + 1];
+    /* The daemon leaves fields at their defaults out of the hash: show them with
+     * the default, so every field is always there for readers. */
+    static tf_store_fields defaults;
+    static const tf_store_doc_t empty;
+    size_t npairs = r->elements / 2, ndef = 0;
+    const char *dname[TF_STORE_MAX_FIELDS];
+    if (tf_store_encode_full(&empty, &defaults) == TF_OK) {
+        for (size_t d = 0; d < defaults.n; d++) {
+            int present = 0;
+            for (size_t i = 0; !present && i + 1 < r->elements; i += 2)
+                present = r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, defaults.field[d]) == 0;
+            if (!present && strcmp(defaults.field[d], "stage") != 0)
+                dname[ndef++] = defaults.field[d];
+        }
+    }
+    for (size_t i = 0; !bad && i < npairs + ndef; i++) {
+        const char *name, *vstr;
+        size_t namelen, vlen;
+        if (i < npairs) {
+            const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            name = f->str, namelen = (size_t)f->len, vstr = v->str, vlen = (size_t)v->len;
+        } else {
+            size_t d;
+            name = dname[i - npairs], namelen = strlen(name);
+            for (d = 0; strcmp(defaults.field[d], name) != 0; d++)
+                ;
+            vstr = defaults.value[d], vlen = defaults.vlen[d];
+        }
+        struct { const char *str; size_t len; } vv = {vstr, vlen}, *v = &vv;
         json_t *dst = root;
-        const char *name = f->str;
-        size_t namelen = (size_t)f->len;
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
         if (namelen == 3 && name[0] == 'h' && name[1] == ':' && name[2] >= '0' &&
             name[2] < '0' + TF_STAGE_HISTORY_SLOTS) {
             json_t *e = history_entry(v->str, (size_t)v->len);

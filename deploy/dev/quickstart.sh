@@ -34,7 +34,9 @@ for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break;
 redis-cli -p "$redis_port" flushall >/dev/null
 
 export TOUCHFLOW_REDIS_URL="redis://127.0.0.1:$redis_port"
-"$tfd" --embedded --stats-interval-ms 500 >"$state/touchflowd.out" 2>"$state/touchflowd.log" &
+# The samples are history: stream time fires their timers (follow-ups, SLAs,
+# festivals) as the replayed stream passes them, not against today's date.
+"$tfd" --embedded --clock stream --stats-interval-ms 500 >"$state/touchflowd.out" 2>"$state/touchflowd.log" &
 daemon_pid=$!
 brokers=
 for _ in $(seq 100); do

@@ -73,6 +73,11 @@ static tf_complaint_t *complaint_slot(tf_customer_t *c)
             found_resolved |= resolved;
         }
     }
+    /* open_complaints counts the remembered complaints that are open: a forgotten
+     * one could never be resolved again. */
+    const tf_complaint_t *k = &c->complaint[victim];
+    if (k->opened_ms > 0 && k->state != TF_COMPLAINT_RESOLVED && c->open_complaints > 0)
+        c->open_complaints--;
     memmove(&c->complaint[victim], &c->complaint[victim + 1],
             sizeof(c->complaint[0]) * (c->ncomplaints - victim - 1));
     return &c->complaint[c->ncomplaints - 1];
@@ -138,6 +143,11 @@ void tf_lc_complaint_update(const tf_config_rules *r, tf_customer_t *c, const tf
         k->state = TF_COMPLAINT_OPEN;
         k->level = 0;
         k->closed_ms = 0;
+        /* Open again: the follow-up waits for the next resolution. */
+        if (strcmp(c->complaint_followup_id, k->id) == 0) {
+            c->complaint_followup_id[0] = '\0';
+            c->complaint_followup_due_ms = 0;
+        }
         if (k->opened_ms > 0)
             k->opened_ms = ev->time_ms;
         break;
@@ -219,7 +229,7 @@ void tf_lc_schedule_care(const tf_config_rules *r, tf_customer_t *c)
     int active = c->purchases > 0 && c->stage != TF_STAGE_CHURNED;
     for (int t = TF_TIMER_BIRTHDAY; t < TF_TIMER__COUNT; t++)
         c->due[t] = 0;
-    if (c->birth_month)
+    if (c->birth_month && c->stage != TF_STAGE_CHURNED) /* an exit ends the greetings too */
         c->due[TF_TIMER_BIRTHDAY] =
             next_yearly(c->birth_month, c->birth_day, 0, c->birthday_done_year, now, r->birthday_days_before, &y);
     if (active) {
@@ -237,7 +247,8 @@ void tf_lc_schedule_care(const tf_config_rules *r, tf_customer_t *c)
                                             r->anniversary_days_before, &y);
     if (c->followup_order[0])
         c->due[TF_TIMER_FOLLOWUP] = c->followup_due_ms;
-    if (c->tier == TF_TIER_KEY && r->checkin_days > 0) {
+    /* A churned customer keeps its last tier (no review runs): no check-ins. */
+    if (c->tier == TF_TIER_KEY && r->checkin_days > 0 && c->stage != TF_STAGE_CHURNED) {
         int64_t from = c->last_seen_ms > c->checkin_done_ms ? c->last_seen_ms : c->checkin_done_ms;
         c->due[TF_TIMER_CHECKIN] = from + r->checkin_days * TF_MS_PER_DAY;
     }

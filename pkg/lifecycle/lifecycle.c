@@ -123,10 +123,13 @@ tf_derived_t *tf_lc_derive(tf_emit *e, tf_derived_type type, const tf_cause *cau
 
 /* ---- touchpoints ---- */
 
+/* cause is the present (the latest touchpoint or the event, whichever is later): a
+ * late purchase counts, but the transitions it causes happen now, never back in time. */
 static void apply_purchase(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev, const tf_cause *cause,
                            tf_emit *e)
 {
     tf_stage before = c->stage;
+    int64_t since = c->stage_since_ms;
     c->purchases++;
     if (c->first_purchase_ms == 0 || ev->time_ms < c->first_purchase_ms)
         c->first_purchase_ms = ev->time_ms;
@@ -156,28 +159,27 @@ static void apply_purchase(const tf_config_rules *r, tf_customer_t *c, const tf_
         break;
     case TF_STAGE_CHURNED:
         /* A late purchase from before the exit is counted, not a win-back. */
-        if (ev->time_ms > c->stage_since_ms) {
+        if (ev->time_ms > since) {
             tf_lc_change_stage(c, TF_STAGE_GROWTH, cause, "winback_purchase", e);
             tf_derived_t *d = tf_lc_derive(e, TF_DERIVED_WINBACK_SUCCEEDED, cause, "winback_purchase");
             if (d) {
                 tf_derived_add_str(d, "order_id", ev->order_id);
                 tf_derived_add_int(d, "amount", ev->amount);
                 tf_derived_add_int(d, "churned_count", c->churned_count);
-                tf_derived_add_int(d, "days_churned", (ev->time_ms - c->stage_since_ms) / TF_MS_PER_DAY);
+                tf_derived_add_int(d, "days_churned", (ev->time_ms - since) / TF_MS_PER_DAY);
             }
         }
         break;
     case TF_STAGE_DECLINE:
-        tf_lc_change_stage(c, tf_lc_is_mature(r, c, ev->time_ms) ? TF_STAGE_MATURE : TF_STAGE_GROWTH, cause,
+        tf_lc_change_stage(c, tf_lc_is_mature(r, c, cause->at_ms) ? TF_STAGE_MATURE : TF_STAGE_GROWTH, cause,
                            "recovered_purchase", e);
         break;
     default:
         break;
     }
-    if (c->stage == TF_STAGE_GROWTH && tf_lc_is_mature(r, c, ev->time_ms))
+    if (c->stage == TF_STAGE_GROWTH && tf_lc_is_mature(r, c, cause->at_ms))
         tf_lc_change_stage(c, TF_STAGE_MATURE, cause, "mature_threshold", e);
-    if (c->warned)
-        tf_lc_clear_warning(c, cause, "purchase", e);
+    /* A standing warning is cleared by tf_lc_review_risk, with the risk after the purchase. */
 
     /* The referrer is credited once, for the referred customer's first purchase. */
     if (c->purchases == 1 && c->referred_by[0] && !c->referral_credited) {
@@ -261,9 +263,14 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
     if (ev->time_ms > c->clock_ms)
         c->clock_ms = ev->time_ms;
 
+    /* The rest is judged as of the latest touchpoint (a late event changes the
+     * present, not the past). */
+    tf_cause now = cause;
+    now.at_ms = seen_before > ev->time_ms ? seen_before : ev->time_ms;
+
     switch (ev->kind) {
     case TF_KIND_PURCHASE:
-        apply_purchase(rules, c, ev, &cause, &e);
+        apply_purchase(rules, c, ev, &now, &e);
         break;
     case TF_KIND_REFUND:
         apply_refund(rules, c, ev);
@@ -285,7 +292,7 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
         break;
     case TF_KIND_CONTRACT_END:
     case TF_KIND_UNSUBSCRIBE:
-        apply_exit(c, ev, &cause, &e);
+        apply_exit(c, ev, &now, &e);
         break;
     default:
         break;
@@ -296,10 +303,7 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
         c->welcomed = 1;
         tf_lc_care_reminder(c, &cause, "welcome", "welcome", 0, &e);
     }
-    /* The rest is judged as of the latest touchpoint (a late event changes the
-     * present, not the past); a purchase is never a decline signal. */
-    tf_cause now = cause;
-    now.at_ms = seen_before > ev->time_ms ? seen_before : ev->time_ms;
+    /* A purchase is never a decline signal. */
     if (ev->kind != TF_KIND_PURCHASE)
         tf_lc_review_stage(rules, c, &now, &e);
     tf_lc_review_risk(rules, c, &now, &e);

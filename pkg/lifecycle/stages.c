@@ -89,8 +89,9 @@ void tf_lc_review_stage(const tf_config_rules *r, tf_customer_t *c, const tf_cau
         char reasons[96];
         int64_t risk;
         if (idle >= threshold) {
+            int64_t mean = tf_customer_mean_interval_ms(c); /* -1 with one purchase: no interval */
             decline(c, cause, "inactivity", e, "threshold_days", threshold / TF_MS_PER_DAY, "mean_interval_days",
-                    tf_customer_mean_interval_ms(c) / TF_MS_PER_DAY);
+                    mean < 0 ? -1 : mean / TF_MS_PER_DAY);
         } else if (tf_lc_spend_declined(r, c, now, &recent, &previous)) {
             decline(c, cause, "spend_decline", e, "recent_spend", recent, "previous_spend", previous);
         } else if ((risk = tf_lc_risk(r, c, now, reasons, sizeof(reasons))) >= r->churn_warning) {

@@ -134,6 +134,10 @@ void tf_lc_review_risk(const tf_config_rules *r, tf_customer_t *c, const tf_caus
     char reasons[96];
     int bought = cause->ev && cause->ev->kind == TF_KIND_PURCHASE;
     c->risk = tf_lc_risk(r, c, cause->at_ms, reasons, sizeof(reasons));
+    if (c->warned && bought) {
+        tf_lc_clear_warning(c, cause, "purchase", e); /* a purchase clears, whatever the risk */
+        return;
+    }
     if (c->stage == TF_STAGE_CHURNED || c->stage == TF_STAGE_PROSPECT)
         return; /* no relationship to save, or none yet */
     if (!c->warned && c->risk >= r->churn_warning && !bought) {

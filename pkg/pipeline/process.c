@@ -442,9 +442,10 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
 }
 
 /* The rebuildable indexes a commit moves: the partition's timer index and the
- * value ranking. Sent ahead of the commit: an index entry that runs ahead of the
- * state is harmless (the scan finds nothing due and re-indexes), one that lags
- * would lose a timer. */
+ * value ranking. Sent ahead of the commit. The index may be early, never late: a
+ * customer indexed before its due time is only visited, finds nothing due and is
+ * indexed again, one indexed after it would lose a timer. So a due time that moved
+ * later is left for that visit, which saves a command on most commits. */
 static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
 {
     const char *customer = b->recs[gr->first].ev.subject;
@@ -456,7 +457,8 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
         if (due == 0 || soon < due)
             due = soon;
     }
-    if (due != tf_customer_next_due(before) || gr->has_timer || !gr->before.exists)
+    int64_t indexed = tf_customer_next_due(before);
+    if (gr->has_timer || !gr->before.exists || indexed == 0 || (due != 0 && due < indexed))
         tf_store_index_set(p->store, p->slots[gr->slot].tp, customer, due);
     if (after->purchases > 0) {
         int64_t value = tf_customer_value(&p->cfg.rules, after);

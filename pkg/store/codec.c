@@ -122,7 +122,69 @@ static const char *const complaint_states[] = {"open", "acknowledged", "resolved
 typedef struct {
     tf_store_fields *out;
     int err;
+    int sparse; /* leave out fields at their default */
 } enc_t;
+
+/* A field at its default: "", "0", or -1 for the derived figures. The stage is
+ * always written (it tells a customer from an empty hash). */
+static int is_default(const char *field, const char *v, size_t len)
+{
+    if (len == 0 || (len == 1 && v[0] == '0'))
+        return strcmp(field, "stage") != 0;
+    return (len == 2 && memcmp(v, "-1", 2) == 0) || (len == 5 && memcmp(v, "-1.00", 5) == 0);
+}
+
+/* Decimal text of v into the arena without printf (the hot path of a commit). */
+static const char *arena_i64(enc_t *e, int64_t v, size_t *len)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[n++] = '-';
+    tf_store_fields *o = e->out;
+    if (sizeof(o->arena) - o->used < n + 1) {
+        e->err = 1;
+        return NULL;
+    }
+    char *s = o->arena + o->used;
+    for (size_t i = 0; i < n; i++)
+        s[i] = tmp[n - 1 - i];
+    s[n] = '\0';
+    o->used += n + 1;
+    *len = n;
+    return s;
+}
+
+static void put_value(enc_t *e, const char *field, const char *v, size_t len, size_t mark)
+{
+    tf_store_fields *o = e->out;
+    if (e->sparse && is_default(field, v, len)) {
+        o->used = mark; /* give the room back */
+        return;
+    }
+    o->field[o->n] = field;
+    o->value[o->n] = v;
+    o->vlen[o->n] = len;
+    o->n++;
+}
+
+static void put_i64(enc_t *e, const char *field, int64_t v)
+{
+    tf_store_fields *o = e->out;
+    size_t len = 0, mark = o->used;
+    if (!field || o->n == TF_STORE_MAX_FIELDS) {
+        e->err = 1;
+        return;
+    }
+    const char *s = arena_i64(e, v, &len);
+    if (s)
+        put_value(e, field, s, len, mark);
+}
 
 /* Appends text to the arena; NULL (and e->err) when it does not fit. */
 static const char *arena_vprintf(enc_t *e, size_t *len, const char *fmt, va_list ap)
@@ -155,7 +217,7 @@ static void put(enc_t *e, const char *field, const char *fmt, ...) __attribute__
 static void put(enc_t *e, const char *field, const char *fmt, ...)
 {
     tf_store_fields *o = e->out;
-    size_t len = 0;
+    size_t len = 0, mark = o->used;
     if (!field || o->n == TF_STORE_MAX_FIELDS) {
         e->err = 1;
         return;
@@ -164,12 +226,8 @@ static void put(enc_t *e, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     const char *v = arena_vprintf(e, &len, fmt, ap);
     va_end(ap);
-    if (!v)
-        return;
-    o->field[o->n] = field;
-    o->value[o->n] = v;
-    o->vlen[o->n] = len;
-    o->n++;
+    if (v)
+        put_value(e, field, v, len, mark);
 }
 
 static const char *or_none(const char *name) { return name ? name : "none"; }
@@ -188,24 +246,34 @@ static void put_complaint(enc_t *e, size_t slot, const tf_complaint_t *cp)
         (long long)cp->opened_ms, (long long)cp->closed_ms, STR(cp->id));
 }
 
-int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out)
+static const char *const kind_fields[TF_KIND__COUNT] = {
+    "n:web_visit", "n:call", "n:purchase", "n:refund", "n:complaint",
+    "n:complaint_update", "n:survey", "n:referral", "n:profile", "n:email",
+    "n:social", "n:store_visit", "n:event_attendance", "n:contract_end", "n:unsubscribe",
+};
+static const char *const timer_fields[TF_TIMER__COUNT] = {
+    "t:review", "t:birthday", "t:festival", "t:followup", "t:checkin",
+    "t:anniversary", "t:date", "t:complaint_followup", "t:sla",
+};
+
+static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
 {
     const tf_customer_t *c = &doc->customer;
-    enc_t e = {out, 0};
+    enc_t e = {out, 0, sparse};
     out->n = 0;
     out->used = 0;
     put(&e, "stage", "%s", tf_stage_name(c->stage));
-#define X(name, member) put(&e, name, "%lld", (long long)c->member);
+#define X(name, member) put_i64(&e, name, c->member);
     I64_FIELDS(X)
 #undef X
-#define X(name, member) put(&e, name, "%d", c->member);
+#define X(name, member) put_i64(&e, name, c->member);
     INT_FIELDS(X)
 #undef X
     put(&e, "currency", "%.*s", STR(c->currency));
     put(&e, "sat_a", "%.17g", c->sat_expectation_sum);
     put(&e, "sat_b", "%.17g", c->sat_perception_sum);
     for (int k = 0; k < TF_KIND__COUNT; k++)
-        put(&e, arena_printf(&e, "n:%s", tf_event_kind_name((tf_event_kind)k)), "%lld", (long long)c->counts[k]);
+        put_i64(&e, kind_fields[k], c->counts[k]);
     put(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
     put(&e, "mean_interval_ms", "%lld", (long long)tf_customer_mean_interval_ms(c));
     put(&e, "nps", "%.2f", tf_customer_nps_mean(c));
@@ -244,15 +312,24 @@ int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out)
             put(&e, complaint_fields[i], "%s", "");
     }
     for (int t = 0; t < TF_TIMER__COUNT; t++)
-        put(&e, arena_printf(&e, "t:%s", timer_name(t)), "%lld", (long long)c->due[t]);
+        put_i64(&e, timer_fields[t], c->due[t]);
 
     for (size_t i = 0; i < c->nhistory && i < TF_STAGE_HISTORY; i++)
         put(&e, history_fields[i], "%lld|%s|%s|%.*s", (long long)c->history[i].at_ms,
             tf_stage_name(c->history[i].from), tf_stage_name(c->history[i].to), STR(c->history[i].rule));
     for (size_t i = 0; i < doc->nwatermarks && i < TF_STORE_MAX_WATERMARKS; i++)
-        put(&e, arena_printf(&e, "o:%.*s", STR(doc->watermarks[i].tp)), "%lld",
-            (long long)doc->watermarks[i].offset);
+        put_i64(&e, arena_printf(&e, "o:%.*s", STR(doc->watermarks[i].tp)), doc->watermarks[i].offset);
     return e.err ? TF_EINVAL : TF_OK;
+}
+
+int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out)
+{
+    return encode(doc, out, 1);
+}
+
+int tf_store_encode_full(const tf_store_doc_t *doc, tf_store_fields *out)
+{
+    return encode(doc, out, 0);
 }
 
 /* ---- decoding ---- */

@@ -651,7 +651,7 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     if (!before->exists)
         fb->n = 0;
 
-    if (build_keys(st, customer, off, len) || argv_reserve(st, 16 + 2 * fa->n + nids + 2 * noutbox))
+    if (build_keys(st, customer, off, len) || argv_reserve(st, 16 + 2 * (fa->n + fb->n) + nids + 2 * noutbox))
         return TF_ENOMEM;
     cmd_t *c = cmd_get(st, CMD_COMMIT, (void *)cb, opaque);
     if (!c)
@@ -689,6 +689,17 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
             continue;
         st->argv[a] = fa->field[i], st->argvlen[a++] = strlen(fa->field[i]);
         st->argv[a] = fa->value[i], st->argvlen[a++] = fa->vlen[i];
+        nf++;
+    }
+    /* A field back at its default is not in the sparse encoding: blank it. */
+    for (size_t j = 0; j < fb->n; j++) {
+        int present = 0;
+        for (size_t k = 0; k < fa->n && !present; k++)
+            present = strcmp(fa->field[(j + k) % fa->n], fb->field[j]) == 0;
+        if (present)
+            continue;
+        st->argv[a] = fb->field[j], st->argvlen[a++] = strlen(fb->field[j]);
+        st->argv[a] = "", st->argvlen[a++] = 0;
         nf++;
     }
     nl[4] = snprintf(nums[4], 24, "%zu", nf);

@@ -202,6 +202,9 @@ typedef struct {
 /* Encodes doc into out. Returns 0, or TF_EINVAL when a value did not fit (only a
  * corrupt document can do that: out is then incomplete and must not be written). */
 int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out);
+/* Like tf_store_encode, but tf_store_encode leaves fields at their default ("", 0,
+ * -1 for the derived figures) out, as the hash does; this one writes every field. */
+int tf_store_encode_full(const tf_store_doc_t *doc, tf_store_fields *out);
 /* Decodes field/value pairs into doc (zeroed first; exists = n > 0). Unknown
  * fields are ignored (forward compatibility) and a malformed value leaves its
  * member zero without stopping the rest; only an unknown stage fails (TF_EINVAL),

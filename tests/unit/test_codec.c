@@ -69,9 +69,10 @@ static const char *value_of(const tf_store_fields *fs, const char *field)
     return NULL;
 }
 
+/* Every field, defaults included (as `touchflow customer get` shows them). */
 static void encode_ok(const tf_store_doc_t *doc, tf_store_fields *fs)
 {
-    assert_int_equal(tf_store_encode(doc, fs), TF_OK);
+    assert_int_equal(tf_store_encode_full(doc, fs), TF_OK);
     assert_true(fs->used <= sizeof(fs->arena));
 }
 
@@ -538,6 +539,35 @@ static void test_watermark_evicts_oldest(void **state)
 
 /* A customer seen once: every slot and timer is written, as "" or "0", so a later
  * commit only ever overwrites fields and never has to delete one. */
+/* The hash keeps only fields off their default: a new prospect is a handful of
+ * fields, and decoding them gives the same document back. */
+static void test_sparse_encoding(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc, back;
+    static tf_store_fields full, sparse;
+    static pairs p;
+    memset(&doc, 0, sizeof doc);
+    doc.exists = 1;
+    doc.customer.stage = TF_STAGE_PROSPECT;
+    doc.customer.first_seen_ms = doc.customer.last_seen_ms = doc.customer.clock_ms = 1767701700000;
+    doc.customer.counts[TF_KIND_WEB_VISIT] = 1;
+    tf_store_doc_set_watermark(&doc, "touchpoints/3", 0);
+    assert_int_equal(tf_store_encode_full(&doc, &full), TF_OK);
+    assert_int_equal(tf_store_encode(&doc, &sparse), TF_OK);
+    assert_true(sparse.n < full.n / 3);
+    assert_string_equal(value_of(&sparse, "stage"), "prospect");
+    assert_string_equal(value_of(&sparse, "n:web_visit"), "1");
+    assert_null(value_of(&sparse, "n:purchase"));
+    assert_null(value_of(&sparse, "t:review"));
+    assert_null(value_of(&sparse, "followup"));
+    assert_null(value_of(&sparse, "mean_interval_ms"));
+    assert_null(value_of(&sparse, "o:touchpoints/3")); /* offset 0 is the default too */
+    from_fields(&p, &sparse);
+    assert_int_equal(decode(&back, &p), TF_OK);
+    assert_customer_equal(&back.customer, &doc.customer);
+}
+
 static void test_empty_customer_round_trip(void **state)
 {
     (void)state;
@@ -912,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_watermark_keeps_highest),
         cmocka_unit_test(test_watermark_evicts_oldest),
         cmocka_unit_test(test_empty_customer_round_trip),
+        cmocka_unit_test(test_sparse_encoding),
         cmocka_unit_test(test_malformed_fields_skipped),
         cmocka_unit_test(test_complaint_slots_compact),
         cmocka_unit_test(test_worst_case_fits),

@@ -1,12 +1,14 @@
-/* Unit tests for pkg/lifecycle: every rule of lifecycle.c, each stage transition with
- * the derived event it emits (type, rule, figures, id, time, subject) and the
- * counters and value figures kept per customer. */
+/* Unit tests for pkg/lifecycle: every rule and transition of DOMAIN.md as the pure
+ * engine implements it, driven the way the pipeline drives it (the customer's timers
+ * due by an event's time fire first, then the event applies), with the exact derived
+ * events asserted in order: type, rule, time, subject and figures. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -14,95 +16,216 @@
 #include "config/config.h"
 #include "lifecycle/lifecycle.h"
 
-/* 2026-01-06T12:15:00Z, the start of every customer's story below. */
-#define T0 INT64_C(1767701700000)
 #define DAY TF_MS_PER_DAY
+#define HOUR TF_MS_PER_HOUR
+/* 2026-01-06T12:15:00Z, where most stories below start. */
+#define T0 INT64_C(1767701700000)
 #define CUSTOMER "c-1"
 #define SOURCE "/web/shop-cn"
+#define LOG_MAX 512
 
-static tf_config_rules default_rules(void)
+static int64_t at(int y, int m, int d, int hh, int mi)
+{
+    return tf_days_from_civil(y, m, d) * DAY + hh * HOUR + mi * INT64_C(60000);
+}
+
+/* ---- the harness: one customer, its rules, and every derived event in order ---- */
+
+typedef struct {
+    tf_config_rules r;
+    tf_population_t pop;
+    int use_pop;
+    tf_customer_t c;
+    int seq;                    /* event ids e-1, e-2, ... */
+    size_t n, cur;              /* log[0..n), the next one to check */
+    tf_derived_t log[LOG_MAX];
+} harness;
+
+/* Live harnesses, freed by teardown even when a test fails half-way. */
+static harness *live[4];
+
+static harness *h_new(void)
+{
+    harness *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    size_t i = 0;
+    while (i < 4 && live[i])
+        i++;
+    assert_true(i < 4);
+    live[i] = h;
+    tf_config_t cfg;
+    tf_config_defaults(&cfg);
+    h->r = cfg.rules;
+    h->r.nfestivals = 0; /* the care calendar only where a test wants it */
+    return h;
+}
+
+static void h_calendar(harness *h)
 {
     tf_config_t cfg;
     tf_config_defaults(&cfg);
-    return cfg.rules;
+    h->r.nfestivals = cfg.rules.nfestivals;
+    memcpy(h->r.festivals, cfg.rules.festivals, sizeof h->r.festivals);
 }
 
-static tf_event_t mk(tf_event_kind kind, const char *id, int64_t time_ms)
+static void h_population(harness *h, int64_t buyers, int64_t key_enter, int64_t key_keep, int64_t pot_enter,
+                         int64_t pot_keep)
+{
+    h->use_pop = 1;
+    h->pop = (tf_population_t){buyers, key_enter, key_keep, pot_enter, pot_keep};
+}
+
+static const tf_population_t *popp(const harness *h)
+{
+    return h->use_pop ? &h->pop : NULL;
+}
+
+static void h_append(harness *h, const tf_derived_t *d, size_t k)
+{
+    assert_true(h->n + k <= LOG_MAX);
+    memcpy(&h->log[h->n], d, k * sizeof *d);
+    h->n += k;
+}
+
+/* Fires every timer due by until, as the timer scan does. */
+static void run(harness *h, int64_t until)
+{
+    static tf_derived_t out[64];
+    int more;
+    do {
+        size_t k = tf_lifecycle_advance(&h->r, popp(h), CUSTOMER, &h->c, until, out, 64, &more);
+        h_append(h, out, k);
+    } while (more);
+}
+
+/* What the pipeline does per touchpoint: timers due by its time, then the event. */
+static size_t step(harness *h, const tf_event_t *ev)
+{
+    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
+    run(h, ev->time_ms);
+    size_t k = tf_lifecycle_apply(&h->r, popp(h), &h->c, ev, out);
+    assert_true(k <= TF_LIFECYCLE_MAX_DERIVED);
+    h_append(h, out, k);
+    return k;
+}
+
+static tf_event_t ev_new(harness *h, tf_event_kind kind, int64_t t)
 {
     tf_event_t ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = kind;
-    snprintf(ev.id, sizeof ev.id, "%s", id);
+    snprintf(ev.id, sizeof ev.id, "e-%d", ++h->seq);
     snprintf(ev.source, sizeof ev.source, "%s", SOURCE);
     snprintf(ev.subject, sizeof ev.subject, "%s", CUSTOMER);
-    ev.time_ms = time_ms;
+    ev.time_ms = t;
     ev.nps = -1;
     ev.duration_s = -1;
     return ev;
 }
 
-static tf_event_t mk_purchase(const char *id, int64_t time_ms, int64_t amount, const char *currency)
+static void touch(harness *h, tf_event_kind kind, int64_t t)
 {
-    tf_event_t ev = mk(TF_KIND_PURCHASE, id, time_ms);
-    snprintf(ev.order_id, sizeof ev.order_id, "o-%s", id);
+    tf_event_t ev = ev_new(h, kind, t);
+    step(h, &ev);
+}
+
+/* A purchase of order "o-<event id>"; margin < INT64_MIN + 1 means none given. */
+#define NO_MARGIN INT64_MIN
+static tf_event_t ev_buy(harness *h, int64_t t, int64_t amount, int64_t margin, const char *currency)
+{
+    tf_event_t ev = ev_new(h, TF_KIND_PURCHASE, t);
+    snprintf(ev.order_id, sizeof ev.order_id, "o-e-%d", h->seq);
     ev.amount = amount;
     snprintf(ev.currency, sizeof ev.currency, "%s", currency);
+    if (margin != NO_MARGIN) {
+        ev.has_margin = 1;
+        ev.margin = margin;
+    }
     return ev;
 }
 
-static tf_event_t mk_refund(const char *id, int64_t time_ms, int64_t amount, const char *currency)
+static void buy(harness *h, int64_t t, int64_t amount)
 {
-    tf_event_t ev = mk(TF_KIND_REFUND, id, time_ms);
-    snprintf(ev.order_id, sizeof ev.order_id, "o-%s", id);
+    tf_event_t ev = ev_buy(h, t, amount, NO_MARGIN, "CNY");
+    step(h, &ev);
+}
+
+static void buy_m(harness *h, int64_t t, int64_t amount, int64_t margin)
+{
+    tf_event_t ev = ev_buy(h, t, amount, margin, "CNY");
+    step(h, &ev);
+}
+
+static void refund(harness *h, int64_t t, int64_t amount, const char *currency)
+{
+    tf_event_t ev = ev_new(h, TF_KIND_REFUND, t);
+    snprintf(ev.order_id, sizeof ev.order_id, "o-r");
     ev.amount = amount;
     snprintf(ev.currency, sizeof ev.currency, "%s", currency);
-    return ev;
+    step(h, &ev);
 }
 
-static tf_event_t mk_update(const char *id, int64_t time_ms, tf_complaint_status status)
+static void survey(harness *h, int64_t t, double a, double b, int nps)
 {
-    tf_event_t ev = mk(TF_KIND_COMPLAINT_UPDATE, id, time_ms);
-    snprintf(ev.complaint_id, sizeof ev.complaint_id, "cp-1");
-    ev.status = status;
-    return ev;
-}
-
-static tf_event_t mk_survey(const char *id, int64_t time_ms, double a, double b, int nps)
-{
-    tf_event_t ev = mk(TF_KIND_SURVEY, id, time_ms);
+    tf_event_t ev = ev_new(h, TF_KIND_SURVEY, t);
     if (a > 0) {
         ev.has_sat = 1;
         ev.expectation = a;
         ev.perception = b;
     }
     ev.nps = nps;
-    return ev;
+    step(h, &ev);
 }
 
-/* Applies ev and returns the number of derived events. */
-static size_t apply(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev,
-                    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED])
+static void complaint(harness *h, int64_t t, const char *id, tf_complaint_severity sev)
 {
-    memset(out, 0xa5, sizeof(tf_derived_t) * TF_LIFECYCLE_MAX_DERIVED);
-    size_t n = tf_lifecycle_apply(r, c, ev, out);
-    assert_true(n <= TF_LIFECYCLE_MAX_DERIVED);
-    return n;
+    tf_event_t ev = ev_new(h, TF_KIND_COMPLAINT, t);
+    snprintf(ev.complaint_id, sizeof ev.complaint_id, "%s", id);
+    ev.category = TF_CAT_SERVICE;
+    ev.severity = sev;
+    step(h, &ev);
 }
 
-/* Applies a purchase expecting no derived event. */
-static void buy_quietly(const tf_config_rules *r, tf_customer_t *c, const char *id, int64_t t, int64_t amount)
+static void cupdate(harness *h, int64_t t, const char *id, tf_complaint_status st)
 {
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_purchase(id, t, amount, "CNY");
-    assert_int_equal(apply(r, c, &ev, out), 0);
+    tf_event_t ev = ev_new(h, TF_KIND_COMPLAINT_UPDATE, t);
+    snprintf(ev.complaint_id, sizeof ev.complaint_id, "%s", id);
+    ev.status = st;
+    step(h, &ev);
 }
 
-/* cmocka 1.1.5 has no assert_double_equal (its float variant rounds to float). */
-#define assert_near(a, b) assert_near_impl((a), (b), #a, __FILE__, __LINE__)
-static void assert_near_impl(double got, double want, const char *expr, const char *file, int line)
+static void profile(harness *h, int64_t t, int bm, int bd, int ay, int am, int ad)
 {
-    if (!(fabs(got - want) <= 1e-9 * (fabs(want) > 1 ? fabs(want) : 1)))
-        fail_msg("%s:%d: %s is %.17g, want %.17g", file, line, expr, got, want);
+    tf_event_t ev = ev_new(h, TF_KIND_PROFILE, t);
+    ev.birth_month = bm;
+    ev.birth_day = bd;
+    ev.anniv_year = ay;
+    ev.anniv_month = am;
+    ev.anniv_day = ad;
+    step(h, &ev);
+}
+
+/* ---- reading derived events ---- */
+
+static void dump(const harness *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const tf_derived_t *d = &h->log[i];
+        char t[TF_TIME_RFC3339_LEN];
+        tf_time_format_rfc3339(d->time_ms, t);
+        fprintf(stderr, "%s[%zu] %s %s %s %s {", i == h->cur ? ">" : " ", i, t, tf_derived_type_name(d->type),
+                d->rule, d->subject);
+        for (size_t j = 0; j < d->nfigures; j++) {
+            const tf_figure *f = &d->figures[j];
+            if (f->kind == TF_FIG_INT)
+                fprintf(stderr, " %s=%lld", f->name, (long long)f->i);
+            else if (f->kind == TF_FIG_NUM)
+                fprintf(stderr, " %s=%.6g", f->name, f->num);
+            else
+                fprintf(stderr, " %s=\"%s\"", f->name, f->str);
+        }
+        fprintf(stderr, " }\n");
+    }
 }
 
 static const tf_figure *fig(const tf_derived_t *d, const char *name)
@@ -113,786 +236,1554 @@ static const tf_figure *fig(const tf_derived_t *d, const char *name)
     return NULL;
 }
 
-static void assert_fig_str(const tf_derived_t *d, const char *name, const char *want)
+static const tf_figure *fig_of(const tf_derived_t *d, const char *name, tf_figure_kind kind)
 {
     const tf_figure *f = fig(d, name);
-    if (!f)
-        fail_msg("figure \"%s\" missing from %s/%s", name, tf_derived_type_name(d->type), d->rule);
-    assert_int_equal(f->kind, TF_FIG_STR);
-    assert_string_equal(f->str, want);
+    if (!f || f->kind != kind)
+        fail_msg("%s/%s: figure \"%s\" %s", tf_derived_type_name(d->type), d->rule, name,
+                 f ? "has another kind" : "missing");
+    return f;
 }
 
-static void assert_fig_int(const tf_derived_t *d, const char *name, int64_t want)
+static int64_t fig_i(const tf_derived_t *d, const char *name)
+{
+    return fig_of(d, name, TF_FIG_INT)->i;
+}
+
+static double fig_n(const tf_derived_t *d, const char *name)
+{
+    return fig_of(d, name, TF_FIG_NUM)->num;
+}
+
+static const char *fig_s(const tf_derived_t *d, const char *name)
 {
     const tf_figure *f = fig(d, name);
-    if (!f)
-        fail_msg("figure \"%s\" missing from %s/%s", name, tf_derived_type_name(d->type), d->rule);
-    assert_int_equal(f->kind, TF_FIG_INT);
-    assert_int_equal(f->i, want);
+    if (f && f->kind == TF_FIG_LIST)
+        return f->str;
+    return fig_of(d, name, TF_FIG_STR)->str;
 }
 
-/* Checks what every derived event carries: customer, cause time and an id. */
-static void assert_derived(const tf_derived_t *d, tf_derived_type type, const char *rule, const tf_event_t *ev)
+static void assert_near(double got, double want)
 {
-    assert_int_equal(d->type, type);
-    assert_string_equal(d->rule, rule);
-    assert_string_equal(d->subject, ev->subject);
-    assert_int_equal(d->time_ms, ev->time_ms);
-    assert_int_equal(strlen(d->id), TF_ID_LEN - 1);
+    if (!(fabs(got - want) <= 1e-9 * (fabs(want) > 1 ? fabs(want) : 1)))
+        fail_msg("%.17g, want %.17g", got, want);
 }
 
-static void assert_stage_changed(const tf_derived_t *d, const char *rule, const tf_event_t *ev, const char *from,
-                                 const char *to)
+static const char *iso(int64_t ms)
 {
-    assert_derived(d, TF_DERIVED_STAGE_CHANGED, rule, ev);
-    assert_fig_str(d, "from", from);
-    assert_fig_str(d, "to", to);
-    assert_fig_str(d, "cause", tf_event_kind_name(ev->kind));
+    static char buf[4][TF_TIME_RFC3339_LEN];
+    static int i;
+    i = (i + 1) % 4;
+    tf_time_format_rfc3339(ms, buf[i]);
+    return buf[i];
 }
 
-/* ---- stage machine ---- */
-
-/* Stage changes are kept newest first, at most TF_STAGE_HISTORY of them. */
-static void test_stage_history(void **state)
+/* The next derived event not yet checked must be this one. */
+#define NEXT(h, type, rule, t) next_impl((h), (type), (rule), (t), __LINE__)
+static const tf_derived_t *next_impl(harness *h, tf_derived_type type, const char *rule, int64_t t, int line)
 {
-    (void)state;
-    tf_config_rules rr = default_rules();
-    const tf_config_rules *r = &rr;
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    memset(&c, 0, sizeof c);
-    tf_event_t buy = mk_purchase("h-1", T0, 100, "CNY");
-    apply(r, &c, &buy, out);
-    tf_event_t quit = mk(TF_KIND_UNSUBSCRIBE, "h-2", T0 + DAY);
-    apply(r, &c, &quit, out);
-    assert_int_equal(c.nhistory, 2);
-    assert_int_equal(c.history[0].at_ms, T0 + DAY);
-    assert_int_equal(c.history[0].from, TF_STAGE_GROWTH);
-    assert_int_equal(c.history[0].to, TF_STAGE_CHURNED);
-    assert_string_equal(c.history[0].rule, "explicit_exit");
-    assert_int_equal(c.history[1].from, TF_STAGE_PROSPECT);
-    assert_string_equal(c.history[1].rule, "first_purchase");
-    for (int i = 0; i < 10; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "h-%d", 10 + i);
-        tf_event_t ev = i % 2 ? mk(TF_KIND_CONTRACT_END, id, T0 + (2 + i) * DAY)
-                              : mk_purchase(id, T0 + (2 + i) * DAY, 100, "CNY");
-        apply(r, &c, &ev, out);
+    if (h->cur >= h->n) {
+        dump(h);
+        fail_msg("line %d: no derived event left, want %s/%s at %s", line, tf_derived_type_name(type), rule, iso(t));
     }
-    assert_int_equal(c.nhistory, TF_STAGE_HISTORY);
-    assert_int_equal(c.history[0].at_ms, T0 + 11 * DAY);
-    assert_int_equal(c.history[TF_STAGE_HISTORY - 1].at_ms, T0 + 4 * DAY);
-}
-
-static void test_stage_names(void **state)
-{
-    (void)state;
-    tf_stage s = TF_STAGE_NONE;
-    for (int i = 0; i < TF_STAGE__COUNT; i++) {
-        assert_int_equal(tf_stage_parse(tf_stage_name((tf_stage)i), &s), TF_OK);
-        assert_int_equal(s, i);
+    const tf_derived_t *d = &h->log[h->cur];
+    if (d->type != type || strcmp(d->rule, rule) != 0 || d->time_ms != t ||
+        (type != TF_DERIVED_REFERRAL_CREDITED && strcmp(d->subject, CUSTOMER) != 0) || strlen(d->id) != 32) {
+        dump(h);
+        fail_msg("line %d: derived[%zu] is %s/%s at %s, want %s/%s at %s", line, h->cur,
+                 tf_derived_type_name(d->type), d->rule, iso(d->time_ms), tf_derived_type_name(type), rule, iso(t));
     }
-    assert_string_equal(tf_stage_name(TF_STAGE_MATURE), "mature");
-    assert_string_equal(tf_stage_name(TF_STAGE_NONE), "none");
-    assert_int_equal(tf_stage_parse("Growth", &s), TF_ENOTFOUND);
-    assert_int_equal(tf_stage_parse("", &s), TF_ENOTFOUND);
+    h->cur++;
+    return d;
 }
 
-static void test_new_customer_becomes_prospect(void **state)
+#define NOTHING(h) nothing_impl((h), __LINE__)
+static void nothing_impl(harness *h, int line)
+{
+    if (h->cur != h->n) {
+        dump(h);
+        fail_msg("line %d: %zu unexpected derived event(s) from [%zu]", line, h->n - h->cur, h->cur);
+    }
+}
+
+/* A stage change with its common figures. */
+#define STAGE(h, rule, t, from, to, cause) stage_impl((h), (rule), (t), (from), (to), (cause), __LINE__)
+static const tf_derived_t *stage_impl(harness *h, const char *rule, int64_t t, const char *from, const char *to,
+                                      const char *cause, int line)
+{
+    const tf_derived_t *d = next_impl(h, TF_DERIVED_STAGE_CHANGED, rule, t, line);
+    assert_string_equal(fig_s(d, "from"), from);
+    assert_string_equal(fig_s(d, "to"), to);
+    assert_string_equal(fig_s(d, "cause"), cause);
+    return d;
+}
+
+/* A care reminder of kind for occasion, due at t. */
+#define CARE(h, kind, occasion, t) care_impl((h), (kind), (occasion), (t), __LINE__)
+static const tf_derived_t *care_impl(harness *h, const char *kind, const char *occasion, int64_t t, int line)
+{
+    const tf_derived_t *d = next_impl(h, TF_DERIVED_CARE_REMINDER, kind, t, line);
+    assert_string_equal(fig_s(d, "kind"), kind);
+    assert_string_equal(fig_s(d, "occasion"), occasion);
+    assert_string_equal(fig_s(d, "due"), iso(t));
+    return d;
+}
+
+/* Skips the post-purchase follow-ups (checked in their own test). */
+static void skip_followups(harness *h)
+{
+    while (h->cur < h->n && h->log[h->cur].type == TF_DERIVED_CARE_REMINDER &&
+           strcmp(h->log[h->cur].rule, "post_purchase") == 0)
+        h->cur++;
+}
+
+/* Derived events of type (and rule, unless NULL) in the whole log. */
+static size_t count(const harness *h, tf_derived_type type, const char *rule)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (h->log[i].type == type && (!rule || strcmp(h->log[i].rule, rule) == 0))
+            k++;
+    return k;
+}
+
+/* Moves the cursor to the end, keeping only events of type (in order) in out. */
+static size_t take(harness *h, tf_derived_type type, const tf_derived_t **out, size_t cap)
+{
+    size_t k = 0;
+    for (; h->cur < h->n; h->cur++)
+        if (h->log[h->cur].type == type && k < cap)
+            out[k++] = &h->log[h->cur];
+    return k;
+}
+
+static void teardown_h(harness *h)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (live[i] == h)
+            live[i] = NULL;
+    free(h);
+}
+
+static int free_all(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk(TF_KIND_WEB_VISIT, "e-1", T0);
+    for (size_t i = 0; i < 4; i++) {
+        free(live[i]);
+        live[i] = NULL;
+    }
+    return 0;
+}
 
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.stage, TF_STAGE_PROSPECT);
-    assert_int_equal(c.stage_since_ms, T0);
-    assert_int_equal(c.counts[TF_KIND_WEB_VISIT], 1);
-    assert_int_equal(c.first_seen_ms, T0);
-    assert_int_equal(c.last_seen_ms, T0);
-    assert_int_equal(c.purchases, 0);
+/* ---- names ---- */
 
-    /* More touchpoints without a purchase keep the prospect where it is. */
-    ev = mk(TF_KIND_CALL, "e-2", T0 + DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.stage, TF_STAGE_PROSPECT);
-    assert_int_equal(c.stage_since_ms, T0);
+static void test_names(void **state)
+{
+    (void)state;
+    assert_int_equal(at(2026, 1, 6, 12, 15), T0);
+    const char *stages[] = {"none", "prospect", "growth", "mature", "decline", "churned"};
+    for (int s = 0; s < TF_STAGE__COUNT; s++) {
+        tf_stage back;
+        assert_string_equal(tf_stage_name((tf_stage)s), stages[s]);
+        assert_int_equal(tf_stage_parse(stages[s], &back), TF_OK);
+        assert_int_equal(back, s);
+    }
+    const char *tiers[] = {"none", "temporary", "regular", "potential", "key"};
+    for (int t = 0; t < TF_TIER__COUNT; t++) {
+        tf_tier back;
+        assert_string_equal(tf_tier_name((tf_tier)t), tiers[t]);
+        assert_int_equal(tf_tier_parse(tiers[t], &back), TF_OK);
+        assert_int_equal(back, t);
+    }
+    tf_stage s;
+    tf_tier t;
+    assert_int_equal(tf_stage_parse("lapsed", &s), TF_ENOTFOUND);
+    assert_int_equal(tf_tier_parse("gold", &t), TF_ENOTFOUND);
+    assert_string_equal(tf_stage_name(TF_STAGE__COUNT), "none");
+    const char *timers[] = {"review", "birthday", "festival", "followup", "checkin",
+                            "anniversary", "date", "complaint_followup", "sla"};
+    for (int i = 0; i < TF_TIMER__COUNT; i++)
+        assert_string_equal(tf_timer_name((tf_timer)i), timers[i]);
+}
+
+/* ---- stages ---- */
+
+static void test_first_touch_welcome(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    const tf_derived_t *d = CARE(h, "welcome", "welcome", T0);
+    assert_string_equal(fig_s(d, "stage"), "prospect");
+    assert_string_equal(fig_s(d, "tier"), "none");
+    assert_null(fig(d, "date"));
+    NOTHING(h);
+    assert_int_equal(h->c.stage, TF_STAGE_PROSPECT);
+    assert_int_equal(h->c.stage_since_ms, T0);
+    assert_int_equal(h->c.welcomed, 1);
+    assert_int_equal(h->c.care_actions, 1);
+    assert_int_equal(h->c.counts[TF_KIND_WEB_VISIT], 1);
+    /* A prospect without dates has no timer. */
+    assert_int_equal(tf_customer_next_due(&h->c), 0);
+
+    touch(h, TF_KIND_EMAIL, T0 + HOUR); /* welcomed once */
+    run(h, T0 + 400 * DAY);
+    NOTHING(h);
+    assert_int_equal(h->c.clock_ms, T0 + 400 * DAY);
+
+    buy(h, T0 + 401 * DAY, 12990);
+    d = STAGE(h, "first_purchase", T0 + 401 * DAY, "prospect", "growth", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 1);
+    assert_int_equal(fig_i(d, "tenure_days"), 0);
+    NOTHING(h);
+    teardown_h(h);
 }
 
 static void test_first_purchase(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t visit = mk(TF_KIND_WEB_VISIT, "e-1", T0);
-    apply(&r, &c, &visit, out);
+    harness *h = h_new();
+    buy(h, T0, 12990);
+    const tf_derived_t *d = STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 1);
+    assert_int_equal(fig_i(d, "spend"), 12990);
+    assert_int_equal(fig_i(d, "tenure_days"), 0);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 0);
+    NOTHING(h); /* no welcome for a first touchpoint that is a purchase; first level silent */
+    assert_int_equal(h->c.welcomed, 0);
+    assert_string_equal(h->c.level, "member");
+    assert_int_equal(h->c.points, 129);
+    assert_int_equal(h->c.nhistory, 1);
+    assert_int_equal(h->c.history[0].from, TF_STAGE_PROSPECT);
+    assert_int_equal(h->c.history[0].to, TF_STAGE_GROWTH);
+    assert_string_equal(h->c.history[0].rule, "first_purchase");
 
-    tf_event_t ev = mk_purchase("e-2", T0 + 2 * DAY, 12990, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "first_purchase", &ev, "prospect", "growth");
-    assert_fig_int(&out[0], "purchases", 1);
-    assert_fig_int(&out[0], "spend", 12990);
-    assert_fig_int(&out[0], "tenure_days", 0);
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-    assert_int_equal(c.stage_since_ms, T0 + 2 * DAY);
-    assert_int_equal(c.first_purchase_ms, T0 + 2 * DAY);
-    assert_string_equal(c.currency, "CNY");
+    /* The timers as scheduled: review on the 7-day grid (inactivity is later),
+     * follow-up after 3 days, the first anniversary 3 days before. */
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 7 * DAY);
+    assert_int_equal(h->c.due[TF_TIMER_FOLLOWUP], T0 + 3 * DAY);
+    assert_int_equal(h->c.due[TF_TIMER_ANNIVERSARY], at(2027, 1, 3, 0, 0));
+    assert_int_equal(h->c.due[TF_TIMER_FESTIVAL], 0);
+    assert_int_equal(h->c.due[TF_TIMER_CHECKIN], 0);
+    assert_int_equal(h->c.due[TF_TIMER_SLA], 0);
+    assert_int_equal(tf_customer_next_due(&h->c), T0 + 3 * DAY);
 
-    /* A second purchase in growth, far from the thresholds, emits nothing. */
-    ev = mk_purchase("e-3", T0 + 3 * DAY, 100, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-    assert_int_equal(c.stage_since_ms, T0 + 2 * DAY);
+    /* Rescheduled from the state as of the clock: the review keeps to its grid. */
+    h->c.clock_ms = T0 + 8 * DAY;
+    tf_lifecycle_schedule(&h->r, &h->c);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 14 * DAY);
+    h->c.clock_ms = T0 + 29 * DAY;
+    tf_lifecycle_schedule(&h->r, &h->c);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 30 * DAY); /* the inactivity deadline comes first */
+    teardown_h(h);
 }
 
-static void test_first_event_is_purchase(void **state)
+/* 5 purchases and 90 days: the fifth purchase 1 ms short of 90 days does not make
+ * the customer mature; the review timer does at exactly 90 days. */
+static void test_mature_by_tenure_timer(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_purchase("e-1", T0, 500, "EUR");
+    harness *h = h_new();
+    for (int i = 0; i < 4; i++)
+        buy(h, T0 + i * 20 * DAY, 1000);
+    buy(h, T0 + 90 * DAY - 1, 1000);
+    run(h, T0 + 90 * DAY - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    skip_followups(h);
+    NOTHING(h);
+    assert_int_equal(h->c.stage, TF_STAGE_GROWTH);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 90 * DAY);
 
-    /* A never-seen customer passes through prospect: the transition says so. */
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "first_purchase", &ev, "prospect", "growth");
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-    assert_string_equal(c.currency, "EUR");
+    run(h, T0 + 90 * DAY);
+    const tf_derived_t *d = STAGE(h, "mature_threshold", T0 + 90 * DAY, "growth", "mature", "timer");
+    assert_int_equal(fig_i(d, "purchases"), 5);
+    assert_int_equal(fig_i(d, "spend"), 5000);
+    assert_int_equal(fig_i(d, "tenure_days"), 90);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 0);
+    NOTHING(h);
+    teardown_h(h);
 }
 
-/* Four purchases on days 0..3; the fifth is the caller's. */
-static void four_purchases(const tf_config_rules *r, tf_customer_t *c)
-{
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    memset(c, 0, sizeof *c);
-    tf_event_t first = mk_purchase("p-1", T0, 1000, "CNY");
-    assert_int_equal(apply(r, c, &first, out), 1);
-    buy_quietly(r, c, "p-2", T0 + 1 * DAY, 1000);
-    buy_quietly(r, c, "p-3", T0 + 2 * DAY, 1000);
-    buy_quietly(r, c, "p-4", T0 + 3 * DAY, 1000);
-    assert_int_equal(c->stage, TF_STAGE_GROWTH);
-    assert_int_equal(c->purchases, 4);
-}
-
-static void test_mature_at_exact_thresholds(void **state)
+/* The time-driven route when the purchases come early and the tenure later. */
+static void test_mature_by_tenure_later(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    assert_int_equal(r.mature_min_purchases, 5);
-    assert_int_equal(r.mature_min_tenure_days, 90);
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    four_purchases(&r, &c);
-
-    tf_event_t ev = mk_purchase("p-5", T0 + 90 * DAY, 1000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "mature_threshold", &ev, "growth", "mature");
-    assert_fig_int(&out[0], "purchases", 5);
-    assert_fig_int(&out[0], "tenure_days", 90);
-    assert_fig_int(&out[0], "spend", 5000);
-    assert_int_equal(c.stage, TF_STAGE_MATURE);
-    assert_int_equal(c.stage_since_ms, T0 + 90 * DAY);
-
-    /* Mature customers buying again stay mature, silently. */
-    ev = mk_purchase("p-6", T0 + 91 * DAY, 1000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.stage, TF_STAGE_MATURE);
+    harness *h = h_new();
+    for (int i = 0; i < 5; i++)
+        buy(h, T0 + i * 20 * DAY, 1000);
+    run(h, T0 + 90 * DAY - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    skip_followups(h);
+    NOTHING(h);
+    run(h, T0 + 90 * DAY);
+    const tf_derived_t *d = STAGE(h, "mature_threshold", T0 + 90 * DAY, "growth", "mature", "timer");
+    assert_int_equal(fig_i(d, "tenure_days"), 90);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 10);
+    NOTHING(h);
+    assert_int_equal(h->c.stage_since_ms, T0 + 90 * DAY);
+    teardown_h(h);
 }
 
-static void test_not_mature_one_day_short(void **state)
+/* The event-driven route: the fifth purchase after 90 days. */
+static void test_mature_by_purchase(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    four_purchases(&r, &c);
-
-    /* One millisecond short of 90 days of tenure: 89 whole days. */
-    buy_quietly(&r, &c, "p-5", T0 + 90 * DAY - 1, 1000);
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-    assert_int_equal(c.purchases, 5);
-
-    /* The next purchase once the tenure is reached tips it over. */
-    tf_event_t ev = mk_purchase("p-6", T0 + 90 * DAY, 1000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "mature_threshold", &ev, "growth", "mature");
-    assert_fig_int(&out[0], "purchases", 6);
+    harness *h = h_new();
+    for (int i = 0; i < 4; i++)
+        buy(h, T0 + i * 20 * DAY, 1000);
+    buy(h, T0 + 95 * DAY, 1000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    skip_followups(h);
+    const tf_derived_t *d = STAGE(h, "mature_threshold", T0 + 95 * DAY, "growth", "mature", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 5);
+    assert_int_equal(fig_i(d, "tenure_days"), 95);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 0);
+    NOTHING(h);
+    teardown_h(h);
 }
 
-static void test_not_mature_one_purchase_short(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    memset(&c, 0, sizeof c);
-    tf_event_t first = mk_purchase("p-1", T0, 1000, "CNY");
-    apply(&r, &c, &first, out);
-    buy_quietly(&r, &c, "p-2", T0 + 100 * DAY, 1000);
-    buy_quietly(&r, &c, "p-3", T0 + 150 * DAY, 1000);
-    buy_quietly(&r, &c, "p-4", T0 + 200 * DAY, 1000); /* 4 purchases, 200 days */
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-
-    tf_event_t ev = mk_purchase("p-5", T0 + 201 * DAY, 1000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "mature_threshold", &ev, "growth", "mature");
-    assert_fig_int(&out[0], "tenure_days", 201);
-}
-
+/* Lifetime spend at the threshold (net of refunds) makes a customer mature. */
 static void test_mature_by_spend(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    r.mature_spend_threshold = 10000;
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
+    harness *h = h_new();
+    buy(h, T0, 999999);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    NOTHING(h);
+    buy(h, T0 + HOUR, 1);
+    const tf_derived_t *d = STAGE(h, "mature_threshold", T0 + HOUR, "growth", "mature", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 2);
+    assert_int_equal(fig_i(d, "spend"), 1000000);
+    NOTHING(h);
+    teardown_h(h);
 
-    tf_event_t ev = mk_purchase("p-1", T0, 6000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_string_equal(out[0].rule, "first_purchase");
-    /* Refunds count against the lifetime spend: 6000 - 2000 + 5999 = 9999. */
-    ev = mk_refund("r-1", T0 + DAY, 2000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    buy_quietly(&r, &c, "p-2", T0 + 2 * DAY, 5999);
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
+    /* One big first purchase: two transitions, two distinct ids. */
+    h = h_new();
+    buy(h, T0, 1000000);
+    const tf_derived_t *a = STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    const tf_derived_t *b = STAGE(h, "mature_threshold", T0, "growth", "mature", "purchase");
+    assert_string_not_equal(a->id, b->id);
+    NOTHING(h);
+    assert_int_equal(h->c.nhistory, 2);
+    assert_int_equal(h->c.history[0].to, TF_STAGE_MATURE);
+    teardown_h(h);
 
-    /* Reaching the threshold (net 10000) with 3 purchases and 3 days of tenure. */
-    ev = mk_purchase("p-3", T0 + 3 * DAY, 1, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "mature_threshold", &ev, "growth", "mature");
-    assert_fig_int(&out[0], "spend", 10000);
-    assert_fig_int(&out[0], "purchases", 3);
-    assert_int_equal(c.stage, TF_STAGE_MATURE);
+    /* Refunds count against the threshold. */
+    h = h_new();
+    buy(h, T0, 600000);
+    refund(h, T0 + HOUR, 100000, "CNY");
+    buy(h, T0 + 2 * HOUR, 400000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    NOTHING(h);
+    teardown_h(h);
 }
 
-static void test_spend_threshold_zero_disables(void **state)
+/* Inactivity, floor arm: with one purchase (no interval) or a short own rhythm, the
+ * decline comes after exactly inactivity_min_days. */
+static void test_decline_inactivity_floor(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    r.mature_spend_threshold = 0;
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_purchase("p-1", T0, INT64_C(50000000), "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    buy_quietly(&r, &c, "p-2", T0 + DAY, INT64_C(50000000));
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
+    harness *h = h_new();
+    buy(h, T0, 5000);
+    run(h, T0 + 30 * DAY - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 30 * DAY);
+    run(h, T0 + 30 * DAY);
+    const tf_derived_t *d = STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
+    assert_int_equal(fig_i(d, "threshold_days"), 30);
+    assert_int_equal(fig_i(d, "mean_interval_days"), -1); /* one purchase: no interval */
+    assert_int_equal(fig_i(d, "days_since_purchase"), 30);
+    assert_int_equal(fig_i(d, "tenure_days"), 30);
+    assert_int_equal(fig_i(d, "purchases"), 1);
+    assert_int_equal(fig_i(d, "spend"), 5000);
+    NOTHING(h);
+    assert_int_equal(h->c.stage, TF_STAGE_DECLINE);
+    teardown_h(h);
+
+    /* Twice a 10-day rhythm is 20 days, under the 30-day floor. */
+    h = h_new();
+    buy(h, T0, 5000);
+    buy(h, T0 + 10 * DAY, 5000);
+    assert_int_equal(tf_customer_mean_interval_ms(&h->c), 10 * DAY);
+    run(h, T0 + 40 * DAY - 1);
+    assert_int_equal(count(h, TF_DERIVED_STAGE_CHANGED, "inactivity"), 0);
+    run(h, T0 + 40 * DAY);
+    h->cur = h->n - 1;
+    d = STAGE(h, "inactivity", T0 + 40 * DAY, "growth", "decline", "timer");
+    assert_int_equal(fig_i(d, "threshold_days"), 30);
+    assert_int_equal(fig_i(d, "mean_interval_days"), 10);
+    teardown_h(h);
 }
 
-/* One purchase above the spend threshold: prospect -> growth -> mature at once, two
- * stage changes from one event, each with its own stable id. */
-static void test_two_stage_changes_one_event(void **state)
+/* Inactivity, own-rhythm arm: purchases 20 days apart decline after 40 days, to the ms. */
+static void test_decline_inactivity_factor(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_purchase("p-big", T0, r.mature_spend_threshold + 1, "CNY");
-
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_stage_changed(&out[0], "first_purchase", &ev, "prospect", "growth");
-    assert_stage_changed(&out[1], "mature_threshold", &ev, "growth", "mature");
-    assert_string_not_equal(out[0].id, out[1].id);
-    assert_int_equal(c.stage, TF_STAGE_MATURE);
-
-    /* And the same event on a fresh customer gives the same two ids. */
-    tf_customer_t c2;
-    memset(&c2, 0, sizeof c2);
-    tf_derived_t out2[TF_LIFECYCLE_MAX_DERIVED];
-    assert_int_equal(apply(&r, &c2, &ev, out2), 2);
-    assert_string_equal(out2[0].id, out[0].id);
-    assert_string_equal(out2[1].id, out[1].id);
+    harness *h = h_new();
+    buy(h, T0, 5000);
+    buy(h, T0 + 20 * DAY, 5000);
+    buy(h, T0 + 40 * DAY, 5000);
+    run(h, T0 + 80 * DAY - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    skip_followups(h);
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 80 * DAY);
+    run(h, T0 + 80 * DAY);
+    const tf_derived_t *d = STAGE(h, "inactivity", T0 + 80 * DAY, "growth", "decline", "timer");
+    assert_int_equal(fig_i(d, "threshold_days"), 40);
+    assert_int_equal(fig_i(d, "mean_interval_days"), 20);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 40);
+    assert_int_equal(fig_i(d, "tenure_days"), 80);
+    assert_int_equal(fig_i(d, "purchases"), 3);
+    NOTHING(h);
+    teardown_h(h);
 }
 
-/* A growth customer with two purchases, the last on day 10. */
-static void growth_customer(const tf_config_rules *r, tf_customer_t *c)
-{
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    memset(c, 0, sizeof *c);
-    tf_event_t ev = mk_purchase("p-1", T0, 3000, "CNY");
-    assert_int_equal(apply(r, c, &ev, out), 1);
-    buy_quietly(r, c, "p-2", T0 + 10 * DAY, 2000);
-}
-
-static void exit_test(tf_event_kind kind, tf_event_kind second)
-{
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    growth_customer(&r, &c);
-
-    tf_event_t ev = mk(kind, "x-1", T0 + 40 * DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_stage_changed(&out[0], "explicit_exit", &ev, "growth", "churned");
-    assert_fig_int(&out[0], "purchases", 2);
-    assert_fig_int(&out[0], "spend", 5000);
-    assert_derived(&out[1], TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", &ev);
-    assert_fig_str(&out[1], "cause", tf_event_kind_name(kind));
-    assert_fig_int(&out[1], "purchases", 2);
-    assert_fig_int(&out[1], "spend", 5000);
-    assert_fig_int(&out[1], "days_since_purchase", 30);
-    assert_string_not_equal(out[0].id, out[1].id);
-    assert_int_equal(c.stage, TF_STAGE_CHURNED);
-    assert_int_equal(c.stage_since_ms, T0 + 40 * DAY);
-    assert_int_equal(c.churned_count, 1);
-
-    /* A second exit of either kind changes nothing and emits nothing. */
-    ev = mk(second, "x-2", T0 + 41 * DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.stage, TF_STAGE_CHURNED);
-    assert_int_equal(c.stage_since_ms, T0 + 40 * DAY);
-    assert_int_equal(c.churned_count, 1);
-    assert_int_equal(c.counts[second], kind == second ? 2 : 1);
-}
-
-static void test_exit_contract_end(void **state)
+/* Spend over the last window under half the window before. Purchases every 15 days
+ * (one per spend bucket), 10000 each, then 1000 from the 13th on: the review after
+ * the 16th purchase sees 2 x 10000 + 4 x 1000 = 24000 against 6 x 10000. */
+static void test_decline_spend(void **state)
 {
     (void)state;
-    exit_test(TF_KIND_CONTRACT_END, TF_KIND_UNSUBSCRIBE);
+    harness *h = h_new();
+    const int64_t s = at(2026, 1, 7, 0, 0);
+    assert_int_equal(s % (15 * DAY), 0); /* a spend bucket starts here */
+    for (int k = 0; k <= 15; k++)
+        buy(h, s + k * 15 * DAY + 12 * HOUR, k < 12 ? 10000 : 1000);
+    const int64_t decline_at = s + 15 * 15 * DAY + 12 * HOUR + 7 * DAY;
+    run(h, decline_at - 1);
+    const tf_derived_t *st[8];
+    assert_int_equal(take(h, TF_DERIVED_STAGE_CHANGED, st, 8), 2);
+    assert_string_equal(st[0]->rule, "first_purchase");
+    assert_string_equal(st[1]->rule, "mature_threshold"); /* the review at 90 days, just before the 7th purchase */
+    assert_int_equal(st[1]->time_ms, s + 90 * DAY + 12 * HOUR);
+    assert_string_equal(fig_s(st[1], "cause"), "timer");
+    assert_int_equal(fig_i(st[1], "purchases"), 6);
+    assert_int_equal(fig_i(st[1], "days_since_purchase"), 15);
+    assert_int_equal(count(h, TF_DERIVED_CHURN_WARNING, NULL), 0);
+    run(h, decline_at);
+    const tf_derived_t *d = STAGE(h, "spend_decline", decline_at, "mature", "decline", "timer");
+    assert_int_equal(fig_i(d, "recent_spend"), 24000);
+    assert_int_equal(fig_i(d, "previous_spend"), 60000);
+    assert_int_equal(fig_i(d, "purchases"), 16);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 7);
+    NOTHING(h);
+    assert_int_equal(h->c.risk, 12); /* spend decline 20 x (1 - 24000 / 60000) */
+    teardown_h(h);
 }
 
-static void test_exit_unsubscribe(void **state)
+/* The story of a customer whose risk crosses the warning (default weights: inactivity
+ * 35, spend 20, complaints 20, satisfaction 15, NPS 10): S = 50% and NPS 0 give 25;
+ * 25 days without purchase (of 30) 23.3; one open complaint 10, two (repeated) 20. */
+static void churn_risk_story(harness *h)
 {
-    (void)state;
-    exit_test(TF_KIND_UNSUBSCRIBE, TF_KIND_UNSUBSCRIBE);
+    buy(h, T0, 10000);
+    survey(h, T0 + HOUR, 10, 5, 0);
+    complaint(h, T0 + 25 * DAY, "cp-1", TF_SEV_LOW);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    NOTHING(h);
+    assert_int_equal(h->c.risk, 58);
+    complaint(h, T0 + 25 * DAY + HOUR, "cp-2", TF_SEV_LOW);
+    const tf_derived_t *d = STAGE(h, "churn_risk", T0 + 25 * DAY + HOUR, "growth", "decline", "complaint");
+    assert_int_equal(fig_i(d, "risk"), 68);
+    assert_int_equal(fig_i(d, "warning_threshold"), 60);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 25);
+    const tf_derived_t *w = NEXT(h, TF_DERIVED_CHURN_WARNING, "risk_above_warning", T0 + 25 * DAY + HOUR);
+    assert_int_equal(fig_i(w, "risk"), 68);
+    assert_int_equal(fig_of(w, "reasons", TF_FIG_LIST)->kind, TF_FIG_LIST);
+    assert_string_equal(fig_s(w, "reasons"), "inactivity,repeated_complaints,low_satisfaction,low_nps");
+    assert_int_equal(fig_i(w, "warning_threshold"), 60);
+    assert_string_equal(fig_s(w, "stage"), "decline");
+    assert_int_equal(fig_i(w, "days_since_purchase"), 25);
+    assert_int_equal(fig_i(w, "open_complaints"), 2);
+    assert_near(fig_n(w, "satisfaction"), 50);
+    NOTHING(h);
+    assert_int_equal(h->c.warned, 1);
+    assert_int_equal(h->c.warned_at_ms, T0 + 25 * DAY + HOUR);
 }
 
-static void test_exit_prospect_without_purchases(void **state)
+static void test_decline_churn_risk(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk(TF_KIND_EMAIL, "e-1", T0);
-    apply(&r, &c, &ev, out);
-    ev = mk(TF_KIND_UNSUBSCRIBE, "u-1", T0 + DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_stage_changed(&out[0], "explicit_exit", &ev, "prospect", "churned");
-    assert_null(fig(&out[0], "tenure_days"));
-    assert_derived(&out[1], TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", &ev);
-    assert_fig_int(&out[1], "purchases", 0);
-    assert_null(fig(&out[1], "days_since_purchase")); /* never bought */
+    harness *h = h_new();
+    churn_risk_story(h);
+
+    /* Standing: the review a week later (risk 80) repeats nothing; the SLAs of the
+     * two low-severity complaints (72 h) run meanwhile. */
+    run(h, T0 + 32 * DAY + HOUR);
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_deadline", T0 + 28 * DAY);
+    assert_string_equal(fig_s(d, "complaint_id"), "cp-1");
+    d = NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_deadline", T0 + 28 * DAY + HOUR);
+    assert_string_equal(fig_s(d, "complaint_id"), "cp-2");
+    NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_twice_deadline", T0 + 31 * DAY);
+    NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_twice_deadline", T0 + 31 * DAY + HOUR);
+    NOTHING(h);
+    assert_int_equal(h->c.risk, 80);
+    assert_int_equal(h->c.warned, 1);
+
+    /* A purchase recovers the customer and clears the warning, with the risk after
+     * the purchase: no inactivity, the complaints, satisfaction and NPS (45). */
+    buy(h, T0 + 33 * DAY, 10000);
+    d = STAGE(h, "recovered_purchase", T0 + 33 * DAY, "decline", "growth", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 2);
+    d = NEXT(h, TF_DERIVED_CHURN_CLEARED, "purchase", T0 + 33 * DAY);
+    assert_int_equal(fig_i(d, "risk"), 45);
+    assert_int_equal(fig_i(d, "warned_days"), 7);
+    NOTHING(h);
+    assert_int_equal(h->c.warned, 0);
+    assert_int_equal(h->c.risk, 45);
+    teardown_h(h);
 }
 
-static void test_winback_purchase(void **state)
+/* Warning at the threshold (60, not 59), standing between the thresholds, kept at
+ * exactly the clear threshold (40), cleared under it, warned again later. Only the
+ * satisfaction signal weighs: risk = (90 - S) / 40 x 100. */
+static void test_churn_warning_hysteresis(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    growth_customer(&r, &c);
-    tf_event_t ev = mk(TF_KIND_CONTRACT_END, "x-1", T0 + 40 * DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-
-    ev = mk_purchase("p-back", T0 + 100 * DAY, 4200, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_stage_changed(&out[0], "winback_purchase", &ev, "churned", "growth");
-    assert_fig_int(&out[0], "purchases", 3);
-    assert_derived(&out[1], TF_DERIVED_WINBACK_SUCCEEDED, "winback_purchase", &ev);
-    assert_fig_str(&out[1], "order_id", "o-p-back");
-    assert_fig_int(&out[1], "amount", 4200);
-    assert_fig_int(&out[1], "churned_count", 1);
-    assert_string_not_equal(out[0].id, out[1].id);
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-    assert_int_equal(c.stage_since_ms, T0 + 100 * DAY);
-
-    /* Churning again counts a second time. */
-    ev = mk(TF_KIND_UNSUBSCRIBE, "u-1", T0 + 200 * DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_int_equal(c.churned_count, 2);
+    harness *h = h_new();
+    h->r.weight_inactivity = 0;
+    h->r.weight_spend_decline = 0;
+    h->r.weight_complaints = 0;
+    h->r.weight_satisfaction = 100;
+    h->r.weight_nps = 0;
+    buy(h, T0, 10000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    survey(h, T0 + 1 * HOUR, 10, 6.64, -1); /* S = 66.4: 59 */
+    NOTHING(h);
+    assert_int_equal(h->c.risk, 59);
+    survey(h, T0 + 2 * HOUR, 10, 6.56, -1); /* S = 66: 60 */
+    const tf_derived_t *d = STAGE(h, "churn_risk", T0 + 2 * HOUR, "growth", "decline", "survey");
+    assert_int_equal(fig_i(d, "risk"), 60);
+    const tf_derived_t *w1 = NEXT(h, TF_DERIVED_CHURN_WARNING, "risk_above_warning", T0 + 2 * HOUR);
+    assert_int_equal(fig_i(w1, "risk"), 60);
+    assert_string_equal(fig_s(w1, "reasons"), "low_satisfaction");
+    assert_near(fig_n(w1, "satisfaction"), 66);
+    assert_int_equal(fig_i(w1, "open_complaints"), 0);
+    NOTHING(h);
+    survey(h, T0 + 3 * HOUR, 10, 7, -1); /* S = 67.3: 57, standing */
+    survey(h, T0 + 4 * HOUR, 10, 9.4, -1); /* S = 74: 40, not under the clear threshold */
+    NOTHING(h);
+    assert_int_equal(h->c.risk, 40);
+    assert_int_equal(h->c.warned, 1);
+    survey(h, T0 + 5 * HOUR, 10, 10, -1); /* S = 79.2: 27 */
+    d = NEXT(h, TF_DERIVED_CHURN_CLEARED, "risk_below_clear", T0 + 5 * HOUR);
+    assert_int_equal(fig_i(d, "risk"), 27);
+    assert_int_equal(fig_i(d, "warned_days"), 0);
+    NOTHING(h);
+    survey(h, T0 + 6 * HOUR, 10, 1, -1); /* S = 67.7: 56, under the warning */
+    NOTHING(h);
+    survey(h, T0 + 7 * HOUR, 10, 1, -1); /* S = 59.4: 76, warned again (still declining) */
+    const tf_derived_t *w2 = NEXT(h, TF_DERIVED_CHURN_WARNING, "risk_above_warning", T0 + 7 * HOUR);
+    assert_int_equal(fig_i(w2, "risk"), 76);
+    assert_string_equal(fig_s(w2, "stage"), "decline");
+    assert_string_not_equal(w1->id, w2->id);
+    NOTHING(h);
+    teardown_h(h);
 }
 
-/* An order id of the full 128 bytes the contract allows still reaches the figures. */
-static void test_winback_long_order_id(void **state)
+static void test_decline_to_churned(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    growth_customer(&r, &c);
-    tf_event_t ev = mk(TF_KIND_CONTRACT_END, "x-1", T0 + 40 * DAY);
-    apply(&r, &c, &ev, out);
-
-    ev = mk_purchase("p-back", T0 + 100 * DAY, 4200, "CNY");
-    memset(ev.order_id, 'o', 100);
-    ev.order_id[100] = '\0';
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_int_equal(out[1].type, TF_DERIVED_WINBACK_SUCCEEDED);
-    assert_non_null(fig(&out[1], "order_id"));
-    assert_string_equal(fig(&out[1], "order_id")->str, ev.order_id);
+    harness *h = h_new();
+    buy(h, T0, 5000);
+    run(h, T0 + 180 * DAY - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 180 * DAY);
+    run(h, T0 + 180 * DAY);
+    const tf_derived_t *d = STAGE(h, "no_purchase", T0 + 180 * DAY, "decline", "churned", "timer");
+    assert_int_equal(fig_i(d, "days_since_purchase"), 180);
+    assert_int_equal(fig_i(d, "tenure_days"), 180);
+    d = NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "no_purchase", T0 + 180 * DAY);
+    assert_string_equal(fig_s(d, "cause"), "no_purchase");
+    assert_int_equal(fig_i(d, "purchases"), 1);
+    assert_int_equal(fig_i(d, "spend"), 5000);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 180);
+    assert_int_equal(fig_i(d, "churned_count"), 1);
+    NOTHING(h);
+    assert_int_equal(h->c.stage, TF_STAGE_CHURNED);
+    assert_int_equal(h->c.stage_since_ms, T0 + 180 * DAY);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], 0);
+    /* Churned: no reviews, no first-purchase anniversary. */
+    run(h, T0 + 3 * 365 * DAY);
+    NOTHING(h);
+    assert_int_equal(tf_customer_next_due(&h->c), 0);
+    teardown_h(h);
 }
 
-static void test_decline_recovered_to_growth(void **state)
+/* contract_end / unsubscribe end the relationship from any stage, once. */
+static void test_explicit_exit(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    growth_customer(&r, &c);
-    c.stage = TF_STAGE_DECLINE;
-    c.stage_since_ms = T0 + 50 * DAY;
+    harness *h = h_new();
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    touch(h, TF_KIND_UNSUBSCRIBE, T0 + HOUR);
+    CARE(h, "welcome", "welcome", T0);
+    const tf_derived_t *d = STAGE(h, "explicit_exit", T0 + HOUR, "prospect", "churned", "unsubscribe");
+    assert_int_equal(fig_i(d, "purchases"), 0);
+    assert_null(fig(d, "tenure_days"));
+    d = NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + HOUR);
+    assert_string_equal(fig_s(d, "cause"), "unsubscribe");
+    assert_int_equal(fig_i(d, "purchases"), 0);
+    assert_null(fig(d, "days_since_purchase"));
+    assert_int_equal(fig_i(d, "churned_count"), 1);
+    NOTHING(h);
+    touch(h, TF_KIND_CONTRACT_END, T0 + 2 * HOUR); /* already churned */
+    NOTHING(h);
+    assert_int_equal(h->c.churned_count, 1);
+    teardown_h(h);
 
-    tf_event_t ev = mk_purchase("p-3", T0 + 60 * DAY, 500, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "recovered_purchase", &ev, "decline", "growth");
-    assert_fig_int(&out[0], "purchases", 3);
-    assert_fig_int(&out[0], "tenure_days", 60);
-    assert_int_equal(c.stage, TF_STAGE_GROWTH);
-    assert_int_equal(c.stage_since_ms, T0 + 60 * DAY);
+    h = h_new(); /* growth */
+    buy(h, T0, 5000);
+    touch(h, TF_KIND_CONTRACT_END, T0 + DAY);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    d = STAGE(h, "explicit_exit", T0 + DAY, "growth", "churned", "contract_end");
+    assert_int_equal(fig_i(d, "days_since_purchase"), 1);
+    d = NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + DAY);
+    assert_string_equal(fig_s(d, "cause"), "contract_end");
+    assert_int_equal(fig_i(d, "days_since_purchase"), 1);
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new(); /* mature */
+    buy(h, T0, 1000000);
+    touch(h, TF_KIND_CONTRACT_END, T0 + DAY);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    STAGE(h, "mature_threshold", T0, "growth", "mature", "purchase");
+    STAGE(h, "explicit_exit", T0 + DAY, "mature", "churned", "contract_end");
+    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + DAY);
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new(); /* decline */
+    buy(h, T0, 5000);
+    touch(h, TF_KIND_UNSUBSCRIBE, T0 + 31 * DAY);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
+    STAGE(h, "explicit_exit", T0 + 31 * DAY, "decline", "churned", "unsubscribe");
+    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 31 * DAY);
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new(); /* the very first touchpoint: no welcome for a leaving prospect */
+    touch(h, TF_KIND_CONTRACT_END, T0);
+    STAGE(h, "explicit_exit", T0, "prospect", "churned", "contract_end");
+    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0);
+    NOTHING(h);
+    assert_int_equal(h->c.welcomed, 0);
+    teardown_h(h);
 }
 
-static void test_decline_recovered_to_mature(void **state)
+/* A purchase while declining: back to growth, or to mature when it qualifies. */
+static void test_recovered_purchase(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    four_purchases(&r, &c);
-    c.stage = TF_STAGE_DECLINE;
+    harness *h = h_new();
+    buy(h, T0, 5000);
+    buy(h, T0 + 40 * DAY, 5000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
+    const tf_derived_t *d = STAGE(h, "recovered_purchase", T0 + 40 * DAY, "decline", "growth", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 2);
+    assert_int_equal(fig_i(d, "tenure_days"), 40);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 0);
+    NOTHING(h);
+    teardown_h(h);
 
-    /* The fifth purchase at 120 days meets the maturity rule: back to mature. */
-    tf_event_t ev = mk_purchase("p-5", T0 + 120 * DAY, 1000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_stage_changed(&out[0], "recovered_purchase", &ev, "decline", "mature");
-    assert_int_equal(c.stage, TF_STAGE_MATURE);
+    /* Mature declines by inactivity too, and recovers to mature. */
+    h = h_new();
+    for (int i = 0; i < 5; i++)
+        buy(h, T0 + i * 20 * DAY, 1000);
+    buy(h, T0 + 130 * DAY, 1000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    skip_followups(h);
+    STAGE(h, "mature_threshold", T0 + 90 * DAY, "growth", "mature", "timer");
+    d = STAGE(h, "inactivity", T0 + 120 * DAY, "mature", "decline", "timer");
+    assert_int_equal(fig_i(d, "threshold_days"), 40);
+    d = STAGE(h, "recovered_purchase", T0 + 130 * DAY, "decline", "mature", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 6);
+    assert_int_equal(fig_i(d, "tenure_days"), 130);
+    NOTHING(h);
+    teardown_h(h);
 }
 
-static void test_decline_non_purchase_stays(void **state)
+/* A purchase after the exit wins the customer back; one dated before the exit is
+ * counted, nothing more. */
+static void test_winback(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    growth_customer(&r, &c);
-    c.stage = TF_STAGE_DECLINE;
-    tf_event_t ev = mk(TF_KIND_CALL, "c-9", T0 + 70 * DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.stage, TF_STAGE_DECLINE);
-    /* An explicit exit from decline churns. */
-    ev = mk(TF_KIND_CONTRACT_END, "x-9", T0 + 71 * DAY);
-    assert_int_equal(apply(&r, &c, &ev, out), 2);
-    assert_stage_changed(&out[0], "explicit_exit", &ev, "decline", "churned");
+    harness *h = h_new();
+    buy(h, T0, 5000);
+    touch(h, TF_KIND_UNSUBSCRIBE, T0 + 10 * DAY);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    STAGE(h, "explicit_exit", T0 + 10 * DAY, "growth", "churned", "unsubscribe");
+    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 10 * DAY);
+    NOTHING(h);
+
+    tf_event_t late = ev_buy(h, T0 + 5 * DAY, 3000, NO_MARGIN, "CNY");
+    assert_int_equal(step(h, &late), 0);
+    assert_int_equal(h->c.stage, TF_STAGE_CHURNED);
+    assert_int_equal(h->c.purchases, 2);
+    assert_int_equal(h->c.spend, 8000);
+
+    buy(h, T0 + 40 * DAY, 7000);
+    CARE(h, "post_purchase", "order:o-e-3", T0 + 8 * DAY); /* the late order's follow-up */
+    const tf_derived_t *d = STAGE(h, "winback_purchase", T0 + 40 * DAY, "churned", "growth", "purchase");
+    assert_int_equal(fig_i(d, "purchases"), 3);
+    d = NEXT(h, TF_DERIVED_WINBACK_SUCCEEDED, "winback_purchase", T0 + 40 * DAY);
+    assert_string_equal(fig_s(d, "order_id"), "o-e-4");
+    assert_int_equal(fig_i(d, "amount"), 7000);
+    assert_int_equal(fig_i(d, "churned_count"), 1);
+    assert_int_equal(fig_i(d, "days_churned"), 30);
+    NOTHING(h);
+    assert_int_equal(h->c.stage, TF_STAGE_GROWTH);
+    teardown_h(h);
 }
 
-/* ---- counters and value figures ---- */
+/* ---- value, tiers, loyalty, satisfaction ---- */
 
-static void test_counts_per_kind(void **state)
+static void test_value(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    const tf_event_kind kinds[] = {TF_KIND_WEB_VISIT, TF_KIND_WEB_VISIT, TF_KIND_WEB_VISIT, TF_KIND_CALL,
-                                   TF_KIND_CALL, TF_KIND_EMAIL, TF_KIND_SOCIAL, TF_KIND_STORE_VISIT,
-                                   TF_KIND_EVENT_ATTENDANCE, TF_KIND_PROFILE, TF_KIND_REFERRAL};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "e-%zu", i);
-        tf_event_t ev = mk(kinds[i], id, T0 + (int64_t)i * 1000);
-        assert_int_equal(apply(&r, &c, &ev, out), 0);
+    harness *h = h_new();
+    touch(h, TF_KIND_CALL, T0);                 /* welcome: one care action */
+    buy_m(h, T0 + 1 * HOUR, 10000, 4000);       /* margin given: 4000 */
+    buy(h, T0 + 2 * HOUR, 20000);               /* default 30%: 6000 */
+    tf_event_t usd = ev_buy(h, T0 + 3 * HOUR, 5000, NO_MARGIN, "USD");
+    step(h, &usd);                              /* another currency: counted only */
+    buy_m(h, T0 + 4 * HOUR, 3000, -2000);       /* a loss */
+    refund(h, T0 + 5 * HOUR, 5000, "CNY");      /* less 30% of it */
+    refund(h, T0 + 6 * HOUR, 1000, "USD");      /* ignored */
+    touch(h, TF_KIND_CALL, T0 + 7 * HOUR);
+    complaint(h, T0 + 8 * HOUR, "cp-1", TF_SEV_LOW);
+    CARE(h, "welcome", "welcome", T0);
+    STAGE(h, "first_purchase", T0 + HOUR, "prospect", "growth", "purchase");
+    NOTHING(h);
+    assert_int_equal(h->c.purchases, 4);
+    assert_int_equal(h->c.foreign_purchases, 1);
+    assert_string_equal(h->c.currency, "CNY");
+    assert_int_equal(h->c.spend, 33000);
+    assert_int_equal(h->c.margin, 2000);
+    assert_int_equal(h->c.refunded, 5000);
+    assert_int_equal(h->c.gross_profit, 4000 + 6000 - 2000 - 1500);
+    assert_int_equal(h->c.counts[TF_KIND_CALL], 2);
+    assert_int_equal(h->c.complaints, 1);
+    assert_int_equal(h->c.care_actions, 1);
+    /* 6500 - 2 calls x 500 - 1 complaint x 2000 - 1 care x 100 */
+    assert_int_equal(tf_customer_value(&h->r, &h->c), 3400);
+    teardown_h(h);
+
+    h = h_new();
+    h->r.default_margin_pct = 40;
+    buy(h, T0, 10000);
+    refund(h, T0 + HOUR, 2500, "CNY");
+    assert_int_equal(h->c.gross_profit, 3000);
+    assert_int_equal(tf_customer_value(&h->r, &h->c), 3000);
+    teardown_h(h);
+}
+
+static void test_satisfaction_nps(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    assert_near(tf_customer_satisfaction(&h->c), -1);
+    assert_near(tf_customer_nps(&h->c), -101);
+    assert_near(tf_customer_nps_mean(&h->c), -1);
+    survey(h, T0 + 1 * HOUR, 8, 6, 10);
+    survey(h, T0 + 2 * HOUR, 10, 9, 9);
+    survey(h, T0 + 3 * HOUR, 0, 0, 8);  /* NPS only */
+    survey(h, T0 + 4 * HOUR, 0, 0, 7);
+    survey(h, T0 + 5 * HOUR, 0, 0, 6);
+    survey(h, T0 + 6 * HOUR, 0, 0, 3);
+    survey(h, T0 + 7 * HOUR, 2, 3, -1); /* satisfaction only */
+    assert_int_equal(h->c.surveys_sat, 3);
+    assert_near(tf_customer_satisfaction(&h->c), 18.0 / 20.0 * 100); /* S = sum B / sum A */
+    assert_int_equal(h->c.nps_count, 6);
+    assert_int_equal(h->c.nps_promoters, 2);  /* 9, 10 */
+    assert_int_equal(h->c.nps_detractors, 2); /* 0-6 */
+    assert_near(tf_customer_nps(&h->c), 0);
+    assert_near(tf_customer_nps_mean(&h->c), 43.0 / 6.0);
+    survey(h, T0 + 8 * HOUR, 0, 0, 10);
+    assert_near(tf_customer_nps(&h->c), 100.0 / 7.0);
+    CARE(h, "welcome", "welcome", T0);
+    NOTHING(h); /* a prospect is never warned */
+    teardown_h(h);
+}
+
+/* Tiers by the population's cutoffs: entering needs the enter cutoff, staying the
+ * keep cutoff (hysteresis). */
+static void test_tiers(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    h_population(h, 1000, 100000, 90000, 50000, 45000);
+    buy_m(h, T0, 200000, 60000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0);
+    assert_string_equal(fig_s(d, "from"), "none");
+    assert_string_equal(fig_s(d, "to"), "potential");
+    assert_int_equal(fig_i(d, "value"), 60000);
+    assert_int_equal(fig_i(d, "buyers"), 1000);
+    assert_int_equal(fig_i(d, "key_cutoff"), 100000);
+    assert_int_equal(fig_i(d, "potential_cutoff"), 50000);
+    assert_int_equal(fig_i(d, "purchases"), 1);
+    NOTHING(h);
+    buy_m(h, T0 + 1 * HOUR, 100000, 40000);
+    d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0 + HOUR);
+    assert_string_equal(fig_s(d, "from"), "potential");
+    assert_string_equal(fig_s(d, "to"), "key");
+    assert_int_equal(fig_i(d, "value"), 100000);
+    assert_int_equal(fig_i(d, "purchases"), 2);
+    NOTHING(h);
+    assert_int_equal(h->c.tier_since_ms, T0 + HOUR);
+    refund(h, T0 + 2 * HOUR, 20000, "CNY"); /* 94000: under key_enter, over key_keep */
+    NOTHING(h);
+    assert_int_equal(h->c.tier, TF_TIER_KEY);
+    refund(h, T0 + 3 * HOUR, 20000, "CNY"); /* 88000 */
+    d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0 + 3 * HOUR);
+    assert_string_equal(fig_s(d, "from"), "key");
+    assert_string_equal(fig_s(d, "to"), "potential");
+    assert_int_equal(fig_i(d, "value"), 88000);
+    refund(h, T0 + 4 * HOUR, 140000, "CNY"); /* 46000: kept */
+    NOTHING(h);
+    assert_int_equal(h->c.tier, TF_TIER_POTENTIAL);
+    refund(h, T0 + 5 * HOUR, 10000, "CNY"); /* 43000 */
+    d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0 + 5 * HOUR);
+    assert_string_equal(fig_s(d, "from"), "potential");
+    assert_string_equal(fig_s(d, "to"), "regular");
+    assert_int_equal(fig_i(d, "value"), 43000);
+    NOTHING(h); /* the refunds left the member level (silver) alone */
+    assert_string_equal(h->c.level, "silver");
+    teardown_h(h);
+
+    /* The same values entering: 94000 is potential, 46000 regular (silently). */
+    h = h_new();
+    h_population(h, 1000, 100000, 90000, 50000, 45000);
+    buy_m(h, T0, 300000, 94000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0);
+    assert_string_equal(fig_s(d, "to"), "potential");
+    NOTHING(h);
+    teardown_h(h);
+    h = h_new();
+    h_population(h, 1000, 100000, 90000, 50000, 45000);
+    buy_m(h, T0, 100000, 46000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    NOTHING(h);
+    assert_int_equal(h->c.tier, TF_TIER_REGULAR);
+    assert_int_equal(h->c.tier_since_ms, T0);
+    teardown_h(h);
+
+    /* Without a population (pop NULL) tiers stay as they are. */
+    h = h_new();
+    buy_m(h, T0, 300000, 200000);
+    assert_int_equal(h->c.tier, TF_TIER_NONE);
+    teardown_h(h);
+}
+
+static void test_tier_min_population(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    h_population(h, 99, 1000, 900, INT64_MAX, INT64_MAX);
+    buy_m(h, T0, 10000, 5000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    NOTHING(h);
+    assert_int_equal(h->c.tier, TF_TIER_REGULAR);
+    h->pop.buyers = 100;
+    touch(h, TF_KIND_WEB_VISIT, T0 + HOUR);
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0 + HOUR);
+    assert_string_equal(fig_s(d, "from"), "regular");
+    assert_string_equal(fig_s(d, "to"), "key");
+    assert_int_equal(fig_i(d, "value"), 5000);
+    assert_int_equal(fig_i(d, "buyers"), 100);
+    assert_int_equal(fig_i(d, "key_cutoff"), 1000);
+    assert_null(fig(d, "potential_cutoff")); /* the share holds nobody */
+    NOTHING(h);
+    teardown_h(h);
+}
+
+/* A one-off buyer turns temporary after temporary_after_days, to the ms, and regular
+ * again with a second purchase. */
+static void test_tier_temporary(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    h->r.temporary_after_days = 100;
+    h_population(h, 1000, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX);
+    buy(h, T0, 10000);
+    run(h, T0 + 100 * DAY - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_REVIEW], T0 + 100 * DAY);
+    run(h, T0 + 100 * DAY);
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_TIER_CHANGED, "one_off_buyer", T0 + 100 * DAY);
+    assert_string_equal(fig_s(d, "from"), "regular");
+    assert_string_equal(fig_s(d, "to"), "temporary");
+    assert_int_equal(fig_i(d, "value"), 3000 - 100);
+    assert_null(fig(d, "key_cutoff"));
+    assert_int_equal(fig_i(d, "purchases"), 1);
+    NOTHING(h);
+    buy(h, T0 + 120 * DAY, 10000);
+    STAGE(h, "recovered_purchase", T0 + 120 * DAY, "decline", "growth", "purchase");
+    d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0 + 120 * DAY);
+    assert_string_equal(fig_s(d, "from"), "temporary");
+    assert_string_equal(fig_s(d, "to"), "regular");
+    assert_int_equal(fig_i(d, "purchases"), 2);
+    NOTHING(h);
+    teardown_h(h);
+}
+
+/* Points per 100 spent (net of refunds), levels by points; the first level is silent. */
+static void test_loyalty(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    buy(h, T0, 99999);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    NOTHING(h);
+    assert_int_equal(h->c.points, 999);
+    assert_string_equal(h->c.level, "member");
+    buy(h, T0 + 1 * HOUR, 1);
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_LOYALTY_LEVEL_CHANGED, "points", T0 + HOUR);
+    assert_string_equal(fig_s(d, "from"), "member");
+    assert_string_equal(fig_s(d, "to"), "silver");
+    assert_int_equal(fig_i(d, "points"), 1000);
+    assert_int_equal(fig_i(d, "min_points"), 1000);
+    NOTHING(h);
+    refund(h, T0 + 2 * HOUR, 1, "CNY");
+    d = NEXT(h, TF_DERIVED_LOYALTY_LEVEL_CHANGED, "points", T0 + 2 * HOUR);
+    assert_string_equal(fig_s(d, "from"), "silver");
+    assert_string_equal(fig_s(d, "to"), "member");
+    assert_int_equal(fig_i(d, "points"), 999);
+    assert_int_equal(fig_i(d, "min_points"), 0);
+    NOTHING(h);
+    buy(h, T0 + 3 * HOUR, 2000000); /* past gold to platinum, and mature by spend */
+    STAGE(h, "mature_threshold", T0 + 3 * HOUR, "growth", "mature", "purchase");
+    d = NEXT(h, TF_DERIVED_LOYALTY_LEVEL_CHANGED, "points", T0 + 3 * HOUR);
+    assert_string_equal(fig_s(d, "from"), "member");
+    assert_string_equal(fig_s(d, "to"), "platinum");
+    assert_int_equal(fig_i(d, "points"), 20999);
+    assert_int_equal(fig_i(d, "min_points"), 20000);
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new();
+    h->r.points_per_unit = 2;
+    buy(h, T0, 50000);
+    assert_int_equal(h->c.points, 1000);
+    assert_string_equal(h->c.level, "silver"); /* a first level, silently */
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    NOTHING(h);
+    teardown_h(h);
+}
+
+/* ---- care ---- */
+
+/* The follow-up is about the latest order; a late (older) order does not move it. */
+static void test_care_followup(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    buy(h, T0, 1000);
+    buy(h, T0 + DAY, 1000);
+    assert_int_equal(h->c.due[TF_TIMER_FOLLOWUP], T0 + 4 * DAY);
+    tf_event_t late = ev_buy(h, T0 + 12 * HOUR, 1000, NO_MARGIN, "CNY");
+    step(h, &late);
+    assert_int_equal(h->c.due[TF_TIMER_FOLLOWUP], T0 + 4 * DAY);
+    run(h, T0 + 4 * DAY);
+    run(h, T0 + 4 * DAY);
+    run(h, T0 + 20 * DAY);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    const tf_derived_t *d = CARE(h, "post_purchase", "order:o-e-2", T0 + 4 * DAY);
+    assert_string_equal(fig_s(d, "stage"), "growth");
+    assert_string_equal(fig_s(d, "tier"), "none");
+    assert_null(fig(d, "date"));
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_FOLLOWUP], 0);
+    assert_int_equal(h->c.care_actions, 1);
+    teardown_h(h);
+}
+
+/* Birthday N days before, 29 February on the 28th in other years; each year once,
+ * whatever is advanced or applied twice. */
+static void test_care_birthday(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    profile(h, T0, 2, 29, 0, 0, 0);
+    CARE(h, "welcome", "welcome", T0);
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_BIRTHDAY], at(2026, 2, 25, 0, 0));
+    run(h, at(2026, 2, 25, 0, 0) - 1);
+    NOTHING(h);
+    run(h, at(2026, 2, 25, 0, 0));
+    const tf_derived_t *d = CARE(h, "birthday", "birthday:2026", at(2026, 2, 25, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2026-02-28");
+    assert_string_equal(fig_s(d, "stage"), "prospect");
+    run(h, at(2026, 2, 25, 0, 0));
+    NOTHING(h);
+    profile(h, at(2026, 2, 26, 0, 0), 2, 29, 0, 0, 0);
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_BIRTHDAY], at(2027, 2, 25, 0, 0));
+    run(h, at(2028, 3, 1, 0, 0));
+    d = CARE(h, "birthday", "birthday:2027", at(2027, 2, 25, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2027-02-28");
+    d = CARE(h, "birthday", "birthday:2028", at(2028, 2, 26, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2028-02-29");
+    NOTHING(h);
+    profile(h, at(2028, 3, 1, 0, 0), 2, 29, 0, 0, 0);
+    run(h, at(2028, 3, 2, 0, 0));
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_BIRTHDAY], at(2029, 2, 25, 0, 0));
+    assert_int_equal(h->c.care_actions, 4);
+    teardown_h(h);
+}
+
+/* Festivals of the calendar for buyers who have not churned, from the first purchase on. */
+static void test_care_festivals(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    h_calendar(h);
+    h->r.inactivity_min_days = 1000; /* stays a growing customer all year */
+    buy(h, T0, 1000);
+    run(h, at(2027, 1, 1, 0, 0));
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    const struct {
+        const char *occasion, *date;
+        int64_t due;
+    } want[] = {
+        {"spring_festival:2026", "2026-02-17", at(2026, 2, 14, 0, 0)},
+        {"dragon_boat:2026", "2026-06-19", at(2026, 6, 16, 0, 0)},
+        {"mid_autumn:2026", "2026-09-25", at(2026, 9, 22, 0, 0)},
+        {"national_day:2026", "2026-10-01", at(2026, 9, 28, 0, 0)},
+        {"new_year:2027", "2027-01-01", at(2026, 12, 29, 0, 0)},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const tf_derived_t *d = CARE(h, "festival", want[i].occasion, want[i].due);
+        assert_string_equal(fig_s(d, "date"), want[i].date);
+        assert_string_equal(fig_s(d, "stage"), "growth");
     }
-    assert_int_equal(c.counts[TF_KIND_WEB_VISIT], 3);
-    assert_int_equal(c.counts[TF_KIND_CALL], 2);
-    assert_int_equal(c.counts[TF_KIND_EMAIL], 1);
-    assert_int_equal(c.counts[TF_KIND_SOCIAL], 1);
-    assert_int_equal(c.counts[TF_KIND_STORE_VISIT], 1);
-    assert_int_equal(c.counts[TF_KIND_EVENT_ATTENDANCE], 1);
-    assert_int_equal(c.counts[TF_KIND_PROFILE], 1);
-    assert_int_equal(c.counts[TF_KIND_REFERRAL], 1);
-    assert_int_equal(c.counts[TF_KIND_PURCHASE], 0);
-    assert_int_equal(c.counts[TF_KIND_UNSUBSCRIBE], 0);
-    assert_int_equal(c.stage, TF_STAGE_PROSPECT);
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_FESTIVAL], at(2027, 2, 3, 0, 0));
+    teardown_h(h);
+
+    h = h_new(); /* a prospect */
+    h_calendar(h);
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    assert_int_equal(h->c.due[TF_TIMER_FESTIVAL], 0);
+    run(h, T0 + 365 * DAY);
+    CARE(h, "welcome", "welcome", T0);
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new(); /* churned */
+    h_calendar(h);
+    buy(h, T0, 1000);
+    touch(h, TF_KIND_CONTRACT_END, T0 + DAY);
+    assert_int_equal(h->c.due[TF_TIMER_FESTIVAL], 0);
+    run(h, T0 + 365 * DAY);
+    assert_int_equal(count(h, TF_DERIVED_CARE_REMINDER, "festival"), 0);
+    teardown_h(h);
+
+    h = h_new(); /* the end of the calendar */
+    h_calendar(h);
+    buy(h, at(2028, 9, 1, 0, 0), 1000);
+    assert_int_equal(h->c.due[TF_TIMER_FESTIVAL], at(2028, 9, 28, 0, 0));
+    run(h, at(2028, 9, 30, 0, 0));
+    assert_int_equal(count(h, TF_DERIVED_CARE_REMINDER, "festival"), 2);
+    assert_int_equal(h->c.due[TF_TIMER_FESTIVAL], 0);
+    teardown_h(h);
 }
 
-static void test_seen_out_of_order(void **state)
+/* A key customer without contact for checkin_days is checked in on, again every
+ * checkin_days, counted from the latest touchpoint. */
+static void test_care_checkin(void **state)
 {
     (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
+    harness *h = h_new();
+    h->r.checkin_days = 20;
+    h_population(h, 1000, 10000, 9000, 5000, 4500);
+    buy_m(h, T0, 100000, 50000);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_TIER_CHANGED, "value_rank", T0);
+    assert_string_equal(fig_s(d, "to"), "key");
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_CHECKIN], T0 + 20 * DAY);
+    run(h, T0 + 44 * DAY);
+    d = CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    assert_string_equal(fig_s(d, "tier"), "key");
+    d = CARE(h, "key_checkin", "checkin:2026-01-26", T0 + 20 * DAY);
+    assert_int_equal(fig_i(d, "days_without_contact"), 20);
+    assert_string_equal(fig_s(d, "tier"), "key");
+    STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
+    d = CARE(h, "key_checkin", "checkin:2026-02-15", T0 + 40 * DAY);
+    assert_int_equal(fig_i(d, "days_without_contact"), 40);
+    NOTHING(h);
+    touch(h, TF_KIND_WEB_VISIT, T0 + 45 * DAY);
+    run(h, T0 + 65 * DAY);
+    d = CARE(h, "key_checkin", "checkin:2026-03-12", T0 + 65 * DAY);
+    assert_int_equal(fig_i(d, "days_without_contact"), 20);
+    NOTHING(h);
+    assert_int_equal(h->c.tier, TF_TIER_KEY);
+
+    /* Churned (still key: no review runs for churned customers): no check-ins;
+     * won back, they start again from the purchase. */
+    touch(h, TF_KIND_UNSUBSCRIBE, T0 + 66 * DAY);
+    STAGE(h, "explicit_exit", T0 + 66 * DAY, "decline", "churned", "unsubscribe");
+    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 66 * DAY);
+    assert_int_equal(h->c.due[TF_TIMER_CHECKIN], 0);
+    run(h, T0 + 200 * DAY);
+    NOTHING(h);
+    buy_m(h, T0 + 200 * DAY, 1000, 500);
+    STAGE(h, "winback_purchase", T0 + 200 * DAY, "churned", "growth", "purchase");
+    NEXT(h, TF_DERIVED_WINBACK_SUCCEEDED, "winback_purchase", T0 + 200 * DAY);
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_CHECKIN], T0 + 220 * DAY);
+    teardown_h(h);
+
+    h = h_new(); /* not key: no check-in */
+    buy(h, T0, 100000);
+    assert_int_equal(h->c.due[TF_TIMER_CHECKIN], 0);
+    teardown_h(h);
+}
+
+/* The first purchase's anniversary, N days before, from the first year on. */
+static void test_care_anniversary(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    h->r.inactivity_min_days = 1000;
+    buy(h, T0, 1000);
+    run(h, at(2027, 1, 3, 0, 0) - 1);
+    STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
+    NOTHING(h);
+    run(h, at(2027, 1, 3, 0, 0));
+    const tf_derived_t *d = CARE(h, "anniversary", "first_purchase:1", at(2027, 1, 3, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2027-01-06");
+    run(h, at(2027, 1, 3, 0, 0));
+    NOTHING(h);
+    run(h, at(2028, 1, 3, 0, 0));
+    d = CARE(h, "anniversary", "first_purchase:2", at(2028, 1, 3, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2028-01-06");
+    NOTHING(h);
+    teardown_h(h);
+}
+
+/* The date a customer gave in the profile, each year from its year on, until churned. */
+static void test_care_profile_date(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    profile(h, T0 + HOUR, 0, 0, 2020, 5, 20);
+    profile(h, T0 + 2 * HOUR, 0, 0, 2020, 5, 20);
+    assert_int_equal(h->c.due[TF_TIMER_DATE], at(2026, 5, 17, 0, 0));
+    run(h, at(2027, 5, 17, 0, 0));
+    run(h, at(2027, 5, 17, 0, 0));
+    CARE(h, "welcome", "welcome", T0);
+    const tf_derived_t *d = CARE(h, "date", "date:2026", at(2026, 5, 17, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2026-05-20");
+    assert_string_equal(fig_s(d, "stage"), "prospect");
+    d = CARE(h, "date", "date:2027", at(2027, 5, 17, 0, 0));
+    assert_string_equal(fig_s(d, "date"), "2027-05-20");
+    NOTHING(h);
+    touch(h, TF_KIND_UNSUBSCRIBE, at(2027, 6, 1, 0, 0));
+    STAGE(h, "explicit_exit", at(2027, 6, 1, 0, 0), "prospect", "churned", "unsubscribe");
+    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", at(2027, 6, 1, 0, 0));
+    run(h, at(2029, 1, 1, 0, 0));
+    NOTHING(h);
+    assert_int_equal(h->c.due[TF_TIMER_DATE], 0);
+    teardown_h(h);
+}
+
+/* ---- complaints ---- */
+
+static void test_sla_per_severity(void **state)
+{
+    (void)state;
+    const struct {
+        tf_complaint_severity sev;
+        const char *name;
+        int64_t minutes;
+    } cases[] = {
+        {TF_SEV_CRITICAL, "critical", 120},
+        {TF_SEV_HIGH, "high", 480},
+        {TF_SEV_MEDIUM, "medium", 1440},
+        {TF_SEV_LOW, "low", 4320},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness *h = h_new();
+        int64_t sla = cases[i].minutes * 60000;
+        complaint(h, T0, "cp-1", cases[i].sev);
+        CARE(h, "welcome", "welcome", T0);
+        NOTHING(h);
+        assert_int_equal(h->c.open_complaints, 1);
+        assert_int_equal(h->c.due[TF_TIMER_SLA], T0 + sla);
+        run(h, T0 + sla - 1);
+        NOTHING(h);
+        run(h, T0 + sla);
+        const tf_derived_t *d = NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_deadline", T0 + sla);
+        assert_string_equal(fig_s(d, "complaint_id"), "cp-1");
+        assert_int_equal(fig_i(d, "level"), 1);
+        assert_string_equal(fig_s(d, "category"), "service");
+        assert_string_equal(fig_s(d, "severity"), cases[i].name);
+        assert_int_equal(fig_i(d, "sla_minutes"), cases[i].minutes);
+        assert_string_equal(fig_s(d, "opened"), iso(T0));
+        assert_int_equal(fig_i(d, "open_complaints"), 1);
+        NOTHING(h);
+        run(h, T0 + 2 * sla - 1);
+        NOTHING(h);
+        run(h, T0 + 2 * sla);
+        d = NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_twice_deadline", T0 + 2 * sla);
+        assert_int_equal(fig_i(d, "level"), 2);
+        run(h, T0 + 10 * sla);
+        NOTHING(h);
+        assert_int_equal(h->c.due[TF_TIMER_SLA], 0);
+        teardown_h(h);
+    }
+}
+
+/* Acknowledging or resolving stops the clock; resolving schedules the follow-up;
+ * reopening restarts the clock (and the follow-up waits for the next resolution). */
+static void test_sla_updates(void **state)
+{
+    (void)state;
+    harness *h = h_new(); /* acknowledged in time */
+    complaint(h, T0, "cp-1", TF_SEV_CRITICAL);
+    cupdate(h, T0 + HOUR, "cp-1", TF_CST_ACKNOWLEDGED);
+    run(h, T0 + 30 * DAY);
+    CARE(h, "welcome", "welcome", T0);
+    NOTHING(h);
+    assert_int_equal(h->c.open_complaints, 1); /* acknowledged is not resolved */
+    teardown_h(h);
+
+    h = h_new(); /* acknowledged after the first escalation */
+    complaint(h, T0, "cp-1", TF_SEV_CRITICAL);
+    cupdate(h, T0 + 3 * HOUR, "cp-1", TF_CST_ACKNOWLEDGED);
+    run(h, T0 + 30 * DAY);
+    CARE(h, "welcome", "welcome", T0);
+    NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_deadline", T0 + 2 * HOUR);
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new(); /* resolved: no second level, a follow-up after 7 days */
+    complaint(h, T0, "cp-1", TF_SEV_CRITICAL);
+    cupdate(h, T0 + 3 * HOUR, "cp-1", TF_CST_RESOLVED);
+    assert_int_equal(h->c.open_complaints, 0);
+    run(h, T0 + 3 * HOUR + 7 * DAY - 1);
+    CARE(h, "welcome", "welcome", T0);
+    NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_deadline", T0 + 2 * HOUR);
+    NOTHING(h);
+    run(h, T0 + 30 * DAY);
+    const tf_derived_t *d = CARE(h, "complaint_followup", "complaint:cp-1", T0 + 3 * HOUR + 7 * DAY);
+    assert_string_equal(fig_s(d, "stage"), "prospect");
+    NOTHING(h);
+    teardown_h(h);
+
+    h = h_new(); /* reopened */
+    complaint(h, T0, "cp-1", TF_SEV_CRITICAL);
+    cupdate(h, T0 + 1 * HOUR, "cp-1", TF_CST_RESOLVED);
+    cupdate(h, T0 + 5 * HOUR, "cp-1", TF_CST_REOPENED);
+    assert_int_equal(h->c.open_complaints, 1);
+    run(h, T0 + 8 * DAY);
+    CARE(h, "welcome", "welcome", T0);
+    d = NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_deadline", T0 + 7 * HOUR);
+    assert_string_equal(fig_s(d, "opened"), iso(T0 + 5 * HOUR));
+    assert_int_equal(fig_i(d, "level"), 1);
+    assert_int_equal(fig_i(d, "open_complaints"), 1);
+    d = NEXT(h, TF_DERIVED_COMPLAINT_ESCALATED, "sla_twice_deadline", T0 + 9 * HOUR);
+    assert_int_equal(fig_i(d, "level"), 2);
+    NOTHING(h); /* no follow-up of the first resolution while it is open again */
+    cupdate(h, T0 + 8 * DAY, "cp-1", TF_CST_RESOLVED);
+    run(h, T0 + 30 * DAY);
+    CARE(h, "complaint_followup", "complaint:cp-1", T0 + 15 * DAY);
+    NOTHING(h);
+    assert_int_equal(h->c.open_complaints, 0);
+    teardown_h(h);
+}
+
+/* An update processed before its complaint (out of order). */
+static void test_complaint_update_first(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    cupdate(h, T0 + HOUR, "cp-1", TF_CST_ACKNOWLEDGED);
+    assert_int_equal(h->c.due[TF_TIMER_SLA], 0);
+    complaint(h, T0, "cp-1", TF_SEV_CRITICAL);
+    run(h, T0 + 30 * DAY);
+    CARE(h, "welcome", "welcome", T0 + HOUR);
+    NOTHING(h); /* acknowledged: no escalation */
+    assert_int_equal(h->c.open_complaints, 1);
+    assert_int_equal(h->c.complaints, 1);
+    assert_int_equal(h->c.ncomplaints, 1);
+    assert_int_equal(h->c.complaint[0].opened_ms, T0);
+    assert_int_equal(h->c.complaint[0].severity, TF_SEV_CRITICAL);
+    teardown_h(h);
+
+    h = h_new();
+    cupdate(h, T0 + 2 * HOUR, "cp-1", TF_CST_RESOLVED);
+    complaint(h, T0, "cp-1", TF_SEV_CRITICAL);
+    assert_int_equal(h->c.open_complaints, 0);
+    run(h, T0 + 30 * DAY);
+    CARE(h, "welcome", "welcome", T0 + 2 * HOUR);
+    CARE(h, "complaint_followup", "complaint:cp-1", T0 + 2 * HOUR + 7 * DAY);
+    NOTHING(h);
+    teardown_h(h);
+}
+
+/* More complaints than are remembered: the forgotten one stops counting as open,
+ * so resolving every complaint brings the count back to 0. */
+static void test_complaints_overflow(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    char id[16];
+    for (int i = 1; i <= TF_MAX_COMPLAINTS + 1; i++) {
+        snprintf(id, sizeof id, "cp-%d", i);
+        complaint(h, T0 + i * 60000, id, TF_SEV_LOW);
+    }
+    assert_int_equal(h->c.ncomplaints, TF_MAX_COMPLAINTS);
+    assert_int_equal(h->c.complaints, TF_MAX_COMPLAINTS + 1);
+    assert_string_equal(h->c.complaint[0].id, "cp-2");
+    for (int i = 1; i <= TF_MAX_COMPLAINTS + 1; i++) {
+        snprintf(id, sizeof id, "cp-%d", i);
+        cupdate(h, T0 + HOUR + i * 60000, id, TF_CST_RESOLVED);
+    }
+    assert_int_equal(h->c.open_complaints, 0);
+    teardown_h(h);
+}
+
+/* ---- referrals ---- */
+
+static void test_referral(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    snprintf(h->c.referred_by, sizeof h->c.referred_by, "ref-1"); /* set by the pipeline */
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    buy(h, T0 + DAY, 8800);
+    CARE(h, "welcome", "welcome", T0);
+    STAGE(h, "first_purchase", T0 + DAY, "prospect", "growth", "purchase");
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_REFERRAL_CREDITED, "referred_first_purchase", T0 + DAY);
+    assert_string_equal(d->subject, "ref-1");
+    assert_string_equal(fig_s(d, "referred_id"), CUSTOMER);
+    assert_string_equal(fig_s(d, "order_id"), "o-e-2");
+    assert_int_equal(fig_i(d, "amount"), 8800);
+    assert_string_equal(fig_s(d, "currency"), "CNY");
+    NOTHING(h);
+    assert_int_equal(h->c.referral_credited, 1);
+    buy(h, T0 + 2 * DAY, 8800);
+    NOTHING(h);
+    assert_int_equal(count(h, TF_DERIVED_REFERRAL_CREDITED, NULL), 1);
+    teardown_h(h);
+
+    h = h_new(); /* the referrer's side: counted */
+    tf_event_t ev = ev_new(h, TF_KIND_REFERRAL, T0);
+    snprintf(ev.referred_id, sizeof ev.referred_id, "c-2");
+    step(h, &ev);
+    assert_int_equal(h->c.referrals, 1);
+    assert_int_equal(h->c.counts[TF_KIND_REFERRAL], 1);
+    teardown_h(h);
+}
+
+/* ---- out of order ---- */
+
+static void test_out_of_order(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    touch(h, TF_KIND_WEB_VISIT, T0 + 10 * DAY);
+    touch(h, TF_KIND_WEB_VISIT, T0 + 5 * DAY);
+    CARE(h, "welcome", "welcome", T0 + 10 * DAY);
+    NOTHING(h);
+    assert_int_equal(h->c.counts[TF_KIND_WEB_VISIT], 2);
+    assert_int_equal(h->c.last_seen_ms, T0 + 10 * DAY);
+    assert_int_equal(h->c.first_seen_ms, T0 + 5 * DAY);
+    assert_int_equal(h->c.clock_ms, T0 + 10 * DAY);
+    teardown_h(h);
+
+    /* A late purchase clears a standing warning; the transition it causes happens
+     * now, not back in time. */
+    h = h_new();
+    churn_risk_story(h);
+    const int64_t now = T0 + 25 * DAY + HOUR;
+    tf_event_t late = ev_buy(h, T0 + 20 * DAY, 10000, NO_MARGIN, "CNY");
+    step(h, &late);
+    STAGE(h, "recovered_purchase", now, "decline", "growth", "purchase");
+    const tf_derived_t *d = NEXT(h, TF_DERIVED_CHURN_CLEARED, "purchase", now);
+    assert_int_equal(fig_i(d, "risk"), 45);
+    NOTHING(h);
+    assert_int_equal(h->c.warned, 0);
+    assert_int_equal(h->c.stage_since_ms, now);
+    assert_int_equal(h->c.history[0].at_ms, now);
+    assert_int_equal(h->c.last_seen_ms, now);
+    assert_int_equal(h->c.last_purchase_ms, T0 + 20 * DAY);
+    assert_int_equal(h->c.purchases, 2);
+    run(h, now);
+    CARE(h, "post_purchase", "order:o-e-5", T0 + 23 * DAY);
+    NOTHING(h);
+    teardown_h(h);
+}
+
+/* ---- ids, timers ---- */
+
+static void id_story(harness *h, int64_t t)
+{
+    buy(h, t, 5000);
+    touch(h, TF_KIND_WEB_VISIT, t + 2 * DAY);
+    run(h, t + 40 * DAY);
+}
+
+static void test_deterministic_ids(void **state)
+{
+    (void)state;
+    harness *a = h_new(), *b = h_new(), *c = h_new();
+    id_story(a, T0);
+    id_story(b, T0);
+    id_story(c, T0 + HOUR);
+    assert_int_equal(a->n, 3); /* first_purchase, follow-up, inactivity */
+    assert_int_equal(b->n, a->n);
+    assert_int_equal(c->n, a->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_string_equal(a->log[i].id, b->log[i].id);
+        assert_int_equal(a->log[i].time_ms, b->log[i].time_ms);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(a->log[i].id, a->log[j].id);
+    }
+    /* A touchpoint's derived ids come from its source and id; a timer's from the
+     * customer, the timer and its due time. */
+    assert_string_equal(a->log[0].id, c->log[0].id);
+    assert_string_not_equal(a->log[1].id, c->log[1].id);
+    assert_string_not_equal(a->log[2].id, c->log[2].id);
+    assert_int_equal(c->log[2].time_ms, T0 + HOUR + 30 * DAY);
+    teardown_h(a);
+    teardown_h(b);
+    teardown_h(c);
+}
+
+/* A welcome, one purchase, then a year of silence. */
+static void silence(harness *h)
+{
+    h_calendar(h);
+    touch(h, TF_KIND_WEB_VISIT, T0);
+    buy(h, T0 + HOUR, 5000);
+}
+
+static void test_year_of_silence(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    silence(h);
+    const int64_t p = T0 + HOUR;
+    run(h, T0 + 365 * DAY);
+    CARE(h, "welcome", "welcome", T0);
+    STAGE(h, "first_purchase", p, "prospect", "growth", "purchase");
+    CARE(h, "post_purchase", "order:o-e-2", p + 3 * DAY);
+    const tf_derived_t *d = STAGE(h, "inactivity", p + 30 * DAY, "growth", "decline", "timer");
+    assert_int_equal(fig_i(d, "threshold_days"), 30);
+    d = CARE(h, "festival", "spring_festival:2026", at(2026, 2, 14, 0, 0));
+    assert_string_equal(fig_s(d, "stage"), "decline");
+    CARE(h, "festival", "dragon_boat:2026", at(2026, 6, 16, 0, 0));
+    STAGE(h, "no_purchase", p + 180 * DAY, "decline", "churned", "timer");
+    d = NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "no_purchase", p + 180 * DAY);
+    assert_int_equal(fig_i(d, "days_since_purchase"), 180);
+    NOTHING(h); /* no mid-autumn, national day or anniversary for a churned customer */
+    assert_int_equal(p + 180 * DAY, at(2026, 7, 5, 13, 15));
+    assert_int_equal(tf_customer_next_due(&h->c), 0);
+    assert_int_equal(h->c.clock_ms, T0 + 365 * DAY);
+    assert_int_equal(h->c.care_actions, 4);
+    teardown_h(h);
+}
+
+/* With room for one firing's events per call, *more asks for the next call, and the
+ * calls together give exactly what one call gives. */
+static void test_advance_cap(void **state)
+{
+    (void)state;
+    harness *one = h_new(), *h = h_new();
+    silence(one);
+    silence(h);
+    run(one, T0 + 365 * DAY);
     tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk(TF_KIND_WEB_VISIT, "e-1", T0);
-    apply(&r, &c, &ev, out);
-    ev = mk(TF_KIND_WEB_VISIT, "e-2", T0 + 10 * DAY);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.first_seen_ms, T0);
-    assert_int_equal(c.last_seen_ms, T0 + 10 * DAY);
-
-    /* A late event between the two moves neither mark but still counts. */
-    ev = mk(TF_KIND_CALL, "e-3", T0 + 5 * DAY);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.first_seen_ms, T0);
-    assert_int_equal(c.last_seen_ms, T0 + 10 * DAY);
-    assert_int_equal(c.counts[TF_KIND_CALL], 1);
-
-    /* An event older than everything moves first_seen earlier, last_seen stays. */
-    ev = mk(TF_KIND_EMAIL, "e-4", T0 - 3 * DAY);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.first_seen_ms, T0 - 3 * DAY);
-    assert_int_equal(c.last_seen_ms, T0 + 10 * DAY);
-}
-
-static void test_purchase_out_of_order(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_purchase("p-1", T0 + 10 * DAY, 100, "CNY");
-    apply(&r, &c, &ev, out);
-    buy_quietly(&r, &c, "p-0", T0, 100); /* delivered late */
-    assert_int_equal(c.first_purchase_ms, T0);
-    assert_int_equal(c.last_purchase_ms, T0 + 10 * DAY);
-    assert_int_equal(c.purchases, 2);
-}
-
-static void test_money(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-
-    tf_event_t ev = mk_purchase("p-1", T0, 10000, "CNY");
-    ev.margin = 3000;
-    ev.has_margin = 1;
-    apply(&r, &c, &ev, out);
-    ev = mk_purchase("p-2", T0 + DAY, 5000, "CNY");
-    ev.margin = -4500; /* sold at a loss */
-    ev.has_margin = 1;
-    apply(&r, &c, &ev, out);
-    ev = mk_purchase("p-3", T0 + 2 * DAY, 700, "CNY"); /* no margin given */
-    ev.margin = 999;                                    /* ignored without has_margin */
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.purchases, 3);
-    assert_int_equal(c.spend, 15700);
-    assert_int_equal(c.margin, -1500);
-    assert_string_equal(c.currency, "CNY");
-
-    /* Refunds in the customer's currency add up; others are ignored. */
-    ev = mk_refund("r-1", T0 + 3 * DAY, 2000, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    ev = mk_refund("r-2", T0 + 3 * DAY, 999, "USD");
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.refunded, 2000);
-    assert_int_equal(c.counts[TF_KIND_REFUND], 2);
-
-    /* A foreign-currency purchase counts as a purchase, not as money. */
-    ev = mk_purchase("p-4", T0 + 4 * DAY, 7000, "USD");
-    ev.margin = 100;
-    ev.has_margin = 1;
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.purchases, 4);
-    assert_int_equal(c.foreign_purchases, 1);
-    assert_int_equal(c.spend, 15700);
-    assert_int_equal(c.margin, -1500);
-    assert_int_equal(c.last_purchase_ms, T0 + 4 * DAY);
-    assert_string_equal(c.currency, "CNY");
-}
-
-static void test_refund_before_purchase_ignored(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_refund("r-1", T0, 500, "CNY");
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_int_equal(c.refunded, 0);
-    assert_string_equal(c.currency, "");
-    assert_int_equal(c.counts[TF_KIND_REFUND], 1);
-}
-
-static void test_mean_interval(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    assert_int_equal(tf_customer_mean_interval_ms(&c), -1);
-    tf_event_t ev = mk_purchase("p-1", T0, 100, "CNY");
-    apply(&r, &c, &ev, out);
-    assert_int_equal(tf_customer_mean_interval_ms(&c), -1);
-    buy_quietly(&r, &c, "p-2", T0 + 2 * DAY, 100);
-    assert_int_equal(tf_customer_mean_interval_ms(&c), 2 * DAY);
-    buy_quietly(&r, &c, "p-3", T0 + 6 * DAY, 100);
-    assert_int_equal(tf_customer_mean_interval_ms(&c), 3 * DAY);
-}
-
-static void test_open_complaints(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-
-    tf_event_t ev = mk(TF_KIND_COMPLAINT, "k-1", T0);
-    ev.category = TF_CAT_QUALITY;
-    ev.severity = TF_SEV_HIGH;
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 1);
-    assert_int_equal(c.complaints, 1);
-    ev = mk(TF_KIND_COMPLAINT, "k-2", T0 + 1);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 2);
-    assert_int_equal(c.complaints, 2);
-
-    ev = mk_update("u-1", T0 + 2, TF_CST_ACKNOWLEDGED);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 2);
-    ev = mk_update("u-2", T0 + 3, TF_CST_RESOLVED);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 1);
-    ev = mk_update("u-3", T0 + 4, TF_CST_RESOLVED);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 0);
-    /* A resolution with nothing open never goes below zero. */
-    ev = mk_update("u-4", T0 + 5, TF_CST_RESOLVED);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 0);
-    ev = mk_update("u-5", T0 + 6, TF_CST_REOPENED);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.open_complaints, 1);
-    assert_int_equal(c.complaints, 2); /* reopening is not a new complaint */
-    assert_int_equal(c.counts[TF_KIND_COMPLAINT_UPDATE], 5);
-}
-
-static void test_satisfaction_and_nps(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    assert_true(tf_customer_satisfaction(&c) == -1);
-    assert_true(tf_customer_nps_mean(&c) == -1);
-
-    tf_event_t ev = mk_survey("s-1", T0, 8, 9, 9);
-    assert_int_equal(apply(&r, &c, &ev, out), 0);
-    assert_near(tf_customer_satisfaction(&c), 112.5);
-    ev = mk_survey("s-2", T0 + DAY, 10, 5, 6);
-    apply(&r, &c, &ev, out);
-    /* A running ratio of sums, not a mean of ratios: (9+5)/(8+10). */
-    assert_near(tf_customer_satisfaction(&c), 14.0 / 18.0 * 100.0);
-    assert_int_equal(c.surveys_sat, 2);
-    assert_near(tf_customer_nps_mean(&c), 7.5);
-
-    /* NPS only: satisfaction unchanged; an answer of 0 is an answer. */
-    ev = mk_survey("s-3", T0 + 2 * DAY, 0, 0, 0);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.surveys_sat, 2);
-    assert_near(tf_customer_satisfaction(&c), 14.0 / 18.0 * 100.0);
-    assert_int_equal(c.nps_count, 3);
-    assert_near(tf_customer_nps_mean(&c), 5.0);
-
-    /* Satisfaction only (nps absent = -1): NPS unchanged. */
-    ev = mk_survey("s-4", T0 + 3 * DAY, 2, 2, -1);
-    apply(&r, &c, &ev, out);
-    assert_int_equal(c.nps_count, 3);
-    assert_int_equal(c.surveys_sat, 3);
-    assert_near(tf_customer_satisfaction(&c), 16.0 / 20.0 * 100.0);
-    assert_int_equal(c.counts[TF_KIND_SURVEY], 4);
-}
-
-/* ---- derived ids ---- */
-
-static void test_ids_deterministic(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t a, b;
-    tf_derived_t oa[TF_LIFECYCLE_MAX_DERIVED], ob[TF_LIFECYCLE_MAX_DERIVED];
-    growth_customer(&r, &a);
-    growth_customer(&r, &b);
-
-    tf_event_t ev = mk(TF_KIND_CONTRACT_END, "x-1", T0 + 40 * DAY);
-    assert_int_equal(apply(&r, &a, &ev, oa), 2);
-    assert_int_equal(apply(&r, &b, &ev, ob), 2);
-    assert_string_equal(oa[0].id, ob[0].id);
-    assert_string_equal(oa[1].id, ob[1].id);
-
-    /* Another event id, or the same id from another source, is another cause. */
-    growth_customer(&r, &b);
-    tf_event_t other = mk(TF_KIND_CONTRACT_END, "x-2", T0 + 40 * DAY);
-    assert_int_equal(apply(&r, &b, &other, ob), 2);
-    assert_string_not_equal(oa[0].id, ob[0].id);
-    assert_string_not_equal(oa[1].id, ob[1].id);
-
-    growth_customer(&r, &b);
-    other = mk(TF_KIND_CONTRACT_END, "x-1", T0 + 40 * DAY);
-    snprintf(other.source, sizeof other.source, "/crm/contracts");
-    assert_int_equal(apply(&r, &b, &other, ob), 2);
-    assert_string_not_equal(oa[0].id, ob[0].id);
-
-    /* The id is the cause's, not the time's: same source and id, another time. */
-    growth_customer(&r, &b);
-    other = mk(TF_KIND_CONTRACT_END, "x-1", T0 + 41 * DAY);
-    assert_int_equal(apply(&r, &b, &other, ob), 2);
-    assert_string_equal(oa[0].id, ob[0].id);
-    assert_int_equal(ob[0].time_ms, T0 + 41 * DAY);
-}
-
-static void test_derived_subject_is_customer(void **state)
-{
-    (void)state;
-    tf_config_rules r = default_rules();
-    tf_customer_t c;
-    memset(&c, 0, sizeof c);
-    tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    tf_event_t ev = mk_purchase("p-1", T0 + 123, 100, "CNY");
-    snprintf(ev.subject, sizeof ev.subject, "customer-42");
-    assert_int_equal(apply(&r, &c, &ev, out), 1);
-    assert_string_equal(out[0].subject, "customer-42");
-    assert_int_equal(out[0].time_ms, T0 + 123);
+    int more = 1, calls = 0, mores = 0;
+    while (more) {
+        size_t k = tf_lifecycle_advance(&h->r, NULL, CUSTOMER, &h->c, T0 + 365 * DAY, out, TF_LIFECYCLE_MAX_DERIVED,
+                                        &more);
+        assert_true(k >= 1);
+        h_append(h, out, k);
+        calls++;
+        mores += more;
+        assert_true(calls < 50);
+    }
+    assert_int_equal(calls, 5); /* follow-up, decline, two festivals, churned + win-back */
+    assert_int_equal(mores, 4);
+    assert_int_equal(h->n, one->n);
+    for (size_t i = 0; i < h->n; i++) {
+        assert_string_equal(h->log[i].id, one->log[i].id);
+        assert_int_equal(h->log[i].type, one->log[i].type);
+        assert_int_equal(h->log[i].time_ms, one->log[i].time_ms);
+    }
+    assert_memory_equal(&h->c, &one->c, sizeof h->c);
+    teardown_h(one);
+    teardown_h(h);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stage_names),
-        cmocka_unit_test(test_stage_history),
-        cmocka_unit_test(test_new_customer_becomes_prospect),
-        cmocka_unit_test(test_first_purchase),
-        cmocka_unit_test(test_first_event_is_purchase),
-        cmocka_unit_test(test_mature_at_exact_thresholds),
-        cmocka_unit_test(test_not_mature_one_day_short),
-        cmocka_unit_test(test_not_mature_one_purchase_short),
-        cmocka_unit_test(test_mature_by_spend),
-        cmocka_unit_test(test_spend_threshold_zero_disables),
-        cmocka_unit_test(test_two_stage_changes_one_event),
-        cmocka_unit_test(test_exit_contract_end),
-        cmocka_unit_test(test_exit_unsubscribe),
-        cmocka_unit_test(test_exit_prospect_without_purchases),
-        cmocka_unit_test(test_winback_purchase),
-        cmocka_unit_test(test_winback_long_order_id),
-        cmocka_unit_test(test_decline_recovered_to_growth),
-        cmocka_unit_test(test_decline_recovered_to_mature),
-        cmocka_unit_test(test_decline_non_purchase_stays),
-        cmocka_unit_test(test_counts_per_kind),
-        cmocka_unit_test(test_seen_out_of_order),
-        cmocka_unit_test(test_purchase_out_of_order),
-        cmocka_unit_test(test_money),
-        cmocka_unit_test(test_refund_before_purchase_ignored),
-        cmocka_unit_test(test_mean_interval),
-        cmocka_unit_test(test_open_complaints),
-        cmocka_unit_test(test_satisfaction_and_nps),
-        cmocka_unit_test(test_ids_deterministic),
-        cmocka_unit_test(test_derived_subject_is_customer),
+        cmocka_unit_test_teardown(test_names, free_all),
+        cmocka_unit_test_teardown(test_first_touch_welcome, free_all),
+        cmocka_unit_test_teardown(test_first_purchase, free_all),
+        cmocka_unit_test_teardown(test_mature_by_tenure_timer, free_all),
+        cmocka_unit_test_teardown(test_mature_by_tenure_later, free_all),
+        cmocka_unit_test_teardown(test_mature_by_purchase, free_all),
+        cmocka_unit_test_teardown(test_mature_by_spend, free_all),
+        cmocka_unit_test_teardown(test_decline_inactivity_floor, free_all),
+        cmocka_unit_test_teardown(test_decline_inactivity_factor, free_all),
+        cmocka_unit_test_teardown(test_decline_spend, free_all),
+        cmocka_unit_test_teardown(test_decline_churn_risk, free_all),
+        cmocka_unit_test_teardown(test_churn_warning_hysteresis, free_all),
+        cmocka_unit_test_teardown(test_decline_to_churned, free_all),
+        cmocka_unit_test_teardown(test_explicit_exit, free_all),
+        cmocka_unit_test_teardown(test_recovered_purchase, free_all),
+        cmocka_unit_test_teardown(test_winback, free_all),
+        cmocka_unit_test_teardown(test_value, free_all),
+        cmocka_unit_test_teardown(test_satisfaction_nps, free_all),
+        cmocka_unit_test_teardown(test_tiers, free_all),
+        cmocka_unit_test_teardown(test_tier_min_population, free_all),
+        cmocka_unit_test_teardown(test_tier_temporary, free_all),
+        cmocka_unit_test_teardown(test_loyalty, free_all),
+        cmocka_unit_test_teardown(test_care_followup, free_all),
+        cmocka_unit_test_teardown(test_care_birthday, free_all),
+        cmocka_unit_test_teardown(test_care_festivals, free_all),
+        cmocka_unit_test_teardown(test_care_checkin, free_all),
+        cmocka_unit_test_teardown(test_care_anniversary, free_all),
+        cmocka_unit_test_teardown(test_care_profile_date, free_all),
+        cmocka_unit_test_teardown(test_sla_per_severity, free_all),
+        cmocka_unit_test_teardown(test_sla_updates, free_all),
+        cmocka_unit_test_teardown(test_complaint_update_first, free_all),
+        cmocka_unit_test_teardown(test_complaints_overflow, free_all),
+        cmocka_unit_test_teardown(test_referral, free_all),
+        cmocka_unit_test_teardown(test_out_of_order, free_all),
+        cmocka_unit_test_teardown(test_deterministic_ids, free_all),
+        cmocka_unit_test_teardown(test_year_of_silence, free_all),
+        cmocka_unit_test_teardown(test_advance_cap, free_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
