@@ -173,6 +173,22 @@ static void put_value(enc_t *e, const char *field, const char *v, size_t len, si
     o->n++;
 }
 
+/* Text of at most max bytes (it may lack a NUL at max). */
+static void put_text(enc_t *e, const char *field, const char *v, size_t max)
+{
+    tf_store_fields *o = e->out;
+    size_t len = strnlen(v, max), mark = o->used;
+    if (o->n == TF_STORE_MAX_FIELDS || sizeof(o->arena) - o->used < len + 1) {
+        e->err = 1;
+        return;
+    }
+    char *s = o->arena + o->used;
+    memcpy(s, v, len);
+    s[len] = '\0';
+    o->used += len + 1;
+    put_value(e, field, s, len, mark);
+}
+
 static void put_i64(enc_t *e, const char *field, int64_t v)
 {
     tf_store_fields *o = e->out;
@@ -262,48 +278,53 @@ static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
     enc_t e = {out, 0, sparse};
     out->n = 0;
     out->used = 0;
-    put(&e, "stage", "%s", tf_stage_name(c->stage));
+    put_text(&e, "stage", tf_stage_name(c->stage), 16);
 #define X(name, member) put_i64(&e, name, c->member);
     I64_FIELDS(X)
 #undef X
 #define X(name, member) put_i64(&e, name, c->member);
     INT_FIELDS(X)
 #undef X
-    put(&e, "currency", "%.*s", STR(c->currency));
-    put(&e, "sat_a", "%.17g", c->sat_expectation_sum);
-    put(&e, "sat_b", "%.17g", c->sat_perception_sum);
+    put_text(&e, "currency", c->currency, sizeof(c->currency));
+    /* Without surveys the figures are at their defaults: skip the float formatting. */
+    if (!sparse || c->surveys_sat) {
+        put(&e, "sat_a", "%.17g", c->sat_expectation_sum);
+        put(&e, "sat_b", "%.17g", c->sat_perception_sum);
+    }
     for (int k = 0; k < TF_KIND__COUNT; k++)
         put_i64(&e, kind_fields[k], c->counts[k]);
-    put(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
-    put(&e, "mean_interval_ms", "%lld", (long long)tf_customer_mean_interval_ms(c));
-    put(&e, "nps", "%.2f", tf_customer_nps_mean(c));
+    if (!sparse || c->surveys_sat)
+        put(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
+    put_i64(&e, "mean_interval_ms", tf_customer_mean_interval_ms(c));
+    if (!sparse || c->nps_count)
+        put(&e, "nps", "%.2f", tf_customer_nps_mean(c));
 
     char sb[TF_SPEND_BUCKETS * 21 + 24];
     size_t pos = (size_t)snprintf(sb, sizeof(sb), "%lld:", (long long)c->spend_base);
     for (int i = 0; i < TF_SPEND_BUCKETS; i++)
         pos += (size_t)snprintf(sb + pos, sizeof(sb) - pos, i ? ",%lld" : "%lld", (long long)c->spend_buckets[i]);
-    put(&e, "sb", "%s", sb);
+    put_text(&e, "sb", sb, sizeof(sb));
     const char *tier = tf_tier_name(c->tier);
-    put(&e, "tier", "%s", tier ? tier : "");
-    put(&e, "level", "%.*s", STR(c->level));
+    put_text(&e, "tier", tier ? tier : "", 16);
+    put_text(&e, "level", c->level, sizeof(c->level));
     if (c->birth_month || c->birth_day)
         put(&e, "birthday", "%02d-%02d", c->birth_month, c->birth_day);
     else
-        put(&e, "birthday", "%s", "");
+        put_text(&e, "birthday", "", 1);
     if (c->date_year || c->date_month || c->date_day)
         put(&e, "date", "%04d-%02d-%02d", c->date_year, c->date_month, c->date_day);
     else
-        put(&e, "date", "%s", "");
+        put_text(&e, "date", "", 1);
     if (c->followup_due_ms || c->followup_order[0])
         put(&e, "followup", "%lld|%.*s", (long long)c->followup_due_ms, STR(c->followup_order));
     else
-        put(&e, "followup", "%s", "");
+        put_text(&e, "followup", "", 1);
     if (c->complaint_followup_due_ms || c->complaint_followup_id[0])
         put(&e, "complaint_followup", "%lld|%.*s", (long long)c->complaint_followup_due_ms,
             STR(c->complaint_followup_id));
     else
-        put(&e, "complaint_followup", "%s", "");
-    put(&e, "referred_by", "%.*s", STR(c->referred_by));
+        put_text(&e, "complaint_followup", "", 1);
+    put_text(&e, "referred_by", c->referred_by, sizeof(c->referred_by));
 
     for (size_t i = 0; i < TF_MAX_COMPLAINTS; i++) {
         if (i < c->ncomplaints)

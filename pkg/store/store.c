@@ -673,13 +673,16 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     /* Only the fields that changed. Both encodings list fields in the same order, so
      * field i of after is field i of before, up to the variable tail (stage history
      * and watermarks), where the search goes on by name. */
-    size_t nf_slot = a++, nf = 0;
+    size_t nf_slot = a++, nf = 0, cursor = 0;
     for (size_t i = 0; i < fa->n; i++) {
         int same = 0;
+        /* Sparse encodings skip different fields but keep one order: the search
+         * goes on from the last match, so it is about one comparison a field. */
         for (size_t k = 0; k < fb->n; k++) {
-            size_t j = (i + k) % fb->n;
+            size_t j = (cursor + k) % fb->n;
             if (strcmp(fb->field[j], fa->field[i]) == 0) {
                 same = fb->vlen[j] == fa->vlen[i] && memcmp(fb->value[j], fa->value[i], fa->vlen[i]) == 0;
+                cursor = j + 1;
                 break;
             }
         }
@@ -692,10 +695,14 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         nf++;
     }
     /* A field back at its default is not in the sparse encoding: blank it. */
+    cursor = 0;
     for (size_t j = 0; j < fb->n; j++) {
         int present = 0;
-        for (size_t k = 0; k < fa->n && !present; k++)
-            present = strcmp(fa->field[(j + k) % fa->n], fb->field[j]) == 0;
+        for (size_t k = 0; k < fa->n && !present; k++) {
+            size_t i = (cursor + k) % fa->n;
+            if ((present = strcmp(fa->field[i], fb->field[j]) == 0))
+                cursor = i + 1;
+        }
         if (present)
             continue;
         st->argv[a] = fb->field[j], st->argvlen[a++] = strlen(fb->field[j]);
