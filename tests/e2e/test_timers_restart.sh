@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# End to end on the real broker and Redis, stream time: timers live in Redis, not in
+# the process. Complaints go in and their SLA timers are indexed; the daemon stops
+# before any deadline; a second daemon, started later, fires every escalation from
+# the partition's timer index once the stream's time passes the deadlines, at the
+# rate limit (timers.max_per_second), each exactly once with its due time.
+set -uo pipefail
+E2E_CLOCK=stream
+E2E_SCAN_MS=100
+source "$(dirname "$0")/lib.sh"
+
+# One input partition: one stream clock that the last event moves for everyone.
+create_topic "$IN" 1
+setup_topics
+N=40
+write_config
+# 10 firings a second at most: 40 customers' escalations take about 4 s to catch up.
+python3 - "$WORK/touchflow.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["timers"]["max_per_second"] = 10
+json.dump(c, open(p, "w"))
+PY
+
+T0="2026-03-01T08:00:00Z"
+event() { # id subject kind time data
+  printf '{"specversion":"1.0","id":"%s","source":"/crm/test","type":"touchpoint.%s","subject":"%s","time":"%s","data":%s}\n' \
+    "$1" "$3" "$2" "$4" "$5"
+}
+for i in $(seq 1 $N); do
+  event "c-$i" "cust-$i" complaint "$T0" '{"complaint_id":"k-'"$i"'","category":"service","severity":"high"}'
+done >"$WORK/complaints.jsonl"
+"$TF" produce -t "$IN" "$WORK/complaints.jsonl" 2>/dev/null
+
+start_daemon
+check "first daemon processes the $N complaints" wait_processed "$N" 90
+check "nothing due yet on the stream's time" wait_settled 30
+check "first daemon stops cleanly" stop_daemon
+not_escalated() {
+  "$TF" -o "redis.key_prefix=$PREFIX" customer get cust-7 | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+c = s["complaint_details"][0]
+sys.exit(0 if c["level"] == 0 and c["state"] == "open" and any(t["name"] == "sla" for t in s["timers"]) else 1)'
+}
+check "no escalation before the deadline: level 0, the SLA timer pending" not_escalated
+index_ok() {
+  local n due
+  n=$(redis_cli zcard "${PREFIX}timers:$IN/0")
+  due=$(redis_cli zscore "${PREFIX}timers:$IN/0" cust-7)
+  # High severity: 8 h SLA from 08:00 UTC.
+  [ "$n" = "$N" ] && [ "$due" = "$(( $(date -u -d "$T0" +%s) * 1000 + 8 * 3600 * 1000 ))" ] ||
+    { echo "  index: $n members, cust-7 due $due"; return 1; }
+}
+check "every customer indexed at its SLA deadline" index_ok
+
+# Later: another daemon, and one event 20 h on moves the stream past both deadlines.
+: >"$WORK/touchflowd.log"
+start_daemon
+event "clock-1" "cust-clock" web_visit "2026-03-02T04:00:00Z" '{}' >"$WORK/clock.jsonl"
+"$TF" produce -t "$IN" "$WORK/clock.jsonl" 2>/dev/null
+t_start=$SECONDS
+check "second daemon processes the clock event" wait_processed 1 90
+check "escalations settle" wait_settled 90
+elapsed=$((SECONDS - t_start))
+check "second daemon stops cleanly" stop_daemon
+
+"$TF" consume --from-beginning --idle-ms 3000 --timeout-ms 30000 -t "$OUT_PREFIX.complaint" >"$WORK/escalations.jsonl" 2>/dev/null
+escalations_ok() {
+  python3 - "$WORK/escalations.jsonl" "$N" <<'PY'
+import json, sys
+n = int(sys.argv[2])
+got = {}
+for line in open(sys.argv[1]):
+    if not line.strip():
+        continue
+    ev = json.loads(json.loads(line)["value"])
+    d = ev["data"]
+    got.setdefault(ev["subject"], []).append((d["level"], d["rule"], d["complaint_id"], ev["time"], ev["id"]))
+want_times = {1: "2026-03-01T16:00:00.000Z", 2: "2026-03-02T00:00:00.000Z"}
+bad = []
+for i in range(1, n + 1):
+    seq = got.get(f"cust-{i}", [])
+    want = [(1, "sla_deadline", f"k-{i}", want_times[1]), (2, "sla_twice_deadline", f"k-{i}", want_times[2])]
+    if [s[:4] for s in seq] != want:
+        bad.append((i, seq))
+ids = [e[4] for seq in got.values() for e in seq]
+if bad or len(ids) != 2 * n or len(set(ids)) != len(ids) or set(got) - {f"cust-{i}" for i in range(1, n + 1)}:
+    print("  wrong escalations:", bad[:3], "total", len(ids))
+    sys.exit(1)
+PY
+}
+check "each customer escalated at 8 h and 16 h, exactly once, by the second daemon" escalations_ok
+# 80 firings (two per customer, in one visit each: 40 visits) at 10/s: not all at once.
+check "catch-up spread by the rate limit (took ${elapsed} s)" test "$elapsed" -ge 3
+check "index holds nobody due any more" test "$(redis_cli zcount "${PREFIX}timers:$IN/0" -inf "$(( $(date -u -d 2026-03-02T04:00:00Z +%s) * 1000 ))")" = 0
+
+finish
