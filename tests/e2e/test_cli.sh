@@ -137,7 +137,15 @@ want = {
     "offsets": {"touchpoints/0": 41, "touchpoints/3": 7},
     "counts": {"purchase": 3, "web_visit": 7},
 }
-assert doc == want, "got %r" % doc
+# Fields the hash leaves out are shown at their defaults.
+got_counts = doc.pop("counts")
+assert {k: v for k, v in got_counts.items() if v} == want.pop("counts"), "counts %r" % got_counts
+assert {k: doc.get(k) for k in want} == want, "got %r" % doc
+extra = {k: v for k, v in doc.items() if k not in want}
+assert "first_seen" in extra and "t:review" not in extra and "timers" not in extra, "extra %r" % extra
+assert extra.pop("spend_buckets") == {"base": 0, "buckets": [0] * 12}, "spend_buckets"
+for k, v in extra.items():
+    assert v in (0, "", -1, "none"), "%s=%r is not a default" % (k, v)
 assert type(doc["purchases"]) is int and type(doc["sat_a"]) is float
 EOF
 tf -o "redis.key_prefix=$prefix" customer get cust-1
