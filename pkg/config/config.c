@@ -350,6 +350,10 @@ static const opt options[] = {
     INT(R("tiers.temporary_after_days"), rules.temporary_after_days, 1, DAYS_MAX, 180),
     INT(R("tiers.refresh_ms"), rules.tier_refresh_ms, 1, MS_MAX, 1000),
 
+    INT(R("rfm.recency_days"), rules.rfm_recency_days, 1, DAYS_MAX, 30),
+    INT(R("rfm.frequency_step"), rules.rfm_frequency_step, 1, 1000000, 2),
+    INT(R("rfm.monetary_step"), rules.rfm_monetary_step, 1, MONEY_MAX, 50000),
+
     INT(R("loyalty.points_per_unit"), rules.points_per_unit, 0, 1000000, 1),
     ENTRIES(R("loyalty.levels"), tf_config_levels, TF_RULES_MAX_LEVELS),
 

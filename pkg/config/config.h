@@ -71,6 +71,13 @@ typedef struct {
     int64_t temporary_after_days;       /* one purchase and none since, default 180 */
     int64_t tier_refresh_ms;            /* how stale the population ranks may be, default 1000 */
 
+    /* rules.rfm: scores 1-5, breakpoints doubling from a step (R: days since the
+     * last purchase under step, 2, 4, 8 x step give 5, 4, 3, 2; F: purchases at
+     * step, 2, 4, 8 x step give 2, 3, 4, 5; M: net spend likewise) */
+    int64_t rfm_recency_days;           /* default 30 */
+    int64_t rfm_frequency_step;         /* default 2 */
+    int64_t rfm_monetary_step;          /* default 50000 */
+
     /* rules.loyalty */
     int64_t points_per_unit;            /* points per 100 minor units spent, default 1 */
     size_t nlevels;                     /* sorted by min_points, the first has 0 */
@@ -79,10 +86,10 @@ typedef struct {
     /* rules.churn: risk 0-100 is the weighted sum of five signals in [0, 1] */
     int64_t churn_warning;              /* default 60 */
     int64_t churn_clear;                /* default 40, below the warning */
-    int64_t weight_inactivity;          /* default 40 */
+    int64_t weight_inactivity;          /* default 35 */
     int64_t weight_spend_decline;       /* default 20 */
     int64_t weight_complaints;          /* default 20 */
-    int64_t weight_satisfaction;        /* default 10 */
+    int64_t weight_satisfaction;        /* default 15 */
     int64_t weight_nps;                 /* default 10 */
     int64_t repeat_complaints;          /* complaints within the spend window that count as repeated, default 2 */
     int64_t low_satisfaction_pct;       /* S under this is a signal, default 90 */

@@ -45,6 +45,8 @@ int tf_lc_spend_declined(const tf_config_rules *r, const tf_customer_t *c, int64
  * comma-separated. */
 int64_t tf_lc_risk(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms, char *reasons,
                    size_t reasons_size);
+/* RFM scores of c at now_ms (c->rfm_*). */
+void tf_lc_rfm(const tf_config_rules *r, tf_customer_t *c, int64_t now_ms);
 /* Warning when the risk crosses the warning threshold, clearing under the clear one. */
 void tf_lc_review_risk(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
 void tf_lc_clear_warning(tf_customer_t *c, const tf_cause *cause, const char *rule, tf_emit *e);

@@ -121,6 +121,7 @@ typedef struct {
     int64_t points;
     char level[TF_RULES_NAME_MAX];    /* member level name, "" before the first purchase */
 
+    int rfm_r, rfm_f, rfm_m;          /* RFM scores 1-5 (0 before the first purchase) */
     int64_t risk;                     /* churn risk 0-100 at clock_ms */
     int warned;                       /* a churn warning is standing */
     int64_t warned_at_ms;

@@ -129,9 +129,45 @@ void tf_lc_clear_warning(tf_customer_t *c, const tf_cause *cause, const char *ru
     tf_derived_add_int(d, "warned_days", (cause->at_ms - c->warned_at_ms) / TF_MS_PER_DAY);
 }
 
+/* 1 + how many of step, 2 step, 4 step, 8 step v reaches. */
+static int doubling_score(int64_t v, int64_t step)
+{
+    int s = 1;
+    for (int i = 0; i < 4 && v >= step; i++, step *= 2)
+        s++;
+    return s;
+}
+
+void tf_lc_rfm(const tf_config_rules *r, tf_customer_t *c, int64_t now_ms)
+{
+    if (c->purchases == 0) {
+        c->rfm_r = c->rfm_f = c->rfm_m = 0;
+        return;
+    }
+    int64_t idle_days = (now_ms - c->last_purchase_ms) / TF_MS_PER_DAY;
+    /* Recency runs the other way: under one step is 5, past eight steps is 1. */
+    c->rfm_r = 6 - doubling_score(idle_days, r->rfm_recency_days);
+    if (c->rfm_r < 1)
+        c->rfm_r = 1;
+    c->rfm_f = doubling_score(c->purchases, r->rfm_frequency_step);
+    if (c->rfm_f > 5)
+        c->rfm_f = 5;
+    c->rfm_m = doubling_score(c->spend - c->refunded, r->rfm_monetary_step);
+    if (c->rfm_m > 5)
+        c->rfm_m = 5;
+}
+
+static void add_rfm(tf_derived_t *d, const tf_customer_t *c)
+{
+    char rfm[16];
+    snprintf(rfm, sizeof(rfm), "%d%d%d", c->rfm_r, c->rfm_f, c->rfm_m);
+    tf_derived_add_str(d, "rfm", rfm);
+}
+
 void tf_lc_review_risk(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e)
 {
     char reasons[96];
+    tf_lc_rfm(r, c, cause->at_ms);
     int bought = cause->ev && cause->ev->kind == TF_KIND_PURCHASE;
     c->risk = tf_lc_risk(r, c, cause->at_ms, reasons, sizeof(reasons));
     if (c->warned && bought) {
@@ -156,6 +192,8 @@ void tf_lc_review_risk(const tf_config_rules *r, tf_customer_t *c, const tf_caus
         double sat = tf_customer_satisfaction(c);
         if (sat >= 0)
             tf_derived_add_num(d, "satisfaction", sat);
+        if (c->purchases)
+            add_rfm(d, c);
     } else if (c->warned && c->risk < r->churn_clear) {
         tf_lc_clear_warning(c, cause, "risk_below_clear", e);
     }
@@ -206,6 +244,7 @@ void tf_lc_review_tier(const tf_config_rules *r, const tf_population_t *pop, tf_
     if (pop->potential_enter != INT64_MAX)
         tf_derived_add_int(d, "potential_cutoff", pop->potential_enter);
     tf_derived_add_int(d, "purchases", c->purchases);
+    add_rfm(d, c);
 }
 
 void tf_lc_review_level(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e)

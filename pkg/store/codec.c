@@ -105,7 +105,10 @@ void tf_store_doc_set_watermark(tf_store_doc_t *doc, const char *tp, int64_t off
 #define INT_FIELDS(X)                              \
     X("warned", warned)                            \
     X("welcomed", welcomed)                        \
-    X("referral_credited", referral_credited)
+    X("referral_credited", referral_credited)      \
+    X("rfm_r", rfm_r)                              \
+    X("rfm_f", rfm_f)                              \
+    X("rfm_m", rfm_m)
 
 static const char *const complaint_fields[TF_MAX_COMPLAINTS] = {"cp:0", "cp:1", "cp:2", "cp:3",
                                                                 "cp:4", "cp:5", "cp:6", "cp:7"};

@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "lifecycle/lifecycle.h"
+#include "lifecycle/internal.h"
 
 #define DAY TF_MS_PER_DAY
 #define HOUR TF_MS_PER_HOUR
@@ -404,6 +405,43 @@ static void test_names(void **state)
                             "anniversary", "date", "complaint_followup", "sla"};
     for (int i = 0; i < TF_TIMER__COUNT; i++)
         assert_string_equal(tf_timer_name((tf_timer)i), timers[i]);
+}
+
+/* ---- RFM ---- */
+
+static void test_rfm_scores(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    touch(h, TF_KIND_WEB_VISIT, T0 - DAY);
+    assert_int_equal(h->c.rfm_r, 0); /* no purchase: no scores */
+    buy(h, T0, 49999);
+    /* Just bought, one purchase, spend under one step. */
+    assert_int_equal(h->c.rfm_r, 5);
+    assert_int_equal(h->c.rfm_f, 1);
+    assert_int_equal(h->c.rfm_m, 1);
+    buy(h, T0 + DAY, 1); /* 2 purchases (one step), 50000 spent (one step) */
+    assert_int_equal(h->c.rfm_f, 2);
+    assert_int_equal(h->c.rfm_m, 2);
+    for (int i = 2; i < 16; i++)
+        buy(h, T0 + (i + 1) * DAY, 50000);
+    assert_int_equal(h->c.rfm_f, 5); /* 16 purchases: eight steps */
+    assert_int_equal(h->c.rfm_m, 5);
+    /* Recency falls as the days pass: 29 days is still 5, 30 is 4, 240 is 1. */
+    int64_t last = h->c.last_purchase_ms;
+    tf_lc_rfm(&h->r, &h->c, last + 29 * DAY);
+    assert_int_equal(h->c.rfm_r, 5);
+    tf_lc_rfm(&h->r, &h->c, last + 30 * DAY);
+    assert_int_equal(h->c.rfm_r, 4);
+    tf_lc_rfm(&h->r, &h->c, last + 119 * DAY);
+    assert_int_equal(h->c.rfm_r, 3);
+    tf_lc_rfm(&h->r, &h->c, last + 120 * DAY);
+    assert_int_equal(h->c.rfm_r, 2);
+    tf_lc_rfm(&h->r, &h->c, last + 240 * DAY);
+    assert_int_equal(h->c.rfm_r, 1);
+    /* A refund lowers the monetary score with the net spend. */
+    refund(h, last + DAY, h->c.spend - 60000, "CNY");
+    assert_int_equal(h->c.rfm_m, 2);
 }
 
 /* ---- stages ---- */
@@ -1748,6 +1786,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_names, free_all),
+        cmocka_unit_test_teardown(test_rfm_scores, free_all),
         cmocka_unit_test_teardown(test_first_touch_welcome, free_all),
         cmocka_unit_test_teardown(test_first_purchase, free_all),
         cmocka_unit_test_teardown(test_mature_by_tenure_timer, free_all),
