@@ -4,6 +4,8 @@
 # with the stage history, and `dlq replay` (dry run, replay by reason to a fresh
 # topic, replayed once per replay group), plus their usage and unreachable errors.
 set -uo pipefail
+# The samples are history: replayed on stream time (see test_journeys.sh).
+E2E_CLOCK=stream
 source "$(dirname "$0")/lib.sh"
 
 setup_topics
