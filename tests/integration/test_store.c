@@ -202,6 +202,7 @@ static void commit_then_load_round_trips(void **state)
     after.customer.stage = TF_STAGE_GROWTH;
     after.customer.purchases = 2;
     after.customer.spend = 25980;
+    after.customer.surveys_sat = 1; /* the sums are written with the surveys that made them */
     after.customer.sat_perception_sum = 9.5;
     memcpy(after.customer.currency, "CNY", 4);
     tf_store_doc_set_watermark(&after, "touchpoints/3", 41);
