@@ -458,7 +458,7 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
             due = soon;
     }
     int64_t indexed = tf_customer_next_due(before);
-    if (gr->has_timer || !gr->before.exists || indexed == 0 || (due != 0 && due < indexed))
+    if (gr->has_timer || (due != 0 && (indexed == 0 || due < indexed)))
         tf_store_index_set(p->store, p->slots[gr->slot].tp, customer, due);
     if (after->purchases > 0) {
         int64_t value = tf_customer_value(&p->cfg.rules, after);
