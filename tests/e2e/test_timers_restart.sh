@@ -7,6 +7,7 @@
 set -uo pipefail
 E2E_CLOCK=stream
 E2E_SCAN_MS=100
+E2E_OPS_LISTEN=127.0.0.1:0
 source "$(dirname "$0")/lib.sh"
 
 # One input partition: one stream clock that the last event moves for everyone.
@@ -64,6 +65,16 @@ t_start=$SECONDS
 check "second daemon processes the clock event" wait_processed 1 90
 check "escalations settle" wait_settled 90
 elapsed=$((SECONDS - t_start))
+metrics_ok() {
+  local url
+  url=$(ops_url) || return 1
+  curl -fsS "$url/metrics" >"$WORK/metrics.txt" || return 1
+  # 80 escalations fired by timers (two per customer), none left due.
+  grep -qx 'touchflow_timers_fired_total 80' "$WORK/metrics.txt" &&
+    grep -qx 'touchflow_timers_due 0' "$WORK/metrics.txt" ||
+    { grep timers "$WORK/metrics.txt"; return 1; }
+}
+check "/metrics counts 80 timer firings and none due" metrics_ok
 check "second daemon stops cleanly" stop_daemon
 
 "$TF" consume --from-beginning --idle-ms 3000 --timeout-ms 30000 -t "$OUT_PREFIX.complaint" >"$WORK/escalations.jsonl" 2>/dev/null
