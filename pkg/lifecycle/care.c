@@ -281,20 +281,41 @@ static void escalate(const tf_config_rules *r, tf_customer_t *c, tf_complaint_t 
     tf_derived_add_int(d, "open_complaints", c->open_complaints);
 }
 
+/* A yearly occasion, reminded before_days ahead and once a year (done_year); the
+ * occasion is "<label>:<year - label_base>". */
+static void fire_yearly(tf_customer_t *c, tf_cause *cause, const char *kind, const char *label, int m, int d,
+                        int64_t first_year, int64_t *done_year, int64_t before_days, int64_t label_base, tf_emit *e)
+{
+    char occasion[48];
+    int64_t y = 0;
+    int64_t date = next_yearly(m, d, first_year, *done_year, c->clock_ms, before_days, &y);
+    *done_year = y;
+    snprintf(occasion, sizeof(occasion), "%s:%lld", label, (long long)(y - label_base));
+    cause->occasion = occasion;
+    tf_lc_care_reminder(c, cause, kind, occasion, date + before_days * TF_MS_PER_DAY, e);
+}
+
+/* A one-off follow-up about ref ("<label>:<ref>"), cleared as it fires. */
+static void fire_pending(tf_customer_t *c, tf_cause *cause, const char *kind, const char *label, char *ref,
+                         int64_t *due_ms, tf_emit *e)
+{
+    char occasion[TF_REF_MAX + 32];
+    snprintf(occasion, sizeof(occasion), "%s:%s", label, ref);
+    cause->occasion = occasion;
+    ref[0] = '\0';
+    *due_ms = 0;
+    tf_lc_care_reminder(c, cause, kind, occasion, 0, e);
+}
+
 int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, const char *customer, int64_t due,
                     tf_emit *e)
 {
     char occasion[TF_REF_MAX + 48];
     tf_cause cause = {NULL, customer, tf_timer_name(t), NULL, due};
-    int64_t y = 0, date;
     switch (t) {
     case TF_TIMER_BIRTHDAY:
-        date = next_yearly(c->birth_month, c->birth_day, 0, c->birthday_done_year, c->clock_ms,
-                           r->birthday_days_before, &y);
-        c->birthday_done_year = y;
-        snprintf(occasion, sizeof(occasion), "birthday:%lld", (long long)y);
-        cause.occasion = occasion;
-        tf_lc_care_reminder(c, &cause, "birthday", occasion, date + r->birthday_days_before * TF_MS_PER_DAY, e);
+        fire_yearly(c, &cause, "birthday", "birthday", c->birth_month, c->birth_day, 0, &c->birthday_done_year,
+                    r->birthday_days_before, 0, e);
         return 0;
     case TF_TIMER_FESTIVAL: {
         const tf_rules_festival *f = next_festival(r, c);
@@ -310,28 +331,16 @@ int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, cons
         int64_t fy;
         int fm, fd;
         tf_civil_from_days(tf_lc_day_floor(c->first_purchase_ms) / TF_MS_PER_DAY, &fy, &fm, &fd);
-        date = next_yearly(fm, fd, fy + 1, c->anniversary_done_year, c->clock_ms, r->anniversary_days_before, &y);
-        c->anniversary_done_year = y;
-        snprintf(occasion, sizeof(occasion), "first_purchase:%lld", (long long)(y - fy));
-        cause.occasion = occasion;
-        tf_lc_care_reminder(c, &cause, "anniversary", occasion, date + r->anniversary_days_before * TF_MS_PER_DAY,
-                            e);
+        fire_yearly(c, &cause, "anniversary", "first_purchase", fm, fd, fy + 1, &c->anniversary_done_year,
+                    r->anniversary_days_before, fy, e);
         return 0;
     }
     case TF_TIMER_DATE:
-        date = next_yearly(c->date_month, c->date_day, c->date_year, c->date_done_year, c->clock_ms,
-                           r->anniversary_days_before, &y);
-        c->date_done_year = y;
-        snprintf(occasion, sizeof(occasion), "date:%lld", (long long)y);
-        cause.occasion = occasion;
-        tf_lc_care_reminder(c, &cause, "date", occasion, date + r->anniversary_days_before * TF_MS_PER_DAY, e);
+        fire_yearly(c, &cause, "date", "date", c->date_month, c->date_day, c->date_year, &c->date_done_year,
+                    r->anniversary_days_before, 0, e);
         return 0;
     case TF_TIMER_FOLLOWUP:
-        snprintf(occasion, sizeof(occasion), "order:%s", c->followup_order);
-        cause.occasion = occasion;
-        c->followup_order[0] = '\0';
-        c->followup_due_ms = 0;
-        tf_lc_care_reminder(c, &cause, "post_purchase", occasion, 0, e);
+        fire_pending(c, &cause, "post_purchase", "order", c->followup_order, &c->followup_due_ms, e);
         return 0;
     case TF_TIMER_CHECKIN: {
         int64_t since = (due - c->last_seen_ms) / TF_MS_PER_DAY;
@@ -347,11 +356,8 @@ int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, cons
         return 0;
     }
     case TF_TIMER_COMPLAINT_FOLLOWUP:
-        snprintf(occasion, sizeof(occasion), "complaint:%s", c->complaint_followup_id);
-        cause.occasion = occasion;
-        c->complaint_followup_id[0] = '\0';
-        c->complaint_followup_due_ms = 0;
-        tf_lc_care_reminder(c, &cause, "complaint_followup", occasion, 0, e);
+        fire_pending(c, &cause, "complaint_followup", "complaint", c->complaint_followup_id,
+                     &c->complaint_followup_due_ms, e);
         return 0;
     case TF_TIMER_SLA: {
         int64_t at = 0;
