@@ -347,6 +347,10 @@ static json_t *customer_json(const char *id, const redisReply *r)
             if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
                 continue;
             name = f->str, namelen = (size_t)f->len, vstr = v->str, vlen = (size_t)v->len;
+            /* A field the daemon blanked went back to its default. */
+            for (size_t d = 0; vlen == 0 && d < defaults.n; d++)
+                if (strcmp(defaults.field[d], name) == 0)
+                    vstr = defaults.value[d], vlen = defaults.vlen[d];
         } else {
             size_t d;
             name = dname[i - npairs], namelen = strlen(name);

@@ -77,6 +77,11 @@ typedef struct {
     int64_t buyers;
     int64_t key_enter, key_keep;
     int64_t potential_enter, potential_keep;
+    /* The customer's own entry in the ranking, which the cutoffs include: a
+     * customer whose ranked value reaches a cutoff holds one of its places, even
+     * when its value has dropped a little since (a care reminder's cost). */
+    int self_ranked;
+    int64_t self_value;
 } tf_population_t;
 
 /* One customer's state: plain data, zero-initialised for a new customer. Times are

@@ -204,6 +204,8 @@ static tf_tier tier_for(const tf_config_rules *r, const tf_population_t *pop, co
                         int64_t now_ms)
 {
     tf_tier t = TF_TIER_REGULAR;
+    if (pop->self_ranked && pop->self_value > value)
+        value = pop->self_value;
     if (pop->buyers >= r->tier_min_population) {
         if (value >= pop->key_enter || (c->tier == TF_TIER_KEY && value >= pop->key_keep))
             t = TF_TIER_KEY;

@@ -298,13 +298,13 @@ static int64_t group_clock(const tf_pipeline_t *p, const batch_t *b, int slot)
 }
 
 /* Fires the customer's timers due by until; their events wait with record rec. */
-static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, tf_customer_t *c, const char *customer,
-                        int64_t until)
+static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, const tf_population_t *pop,
+                        tf_customer_t *c, const char *customer, int64_t until)
 {
     tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
     int more;
     do {
-        size_t nd = tf_lifecycle_advance(&p->cfg.rules, &p->population, customer, c, until, out,
+        size_t nd = tf_lifecycle_advance(&p->cfg.rules, pop, customer, c, until, out,
                                          TF_LIFECYCLE_MAX_DERIVED, &more);
         for (size_t d = 0; d < nd; d++) {
             if (add_derived(p, b, g, rec, &out[d]) != TF_OK) {
@@ -356,6 +356,12 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     const char *customer = b->recs[gr->first].ev.subject;
     if (gr->referred_by[0] && !c->referred_by[0])
         tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
+    tf_population_t pop = p->population;
+    if (gr->before.customer.purchases > 0) {
+        /* The ranking holds this customer at the value of its last commit. */
+        pop.self_ranked = 1;
+        pop.self_value = tf_customer_value(&p->cfg.rules, &gr->before.customer);
+    }
     const char *ids[TF_PIPELINE_MAX_GROUP];
     size_t nids = 0, k = 0;
     uint32_t first_replayed = UINT32_MAX, last_live = UINT32_MAX;
@@ -402,8 +408,8 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         ids[nids++] = r->ev.id;
         /* Timers due before the event fire before it, at their own times. */
         int64_t now = group_clock(p, b, r->slot);
-        fire_timers(p, b, g, i, c, customer, r->ev.time_ms < now ? r->ev.time_ms : now);
-        size_t nd = tf_lifecycle_apply(&p->cfg.rules, &p->population, c, &r->ev, derived);
+        fire_timers(p, b, g, i, &pop, c, customer, r->ev.time_ms < now ? r->ev.time_ms : now);
+        size_t nd = tf_lifecycle_apply(&p->cfg.rules, &pop, c, &r->ev, derived);
         for (size_t d = 0; d < nd; d++) {
             if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
                 TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
@@ -416,7 +422,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     }
     if (last_live != UINT32_MAX && (changed || gr->before.exists)) {
         /* Then everything due by now (the wall clock, or the partition's stream time). */
-        fire_timers(p, b, g, last_live, c, customer, group_clock(p, b, b->recs[last_live].slot));
+        fire_timers(p, b, g, last_live, &pop, c, customer, group_clock(p, b, b->recs[last_live].slot));
         changed = 1;
     }
     gr->nnew = b->nouts - gr->out_first;

@@ -146,6 +146,8 @@ static void on_population(tf_store_t *st, int status, const tf_population_t *pop
     p->population_asking = 0;
     if (status == TF_OK) {
         p->population = *pop;
+        p->population.self_ranked = 0; /* set per customer */
+        p->population.self_value = 0;
         p->population_at_ms = tf_time_mono_ms();
     }
 }

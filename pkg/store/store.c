@@ -925,7 +925,7 @@ static void on_population_reply(redisAsyncContext *ac, void *reply, void *privda
     redisReply *r = reply;
     tf_store_population_cb cb = (tf_store_population_cb)c->cb;
     void *opaque = c->opaque;
-    tf_population_t pop;
+    tf_population_t pop = {0};
     (void)ac;
     if (!st->closing && r)
         sent_pop(st);

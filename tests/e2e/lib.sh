@@ -35,8 +35,9 @@ create_topic() { bash "$ROOT/deploy/dev/services.sh" topics-create "$1" "$2" >/d
 # off unless E2E_OPS_LISTEN is set (127.0.0.1:0 takes a free port: see ops_url), so
 # that several daemons of one test never compete for a port.
 write_config() {
-  local outs="" f
+  local outs="" f rules=""
   for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
+  [ -n "${E2E_RULES:-}" ] && rules="\"rules\": $E2E_RULES,"
   cat >"$WORK/touchflow.json" <<JSON
 {
   "kafka": {
@@ -48,8 +49,8 @@ write_config() {
   },
   "redis": {"key_prefix": "$PREFIX"},
   "processing": {"batch_max": ${E2E_BATCH_MAX:-500}},
-  "timers": {"clock": "${E2E_CLOCK:-wall}", "scan_interval_ms": ${E2E_SCAN_MS:-200}},${E2E_RULES:+
-  "rules": $E2E_RULES,}
+  "timers": {"clock": "${E2E_CLOCK:-wall}", "scan_interval_ms": ${E2E_SCAN_MS:-200}},
+  $rules
   "ops": {"listen": "${E2E_OPS_LISTEN:-}"}
 }
 JSON

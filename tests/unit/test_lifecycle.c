@@ -73,7 +73,7 @@ static void h_population(harness *h, int64_t buyers, int64_t key_enter, int64_t 
                          int64_t pot_keep)
 {
     h->use_pop = 1;
-    h->pop = (tf_population_t){buyers, key_enter, key_keep, pot_enter, pot_keep};
+    h->pop = (tf_population_t){buyers, key_enter, key_keep, pot_enter, pot_keep, 0, 0};
 }
 
 static const tf_population_t *popp(const harness *h)
@@ -405,6 +405,30 @@ static void test_names(void **state)
                             "anniversary", "date", "complaint_followup", "sla"};
     for (int i = 0; i < TF_TIMER__COUNT; i++)
         assert_string_equal(tf_timer_name((tf_timer)i), timers[i]);
+}
+
+/* The ranking holds the customer itself at its last committed value: a key
+ * customer whose value dipped under its own ranked score stays key. */
+static void test_tier_self_ranked(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    h->r.tier_min_population = 10;
+    buy_m(h, T0, 60000, 18000);
+    int64_t value = tf_customer_value(&h->r, &h->c);
+    /* The ranking's top score is this customer's, 100 above its value now. */
+    h_population(h, 31, value + 100, value + 100, 10000, 9000);
+    h->pop.self_ranked = 1;
+    h->pop.self_value = value + 100;
+    touch(h, TF_KIND_WEB_VISIT, T0 + HOUR);
+    assert_int_equal(h->c.tier, TF_TIER_KEY);
+    /* Without its own entry it would only be potential. */
+    harness *g = h_new();
+    g->r.tier_min_population = 10;
+    buy_m(g, T0, 60000, 18000);
+    h_population(g, 31, value + 100, value + 100, 10000, 9000);
+    touch(g, TF_KIND_WEB_VISIT, T0 + HOUR);
+    assert_int_equal(g->c.tier, TF_TIER_POTENTIAL);
 }
 
 /* ---- RFM ---- */
@@ -1787,6 +1811,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_names, free_all),
         cmocka_unit_test_teardown(test_rfm_scores, free_all),
+        cmocka_unit_test_teardown(test_tier_self_ranked, free_all),
         cmocka_unit_test_teardown(test_first_touch_welcome, free_all),
         cmocka_unit_test_teardown(test_first_purchase, free_all),
         cmocka_unit_test_teardown(test_mature_by_tenure_timer, free_all),
