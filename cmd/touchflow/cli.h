@@ -70,6 +70,14 @@ typedef struct {
 void tf_cli_kafka_callbacks(rd_kafka_conf_t *conf);
 /* rd_kafka_conf_set, printing "<origin><key>: <why>" on failure; 0 or -1. */
 int tf_cli_kafka_set(rd_kafka_conf_t *conf, const char *origin, const char *k, const char *v);
+/* kafka.consumer.* or kafka.producer.* (by type) from the config onto conf; 0 or -1. */
+int tf_cli_kafka_passthrough(rd_kafka_conf_t *conf, const tf_config_t *cfg, rd_kafka_type_t type);
+/* Finishes conf and creates the client: kafka.brokers last (an explicit setting wins
+ * over the passthrough), the error and log callbacks, opaque. bad is nonzero when an
+ * earlier setting already failed (and was reported). conf is taken either way;
+ * NULL after printing "<cmd>: cannot create the Kafka ...: <why>". */
+rd_kafka_t *tf_cli_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, int bad, const tf_config_t *cfg,
+                             void *opaque, const char *cmd);
 
 /* ---- commands: each takes its own argv (argv[0] is the command word) ---- */
 int tf_cli_cmd_customer(const tf_cli_opts *opts, int argc, char **argv);

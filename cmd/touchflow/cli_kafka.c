@@ -38,6 +38,36 @@ void tf_cli_kafka_callbacks(rd_kafka_conf_t *conf)
     rd_kafka_conf_set_log_cb(conf, on_log);
 }
 
+int tf_cli_kafka_passthrough(rd_kafka_conf_t *conf, const tf_config_t *cfg, rd_kafka_type_t type)
+{
+    int consumer = type == RD_KAFKA_CONSUMER, bad = 0;
+    size_t n = consumer ? cfg->nconsumer_props : cfg->nproducer_props;
+    const tf_config_kv *props = consumer ? cfg->consumer_props : cfg->producer_props;
+    for (size_t i = 0; i < n; i++)
+        bad |= tf_cli_kafka_set(conf, consumer ? "kafka.consumer." : "kafka.producer.", props[i].key, props[i].value);
+    return bad;
+}
+
+rd_kafka_t *tf_cli_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, int bad, const tf_config_t *cfg,
+                             void *opaque, const char *cmd)
+{
+    char errstr[512];
+    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+    if (bad) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    tf_cli_kafka_callbacks(conf);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        tf_cli_errorf("%s: cannot create the Kafka %s: %s", cmd, type == RD_KAFKA_CONSUMER ? "consumer" : "producer",
+                      errstr);
+    }
+    return rk; /* on success conf belongs to rk */
+}
+
 int tf_cli_kafka_set(rd_kafka_conf_t *conf, const char *origin, const char *k, const char *v)
 {
     char errstr[512];

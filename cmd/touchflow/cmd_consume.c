@@ -93,9 +93,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 /* Returns a consumer, or NULL after printing why (a configuration problem). */
 static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, consume_state *st)
 {
-    char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk;
     int bad = 0;
 
     /* Ours first, so kafka.consumer.* from the config can tune them... */
@@ -107,8 +105,7 @@ static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, c
     } else {
         bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
     }
-    for (size_t i = 0; i < cfg->nconsumer_props; i++)
-        bad |= tf_cli_kafka_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
+    bad |= tf_cli_kafka_passthrough(conf, cfg, RD_KAFKA_CONSUMER);
     /* ...but not what the command line or kafka.brokers said explicitly. */
     if (o->group) {
         bad |= tf_cli_kafka_set(conf, "--group: ", "group.id", o->group);
@@ -119,24 +116,13 @@ static rd_kafka_t *consumer_new(const tf_config_t *cfg, const consume_opts *o, c
         bad |= tf_cli_kafka_set(conf, "", "enable.auto.offset.store", "false");
         bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
     }
-    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
-    if (bad) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-        tf_cli_kafka_callbacks(conf);
     if (o->group)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_opaque(conf, st);
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        tf_cli_errorf("consume: cannot create the Kafka consumer: %s", errstr);
-        return NULL;
-    }
+    rd_kafka_t *rk = tf_cli_kafka_new(RD_KAFKA_CONSUMER, conf, bad, cfg, st, "consume");
     /* Errors and rebalances are served by rd_kafka_consumer_poll(), on this thread. */
-    rd_kafka_poll_set_consumer(rk);
-    return rk;  /* on success conf belongs to rk */
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
 }
 
 /* Manual mode: the next offset to read of every partition in the assignment, for

@@ -144,34 +144,17 @@ static const char *header_str(rd_kafka_headers_t *h, const char *name, char *buf
 
 static rd_kafka_t *new_client(rd_kafka_type_t type, const tf_config_t *cfg, const char *group, dlq_state *st)
 {
-    char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    int bad = 0;
-    tf_cli_kafka_callbacks(conf);
-    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+    int bad = tf_cli_kafka_passthrough(conf, cfg, type);
     if (type == RD_KAFKA_CONSUMER) {
-        for (size_t i = 0; i < cfg->nconsumer_props; i++)
-            bad |= tf_cli_kafka_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
         bad |= tf_cli_kafka_set(conf, "--group: ", "group.id", group);
         bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
         bad |= tf_cli_kafka_set(conf, "", "auto.offset.reset", "earliest");
     } else {
-        for (size_t i = 0; i < cfg->nproducer_props; i++)
-            bad |= tf_cli_kafka_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
         bad |= tf_cli_kafka_set(conf, "", "enable.idempotence", "true");
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     }
-    if (bad) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(conf, st);
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        tf_cli_errorf("dlq replay: %s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return tf_cli_kafka_new(type, conf, bad, cfg, st, "dlq replay");
 }
 
 /* Checks that topic exists, so that a wrong name or unreachable brokers end the

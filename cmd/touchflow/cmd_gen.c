@@ -414,29 +414,14 @@ static rd_kafka_t *producer_new(const tf_config_t *cfg, gen_state *st)
         /* Same key -> partition mapping as the Java clients that feed touchflow. */
         {"partitioner", "murmur2_random"},
     };
-    char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk;
     int bad = 0;
 
     for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
         bad |= tf_cli_kafka_set(conf, "", ours[i][0], ours[i][1]);
-    for (size_t i = 0; i < cfg->nproducer_props; i++)
-        bad |= tf_cli_kafka_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
-    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
-    if (bad) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
+    bad |= tf_cli_kafka_passthrough(conf, cfg, RD_KAFKA_PRODUCER);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-        tf_cli_kafka_callbacks(conf);
-    rd_kafka_conf_set_opaque(conf, st);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        tf_cli_errorf("gen: cannot create the Kafka producer: %s", errstr);
-    }
-    return rk;  /* on success conf belongs to rk */
+    return tf_cli_kafka_new(RD_KAFKA_PRODUCER, conf, bad, cfg, st, "gen");
 }
 
 /* Connects and learns the topic's partitions before the clock starts: otherwise the

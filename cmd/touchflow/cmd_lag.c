@@ -72,27 +72,12 @@ static int parse_args(int argc, char **argv, lag_opts *o, int *help)
 
 static rd_kafka_t *lag_consumer(const tf_config_t *cfg, const char *group, lag_state *st)
 {
-    char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    int bad = 0;
-    tf_cli_kafka_callbacks(conf);
-    for (size_t i = 0; i < cfg->nconsumer_props; i++)
-        bad |= tf_cli_kafka_set(conf, "kafka.consumer.", cfg->consumer_props[i].key, cfg->consumer_props[i].value);
-    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
+    int bad = tf_cli_kafka_passthrough(conf, cfg, RD_KAFKA_CONSUMER);
     bad |= tf_cli_kafka_set(conf, "--group: ", "group.id", group);
     bad |= tf_cli_kafka_set(conf, "", "enable.auto.commit", "false");
     bad |= tf_cli_kafka_set(conf, "", "client.id", "touchflow-cli-lag");
-    if (bad) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(conf, st);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        tf_cli_errorf("lag: %s", errstr);
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
+    return tf_cli_kafka_new(RD_KAFKA_CONSUMER, conf, bad, cfg, st, "lag");
 }
 
 /* Prints why a request to the cluster failed: unreachable brokers by name, with the

@@ -73,9 +73,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* Returns a producer, or NULL after printing why (always a configuration problem). */
 static rd_kafka_t *producer_new(const tf_config_t *cfg, const produce_opts *o, produce_state *st)
 {
-    char errstr[512], tmo[32];
+    char tmo[32];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk;
     int bad = 0;
 
     snprintf(tmo, sizeof(tmo), "%lld", (long long)o->timeout_ms);
@@ -87,25 +86,12 @@ static rd_kafka_t *producer_new(const tf_config_t *cfg, const produce_opts *o, p
     bad |= tf_cli_kafka_set(conf, "", "partitioner", "murmur2_random");
     if (!o->timeout_given)
         bad |= tf_cli_kafka_set(conf, "", "message.timeout.ms", tmo);
-    for (size_t i = 0; i < cfg->nproducer_props; i++)
-        bad |= tf_cli_kafka_set(conf, "kafka.producer.", cfg->producer_props[i].key, cfg->producer_props[i].value);
+    bad |= tf_cli_kafka_passthrough(conf, cfg, RD_KAFKA_PRODUCER);
     /* ...but not what the command line or kafka.brokers said explicitly. */
     if (o->timeout_given)
         bad |= tf_cli_kafka_set(conf, "--timeout-ms: ", "message.timeout.ms", tmo);
-    bad |= tf_cli_kafka_set(conf, "kafka.brokers: ", "bootstrap.servers", cfg->brokers);
-    if (bad) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-        tf_cli_kafka_callbacks(conf);
-    rd_kafka_conf_set_opaque(conf, st);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        tf_cli_errorf("produce: cannot create the Kafka producer: %s", errstr);
-    }
-    return rk;  /* on success conf belongs to rk */
+    return tf_cli_kafka_new(RD_KAFKA_PRODUCER, conf, bad, cfg, st, "produce");
 }
 
 /* Queues one record; headers are taken (freed here on failure). */

@@ -686,9 +686,9 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
                 break;
             }
         }
-        /* tf_store_link_referral may have set referred_by on a customer not loaded
-         * yet: the first commit must not clear it. */
-        if (same || (!before->exists && fa->vlen[i] == 0 && strcmp(fa->field[i], "referred_by") == 0))
+        /* An empty referred_by is never written (sparse), so a link made by
+         * tf_store_link_referral after the load survives the commit. */
+        if (same)
             continue;
         st->argv[a] = fa->field[i], st->argvlen[a++] = strlen(fa->field[i]);
         st->argv[a] = fa->value[i], st->argvlen[a++] = fa->vlen[i];
@@ -816,21 +816,32 @@ int tf_store_index_set(tf_store_t *st, const char *tp, const char *customer, int
 
 #define DUE_STACK 256
 
+/* Retires the command of a reply that must be an array: r, or NULL with *status
+ * set (and an unexpected reply logged). Read c's callback and opaque first. */
+static const redisReply *take_array_reply(tf_store_t *st, cmd_t *c, const redisReply *r, const char *what,
+                                          int *status)
+{
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        return r;
+    *status = reply_status(st, r, what);
+    if (r && r->type != REDIS_REPLY_ERROR)
+        TF_ERROR(MOD, "%s: unexpected reply type %d", what, r->type);
+    return NULL;
+}
+
 static void on_due_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     cmd_t *c = privdata;
     tf_store_t *st = c->st;
-    redisReply *r = reply;
     tf_store_due_cb cb = (tf_store_due_cb)c->cb;
     void *opaque = c->opaque;
+    int status;
     (void)ac;
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        int status = reply_status(st, r, "timer index scan");
-        if (r && r->type != REDIS_REPLY_ERROR)
-            TF_ERROR(MOD, "timer index scan: unexpected reply type %d", r->type);
+    const redisReply *r = take_array_reply(st, c, reply, "timer index scan", &status);
+    if (!r) {
         cb(st, status, NULL, 0, opaque);
         return;
     }
@@ -922,18 +933,13 @@ static void on_population_reply(redisAsyncContext *ac, void *reply, void *privda
 {
     cmd_t *c = privdata;
     tf_store_t *st = c->st;
-    redisReply *r = reply;
     tf_store_population_cb cb = (tf_store_population_cb)c->cb;
     void *opaque = c->opaque;
     tf_population_t pop = {0};
+    int status;
     (void)ac;
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        int status = reply_status(st, r, "population");
-        if (r && r->type != REDIS_REPLY_ERROR)
-            TF_ERROR(MOD, "population: unexpected reply type %d", r->type);
+    const redisReply *r = take_array_reply(st, c, reply, "population", &status);
+    if (!r) {
         cb(st, status, NULL, opaque);
         return;
     }
