@@ -386,8 +386,9 @@ size_t tf_lifecycle_advance(const tf_config_rules *rules, const tf_population_t 
             break; /* a timer that cannot fire would spin: leave it to the next event */
         }
     }
+    /* The due times computed above stay right: each is past until_ms, and moving
+     * the clock up to it changes none of them. */
     if (until_ms > c->clock_ms)
         c->clock_ms = until_ms;
-    tf_lifecycle_schedule(rules, c);
     return e.n;
 }
