@@ -7,6 +7,7 @@
 #include "bus/bus.h"
 #include "event/event.h"
 #include "lifecycle/lifecycle.h"
+#include "pipeline/inflight.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 
@@ -62,6 +63,7 @@ typedef struct {
     int has_timer;        /* due timers brought it into the batch */
     int slot;             /* the partition whose timer index holds it */
     uint32_t timer_outs;  /* of the new outs, fired by timers */
+    int outbox_held;      /* its outbox holds events this process is delivering */
     char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral seen earlier in this batch */
     tf_store_doc_t before, after;
 } group_t;
@@ -159,6 +161,8 @@ struct tf_pipeline_s {
     struct event *retry_timer;
     int retry_armed;
     int64_t retry_delay_ms;
+
+    tf_inflight_t inflight; /* derived events on their way, not to be replayed */
 
     send_ref **resend;      /* messages to send again on the next retry tick */
     size_t nresend, resend_cap;

@@ -581,6 +581,7 @@ void tf_pipeline_destroy(tf_pipeline_t *p)
         TF_WARN(MOD, "messages still undelivered at exit; their records are redelivered");
     tf_producer_destroy(p->producer);
     tf_store_destroy(p->store);
+    tf_inflight_free(&p->inflight);
     for (size_t i = p->stash_head; i < p->nstash; i++)
         rd_kafka_message_destroy(p->stash[i]);
     free(p->stash);

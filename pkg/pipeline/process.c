@@ -126,7 +126,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         gr->skip = 1;
         gr->ready = gr->changed = 0;
         gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
-        gr->loaded = gr->has_timer = 0;
+        gr->loaded = gr->has_timer = gr->outbox_held = 0;
         size_t live = 0;
         for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
             record_t *r = &b->recs[i];
@@ -432,9 +432,15 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         first_replayed = last_live;
     }
     if (first_replayed != UINT32_MAX) {
-        for (size_t e = 0; e < res->noutbox; e++)
+        for (size_t e = 0; e < res->noutbox; e++) {
+            if (tf_inflight_holds(&p->inflight, res->outbox[e].id)) {
+                /* Ours, on its way: sending it again would only duplicate it. */
+                gr->outbox_held = 1;
+                continue;
+            }
             if (add_replay(p, b, g, first_replayed, &res->outbox[e]) != TF_OK)
                 TF_WARN(MOD, "dropping an unreadable outbox entry of %s", b->recs[gr->first].ev.subject);
+        }
     }
     gr->nout = b->nouts - gr->out_first;
     gr->changed = changed;
@@ -457,7 +463,7 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
     const char *customer = b->recs[gr->first].ev.subject;
     const tf_customer_t *before = &gr->before.customer, *after = &gr->after.customer;
     int64_t due = tf_customer_next_due(after);
-    if (gr->timer_outs) {
+    if (gr->timer_outs || gr->outbox_held) {
         /* Come back soon in case their delivery is lost with this process. */
         int64_t soon = group_clock(p, b, gr->slot) + 60 * TF_MS_PER_SEC;
         if (due == 0 || soon < due)
@@ -575,9 +581,13 @@ void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b)
         b->recs[ot->rec].pending++;
         gr->undelivered++;
     }
-    for (uint32_t o = 0; o < b->nouts; o++)
-        if (b->groups[b->outs[o].group].nout)
-            send_out(p, b, &b->outs[o]);
+    for (uint32_t o = 0; o < b->nouts; o++) {
+        if (b->groups[b->outs[o].group].nout == 0)
+            continue;
+        if (tf_inflight_add(&p->inflight, b->outs[o].id) != TF_OK)
+            TF_WARN(MOD, "out of memory: a visit may send %s again", b->outs[o].id);
+        send_out(p, b, &b->outs[o]);
+    }
     for (uint32_t i = 0; i < b->nrecs; i++) {
         record_t *r = &b->recs[i];
         switch (r->status) {
@@ -617,6 +627,13 @@ void tf_pipeline_resend(tf_pipeline_t *p, send_ref *ref)
     }
 }
 
+static void on_outbox_acked(tf_store_t *st, int status, void *opaque)
+{
+    tf_pipeline_t *p = opaque;
+    (void)st, (void)status;
+    tf_inflight_ack_answered(&p->inflight);
+}
+
 void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void *msg_opaque, void *opaque)
 {
     tf_pipeline_t *p = opaque;
@@ -650,8 +667,15 @@ void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void 
         size_t n = 0;
         for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout && n < TF_PIPELINE_MAX_GROUP; i++)
             ids[n++] = b->outs[i].id;
+        for (size_t i = 0; i < n; i++)
+            tf_inflight_delivered(&p->inflight, ids[i]);
         /* Best effort: a leftover entry is only re-sent later, with the same id. */
-        tf_store_outbox_ack(p->store, b->recs[gr->first].ev.subject, ids, n);
+        if (tf_store_outbox_ack(p->store, b->recs[gr->first].ev.subject, ids, n, on_outbox_acked, p) == TF_OK) {
+            tf_inflight_ack_sent(&p->inflight);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                tf_inflight_remove(&p->inflight, ids[i]);
+        }
     }
     tf_pipeline_record_release(p, b, &b->recs[o->rec]);
     tf_pipeline_flush_offsets(p);

@@ -14,7 +14,7 @@
 
 #define MOD "store"
 
-typedef enum { CMD_LOAD, CMD_COMMIT, CMD_EPOCH, CMD_DUE, CMD_POPULATION } cmd_kind;
+typedef enum { CMD_LOAD, CMD_COMMIT, CMD_ACK, CMD_EPOCH, CMD_DUE, CMD_POPULATION } cmd_kind;
 
 /* A command in flight. Pooled: the per-event path allocates none in steady state. */
 typedef struct cmd {
@@ -740,12 +740,31 @@ static void on_plain_reply(redisAsyncContext *ac, void *reply, void *privdata)
         fail_reply(st, reply, privdata);
 }
 
-int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids)
+static void on_ack_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cmd_t *c = privdata;
+    tf_store_t *st = c->st;
+    redisReply *r = reply;
+    tf_store_done_cb cb = (tf_store_done_cb)c->cb;
+    void *opaque = c->opaque;
+    (void)ac;
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+    int status = r && r->type == REDIS_REPLY_INTEGER ? TF_OK : reply_status(st, r, "outbox ack");
+    if (cb)
+        cb(st, status, opaque);
+}
+
+int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids,
+                        tf_store_done_cb cb, void *opaque)
 {
     size_t off[3], len[3];
     int rc = check_ready(st);
-    if (rc || nids == 0)
+    if (rc)
         return rc;
+    if (nids == 0)
+        return TF_EINVAL;
     if (build_keys(st, customer, off, len) || argv_reserve(st, 2 + nids))
         return TF_ENOMEM;
     size_t a = 0;
@@ -753,7 +772,12 @@ int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const 
     st->argv[a] = st->keybuf + off[2], st->argvlen[a++] = len[2];
     for (size_t i = 0; i < nids; i++)
         st->argv[a] = ids[i], st->argvlen[a++] = strlen(ids[i]);
-    return send_tracked(st, on_plain_reply, "outbox ack", (int)a, st->argv, st->argvlen);
+    cmd_t *c = cmd_get(st, CMD_ACK, (void *)cb, opaque);
+    if (!c)
+        return TF_ENOMEM;
+    if ((rc = send_tracked(st, on_ack_reply, c, (int)a, st->argv, st->argvlen)))
+        cmd_put(st, c);
+    return rc;
 }
 
 int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)

@@ -126,9 +126,12 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
                     size_t noutbox, tf_store_commit_cb cb, void *opaque);
 
-/* Removes delivered entries from the outbox (fire and forget: a leftover entry is
- * only re-sent, with the same id). */
-int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids);
+typedef void (*tf_store_done_cb)(tf_store_t *st, int status, void *opaque);
+/* Removes delivered entries from the outbox. A leftover entry is only re-sent,
+ * with the same id, so a failure is not retried; cb (may be NULL) is told of the
+ * answer all the same, in the order the acks were sent. */
+int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids,
+                        tf_store_done_cb cb, void *opaque);
 
 typedef void (*tf_store_epoch_cb)(tf_store_t *st, int status, int64_t epoch, void *opaque);
 /* Takes the next ownership epoch (INCR <p>epoch). */

@@ -38,6 +38,8 @@ write_config() {
   local outs="" f rules=""
   for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
   [ -n "${E2E_RULES:-}" ] && rules="\"rules\": $E2E_RULES,"
+  local producer=${E2E_PRODUCER:-}
+  [ -n "$producer" ] || producer='{}'
   cat >"$WORK/touchflow.json" <<JSON
 {
   "kafka": {
@@ -45,7 +47,8 @@ write_config() {
     "input_topics": ["$IN"],
     "dlq_topic": "$DLQ",
     "output_topics": {${outs%,}},
-    "consumer": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+    "consumer": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
+    "producer": $producer
   },
   "redis": {"key_prefix": "$PREFIX"},
   "processing": {"batch_max": ${E2E_BATCH_MAX:-500}},

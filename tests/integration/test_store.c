@@ -111,6 +111,14 @@ static void on_seen_loaded(tf_store_t *st, int status, const tf_store_loaded *re
             c->seen[i] = res->seen[i];
 }
 
+static void on_done(tf_store_t *st, int status, void *opaque)
+{
+    ctx_t *c = opaque;
+    (void)st;
+    c->status = status;
+    c->done = 1;
+}
+
 static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque)
 {
     ctx_t *c = opaque;
@@ -240,9 +248,13 @@ static void commit_then_load_round_trips(void **state)
     assert_int_equal(c->doc.customer.purchases, 3);
     assert_int_equal(c->doc.customer.spend, 25980);
 
-    /* The outbox ack removes delivered entries. */
+    /* The outbox ack removes delivered entries and says so. */
     const char *acked[] = {"d-1"};
-    assert_int_equal(tf_store_outbox_ack(c->st, "alice", acked, 1), 0);
+    c->done = 0;
+    c->status = -1;
+    assert_int_equal(tf_store_outbox_ack(c->st, "alice", acked, 1, on_done, c), 0);
+    assert_true(run_until(c, &c->done, 2000));
+    assert_int_equal(c->status, TF_OK);
     load(c, "alice", NULL, 0);
     assert_int_equal(c->noutbox, 0);
 }
