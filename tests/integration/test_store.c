@@ -676,6 +676,20 @@ static void down_then_up_then_lost(void **state)
     stop_redis(pid);
 }
 
+typedef struct {
+    ctx_t *c;
+    int calls, status, after_load;
+} ack_seen;
+
+static void on_ack(tf_store_t *st, int status, void *opaque)
+{
+    ack_seen *a = opaque;
+    (void)st;
+    a->calls++;
+    a->status = status;
+    a->after_load = a->c->done;
+}
+
 static void hung_redis_times_out(void **state)
 {
     (void)state;
@@ -694,9 +708,16 @@ static void hung_redis_times_out(void **state)
     c.status = 0;
     int64_t t0 = tf_time_mono_ms();
     assert_int_equal(tf_store_load(c.st, "y", NULL, 0, on_loaded, &c), 0);
-    assert_true(run_until(&c, &c.done, 3000));
+    /* An outbox ack behind it is answered too, as failed, after the load. */
+    const char *ids[] = {"d-9"};
+    ack_seen ack = {&c, 0, 0, 0};
+    assert_int_equal(tf_store_outbox_ack(c.st, "y", ids, 1, on_ack, &ack), 0);
+    assert_true(run_until(&c, &ack.calls, 3000));
     int64_t took = tf_time_mono_ms() - t0;
     assert_int_equal(c.status, TF_EIO);
+    assert_int_equal(ack.calls, 1);
+    assert_int_equal(ack.status, TF_EIO);
+    assert_true(ack.after_load);
     assert_true(took < 1500); /* the timeout fired, not the sleep's end */
     assert_true(c.downs >= 1);
 
