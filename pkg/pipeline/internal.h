@@ -172,7 +172,7 @@ struct tf_pipeline_s {
     struct event *timer_scan;
     timer_job *timer_queue;  /* ring */
     size_t timer_cap, timer_head, timer_len;
-    int64_t timer_budget;    /* firings left in this scan interval */
+    int scan_next;           /* the slot the next scan starts at */
     uint64_t timers_fired;
     tf_population_t population;
     int64_t population_at_ms;

@@ -52,27 +52,43 @@ static void on_due(tf_store_t *st, int status, const char *const *customers, siz
         tf_pipeline_pump(p);
 }
 
+static int scannable(const slot_t *s)
+{
+    return s->active && !s->fenced && !s->scanning && !s->timers_pending;
+}
+
 /* Every scan interval: ask each owned partition's index for customers due by its
- * clock, within the catch-up budget. A partition with firings still queued or in
- * a batch is skipped, so a customer is never queued twice. */
+ * clock. A partition with firings still queued or in a batch is skipped, so a
+ * customer is never queued twice. The catch-up budget of the interval is shared
+ * equally by the partitions scanned, starting one further each time: a partition
+ * with nothing due must not take it all and starve the others. */
 static void on_scan(evutil_socket_t fd, short what, void *arg)
 {
     tf_pipeline_t *p = arg;
     (void)fd, (void)what;
-    p->timer_budget = p->cfg.timers_max_per_second * p->cfg.timers_scan_interval_ms / 1000;
-    if (p->timer_budget < 1)
-        p->timer_budget = 1;
-    if (p->stopping || p->paused || !p->assigned || p->epoch == 0 || !tf_store_is_up(p->store))
+    if (p->stopping || p->paused || !p->assigned || p->epoch == 0 || !tf_store_is_up(p->store) || p->nslots == 0)
         return;
-    for (int i = 0; i < p->nslots && p->timer_budget > 0; i++) {
+    int64_t budget = p->cfg.timers_max_per_second * p->cfg.timers_scan_interval_ms / 1000;
+    if (budget < 1)
+        budget = 1;
+    int64_t ready = 0;
+    for (int i = 0; i < p->nslots; i++)
+        ready += scannable(&p->slots[i]) && tf_timers_clock(p, i) > 0;
+    if (ready == 0)
+        return;
+    int64_t share = budget / ready > 0 ? budget / ready : 1;
+    int first = p->scan_next % p->nslots;
+    p->scan_next = first + 1;
+    for (int k = 0; k < p->nslots && budget > 0; k++) {
+        int i = (first + k) % p->nslots;
         slot_t *s = &p->slots[i];
-        if (!s->active || s->fenced || s->scanning || s->timers_pending)
-            continue;
         int64_t until = tf_timers_clock(p, i);
-        if (until <= 0)
-            continue; /* stream time: nothing read from this partition yet */
+        if (!scannable(s) || until <= 0)
+            continue; /* busy, or on stream time with nothing read from it yet */
         size_t room = p->timer_cap - p->timer_len;
-        size_t limit = (size_t)p->timer_budget < room ? (size_t)p->timer_budget : room;
+        size_t limit = (size_t)(share < budget ? share : budget);
+        if (limit > room)
+            limit = room;
         if (limit == 0)
             break;
         scan_ref *ref = malloc(sizeof(*ref));
@@ -86,7 +102,7 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
             return;
         }
         s->scanning = 1;
-        p->timer_budget -= (int64_t)limit;
+        budget -= (int64_t)limit;
     }
 }
 
