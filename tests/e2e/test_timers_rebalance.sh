@@ -87,6 +87,8 @@ check "B joins and both own a share" wait_for 60 eval 'owning_at_least "$WORK/a.
 sleep 1
 
 "$TF" produce -t "$IN" "$WORK/clock1.jsonl" 2>/dev/null
+consumed_by_both() { [ $(($(stat_in "$WORK/a.log" consumed) + $(stat_in "$WORK/b.log" consumed))) -ge "$1" ]; }
+check "the members read the 16 clock events" wait_for 60 consumed_by_both $((N + 16))
 check "the level-1 deadline passes on every partition and both settle" both_settled 90
 
 kill -9 "$A"
@@ -95,7 +97,9 @@ before=$(owning "$WORK/b.log")
 check "B takes A's partitions after A's crash" wait_for 60 owning_at_least "$WORK/b.log" $((before + 1))
 last_assignment() { grep -o '"msg":"assigned [0-9]* partition' "$WORK/b.log" | tail -n 1 | grep -q 'assigned 4 '; }
 check "B owns all four partitions" last_assignment
+b_read=$(stat_in "$WORK/b.log" consumed)
 "$TF" produce -t "$IN" "$WORK/clock2.jsonl" 2>/dev/null
+check "B reads the 16 later clock events" wait_for 60 stat_at_least "$WORK/b.log" consumed $((b_read + 16))
 check "the level-2 deadline passes and B settles" both_settled 90
 check "B stops cleanly" stop_daemon
 
