@@ -118,10 +118,10 @@ stop_own_redis() {
   return 0
 }
 
-# The last "consumed=" figure the daemon logged (0 before the first stats line).
-stat_of() {
+# A figure of the latest stats line in a daemon log (0 before the first one).
+stat_of() { # name [log]: the latest figure of the daemon's stats lines
   local v
-  v=$(grep -oE '"msg":"(stats|final): [^"]*' "$WORK/touchflowd.log" 2>/dev/null | tail -n 1 | grep -o " $1=[0-9]*" | cut -d= -f2)
+  v=$(grep -oE '"msg":"(stats|final): [^"]*' "${2:-$WORK/touchflowd.log}" 2>/dev/null | tail -n 1 | grep -o " $1=[0-9]*" | cut -d= -f2)
   echo "${v:-0}"
 }
 

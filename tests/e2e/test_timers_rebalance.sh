@@ -17,27 +17,15 @@ N=40
 setup_topics
 write_config
 
-T0="2026-03-01T08:00:00Z" # high severity: level 1 at 16:00, level 2 at 00:00 next day
-event() { # id subject kind time data
-  printf '{"specversion":"1.0","id":"%s","source":"/crm/test","type":"touchpoint.%s","subject":"%s","time":"%s","data":%s}\n' \
-    "$1" "$3" "$2" "$4" "$5"
-}
-clocks() { # id-prefix time: a visit of clock-1..clock-16, which cover all 4 partitions
-  local i
-  for i in $(seq 1 16); do event "$1-$i" "clock-$i" web_visit "$2" '{}'; done
-}
-for i in $(seq 1 $N); do
-  event "c-$i" "cust-$i" complaint "$T0" '{"complaint_id":"k-'"$i"'","category":"service","severity":"high"}'
-done >"$WORK/complaints.jsonl"
-clocks tick1 "2026-03-01T17:00:00Z" >"$WORK/clock1.jsonl"
-clocks tick2 "2026-03-02T01:00:00Z" >"$WORK/clock2.jsonl"
+# escalations.py: complaints opened at 08:00 with an 8 h SLA (level 1 due at 16:00,
+# level 2 at 00:00), and clock visits that land on all four partitions.
+esc() { python3 "$E2E_DIR/escalations.py" "$@"; }
+esc input "$N" >"$WORK/complaints.jsonl"
+esc clocks tick1 "2026-03-01T17:00:00Z" >"$WORK/clock1.jsonl"
+esc clocks tick2 "2026-03-02T01:00:00Z" >"$WORK/clock2.jsonl"
 
 # Per-member figures: each member logs to its own file.
-stat_in() { # log name
-  local v
-  v=$(grep -oE '"msg":"(stats|final): [^"]*' "$1" 2>/dev/null | tail -n 1 | grep -o " $2=[0-9]*" | cut -d= -f2)
-  echo "${v:-0}"
-}
+stat_in() { stat_of "$2" "$1"; } # log name
 owning() { grep -c '"msg":"owning the assignment' "$1" 2>/dev/null; }
 stat_at_least() { [ "$(stat_in "$1" "$2")" -ge "$3" ]; } # log name n
 owning_at_least() { [ "$(owning "$1")" -ge "$2" ]; }      # log n
@@ -105,49 +93,8 @@ check "B stops cleanly" stop_daemon
 
 "$TF" consume --from-beginning --idle-ms 2000 --timeout-ms 20000 -t "$IN" >"$WORK/in.jsonl" 2>/dev/null
 "$TF" consume --from-beginning --idle-ms 3000 --timeout-ms 30000 -t "$OUT_PREFIX.complaint" >"$WORK/esc.jsonl" 2>/dev/null
-escalations_ok() {
-  python3 - "$WORK/in.jsonl" "$WORK/esc.jsonl" "$N" <<'PY'
-import json, sys
-n = int(sys.argv[3])
-part = {}
-for line in open(sys.argv[1]):
-    if line.strip():
-        r = json.loads(line)
-        part[r["key"]] = r["partition"]
-if {part.get("clock-%d" % i) for i in range(1, 17)} != {0, 1, 2, 3}:
-    print("  the clock customers miss a partition:", sorted({part.get("clock-%d" % i) for i in range(1, 17)}))
-    sys.exit(1)
-got = {}
-for line in open(sys.argv[2]):
-    if line.strip():
-        ev = json.loads(json.loads(line)["value"])
-        got.setdefault(ev["subject"], []).append((ev["data"]["level"], ev["time"], ev["source"], ev["id"]))
-bad = []
-level1_by = {}  # input partition -> the sources of its level-1 escalations
-for i in range(1, n + 1):
-    c = "cust-%d" % i
-    seq = got.get(c, [])
-    if [(s[0], s[1]) for s in seq] != [(1, "2026-03-01T16:00:00.000Z"), (2, "2026-03-02T00:00:00.000Z")]:
-        bad.append("%s: %s" % (c, seq))
-        continue
-    level1_by.setdefault(part[c], set()).add(seq[0][2])
-    if seq[1][2] != "/touchflow/b":
-        bad.append("%s: level 2 fired by %s after A was gone" % (c, seq[1][2]))
-ids = [s[3] for seq in got.values() for s in seq]
-if len(ids) != len(set(ids)) or len(ids) != 2 * n:
-    bad.append("%d escalations, %d distinct ids, %d expected" % (len(ids), len(set(ids)), 2 * n))
-for p, sources in sorted(level1_by.items()):
-    if len(sources) != 1:
-        bad.append("partition %d escalated by %s: more than its owner" % (p, sorted(sources)))
-owners = set().union(*level1_by.values()) if level1_by else set()
-if owners != {"/touchflow/a", "/touchflow/b"}:
-    bad.append("level 1 fired by %s, not by both members" % sorted(owners))
-for b in bad[:8]:
-    print("  " + b)
-sys.exit(1 if bad else 0)
-PY
-}
-check "each customer escalated exactly once per level, by its partition's owner" escalations_ok
+check "each customer escalated exactly once per level, by its partition's owner" \
+  esc check "$WORK/esc.jsonl" "$N" --owners "$WORK/in.jsonl"
 
 cp "$WORK/b.log" "$WORK/touchflowd.log"
 finish
