@@ -126,6 +126,15 @@ static void cmd_put(tf_store_t *st, cmd_t *c)
     st->free_cmds = c;
 }
 
+/* A command's reply (or its failure) is in: it no longer counts as sent, and c goes
+ * back to the pool. Read c's fields first. */
+static void cmd_retire(tf_store_t *st, cmd_t *c, const redisReply *r)
+{
+    if (!st->closing && r)
+        sent_pop(st);
+    cmd_put(st, c);
+}
+
 static int argv_reserve(tf_store_t *st, size_t n)
 {
     if (n <= st->argv_cap)
@@ -493,9 +502,7 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
     size_t nids = c->nids;
     int64_t c_cutoff = c->cutoff_ms;
     (void)ac;
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
+    cmd_retire(st, c, r);
 
     size_t nparts = nids ? 3 : 2;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != nparts ||
@@ -621,9 +628,7 @@ static void on_integer_reply(redisAsyncContext *ac, void *reply, void *privdata)
     const char *what = c->kind == CMD_COMMIT ? "commit" : "epoch";
     int fenceable = c->kind == CMD_COMMIT;
     (void)ac;
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
+    cmd_retire(st, c, r);
     if (!r || r->type != REDIS_REPLY_INTEGER)
         cb(st, reply_status(st, r, what), 0, opaque);
     else if (fenceable && r->integer < 0)
@@ -748,9 +753,7 @@ static void on_ack_reply(redisAsyncContext *ac, void *reply, void *privdata)
     tf_store_done_cb cb = (tf_store_done_cb)c->cb;
     void *opaque = c->opaque;
     (void)ac;
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
+    cmd_retire(st, c, r);
     int status = r && r->type == REDIS_REPLY_INTEGER ? TF_OK : reply_status(st, r, "outbox ack");
     if (cb)
         cb(st, status, opaque);
@@ -845,9 +848,7 @@ int tf_store_index_set(tf_store_t *st, const char *tp, const char *customer, int
 static const redisReply *take_array_reply(tf_store_t *st, cmd_t *c, const redisReply *r, const char *what,
                                           int *status)
 {
-    if (!st->closing && r)
-        sent_pop(st);
-    cmd_put(st, c);
+    cmd_retire(st, c, r);
     if (r && r->type == REDIS_REPLY_ARRAY)
         return r;
     *status = reply_status(st, r, what);

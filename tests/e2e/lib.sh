@@ -138,12 +138,20 @@ wait_processed() {
 }
 
 # Waits until timers fired by the partition scans have settled: no derived event
-# delivered for 2 s (several scan intervals) and nothing in flight.
+# delivered for 2 s (several scan intervals) and nothing in flight. Usage:
+# wait_settled [seconds] [daemon log...] (default: the one daemon's log).
 wait_settled() {
-  local deadline=$((SECONDS + ${1:-60})) last=-1 now stable=0
+  local within=${1:-60} last=-1 now busy stable=0 log
+  local deadline=$((SECONDS + within))
+  [ $# -gt 0 ] && shift
+  [ $# -gt 0 ] || set -- "$WORK/touchflowd.log"
   while [ $SECONDS -lt $deadline ]; do
-    now=$(stat_of derived)
-    if [ "$now" = "$last" ] && [ "$(stat_of inflight)" = 0 ]; then
+    now="" busy=0
+    for log in "$@"; do
+      now="$now/$(stat_of derived "$log")"
+      [ "$(stat_of inflight "$log")" = 0 ] || busy=1
+    done
+    if [ "$now" = "$last" ] && [ $busy = 0 ]; then
       stable=$((stable + 1))
       [ $stable -ge 4 ] && return 0
     else
@@ -152,7 +160,7 @@ wait_settled() {
     last=$now
     sleep 0.5
   done
-  echo "derived events still flowing after ${1:-60} s" >&2
+  echo "derived events still flowing after $within s" >&2
   return 1
 }
 

@@ -33,24 +33,7 @@ start_member() { # name
   "$TFD" -c "$WORK/touchflow.json" -o "processing.source=/touchflow/$1" --stats-interval-ms 500 \
     2>"$WORK/$1.log" >/dev/null &
 }
-# Both members idle: nothing in flight and their derived counts still for 2 s.
-both_settled() {
-  local deadline=$((SECONDS + ${1:-60})) last="" now stable=0
-  while [ $SECONDS -lt $deadline ]; do
-    now="$(stat_in "$WORK/a.log" derived)/$(stat_in "$WORK/b.log" derived)"
-    if [ "$now" = "$last" ] && [ "$(stat_in "$WORK/a.log" inflight)" = 0 ] &&
-      [ "$(stat_in "$WORK/b.log" inflight)" = 0 ]; then
-      stable=$((stable + 1))
-      [ $stable -ge 4 ] && return 0
-    else
-      stable=0
-    fi
-    last=$now
-    sleep 0.5
-  done
-  echo "  still busy: derived $now" >&2
-  return 1
-}
+both_settled() { wait_settled "$1" "$WORK/a.log" "$WORK/b.log"; } # seconds
 wait_for() { # seconds, command...
   local deadline=$((SECONDS + $1))
   shift
