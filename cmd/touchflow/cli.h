@@ -32,6 +32,15 @@ typedef struct {
 void tf_cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a getopt failure of command cmd ('?' or ':') and returns TF_CLI_USAGE. */
 int tf_cli_bad_option(const char *cmd, int c, char **argv);
+/* Parses the integer value arg of option opt into *out, within [min, max]; on a
+ * bad value reports it for command cmd and returns TF_CLI_USAGE. */
+int tf_cli_int_option(const char *cmd, const char *opt, const char *arg, int64_t min, int64_t max, int64_t *out);
+/* Adds a --topic value to topics (n of at most max), refusing a bad name and one
+ * given twice; TF_CLI_OK or TF_CLI_USAGE (reported). */
+int tf_cli_topic_option(const char *cmd, const char *arg, const char **topics, size_t *n, size_t max);
+/* TF_CLI_OK when getopt left no operand behind, else reports the first one and
+ * returns TF_CLI_USAGE. */
+int tf_cli_no_operands(const char *cmd, int argc, char **argv);
 void tf_cli_usage(FILE *out);
 
 /* Prints each line of a config error buffer as "<prefix><origin>: <line>". */

@@ -409,16 +409,6 @@ static int consume_loop(rd_kafka_t *rk, consume_state *st)
     }
 }
 
-static int parse_ms(const char *opt, const char *s, int64_t min, int64_t *out)
-{
-    if (tf_parse_i64(s, strlen(s), out) != TF_OK || *out < min || *out > MS_MAX) {
-        tf_cli_errorf("consume: %s: expected an integer between %lld and %lld", opt, (long long)min,
-                      (long long)MS_MAX);
-        return -1;
-    }
-    return 0;
-}
-
 /* Parses the command's options into o; TF_CLI_OK, or an exit status to return. */
 static int parse_args(int argc, char **argv, consume_opts *o, int *help)
 {
@@ -434,7 +424,6 @@ static int parse_args(int argc, char **argv, consume_opts *o, int *help)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char why[256];
     int c;
 
     memset(o, 0, sizeof(*o));
@@ -442,34 +431,20 @@ static int parse_args(int argc, char **argv, consume_opts *o, int *help)
     while ((c = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (tf_config_topic_check(optarg, why, sizeof(why)) != TF_OK) {
-                tf_cli_errorf("consume: --topic: %s", why);
+            if (tf_cli_topic_option("consume", optarg, o->topics, &o->ntopics, MAX_TOPICS))
                 return TF_CLI_USAGE;
-            }
-            if (o->ntopics == MAX_TOPICS) {
-                tf_cli_errorf("consume: at most %d topics", MAX_TOPICS);
-                return TF_CLI_USAGE;
-            }
-            for (size_t i = 0; i < o->ntopics; i++)
-                if (strcmp(o->topics[i], optarg) == 0) {
-                    tf_cli_errorf("consume: topic '%s' given twice", optarg);
-                    return TF_CLI_USAGE;
-                }
-            o->topics[o->ntopics++] = optarg;
             break;
         case OPT_FROM_BEGINNING: o->from_beginning = 1; break;
         case OPT_COUNT:
-            if (tf_parse_i64(optarg, strlen(optarg), &o->count) != TF_OK || o->count < 1) {
-                tf_cli_errorf("consume: --count: expected a positive integer");
+            if (tf_cli_int_option("consume", "--count", optarg, 1, INT64_MAX, &o->count))
                 return TF_CLI_USAGE;
-            }
             break;
         case OPT_TIMEOUT:
-            if (parse_ms("--timeout-ms", optarg, 1, &o->timeout_ms))
+            if (tf_cli_int_option("consume", "--timeout-ms", optarg, 1, MS_MAX, &o->timeout_ms))
                 return TF_CLI_USAGE;
             break;
         case OPT_IDLE:
-            if (parse_ms("--idle-ms", optarg, 1, &o->idle_ms))
+            if (tf_cli_int_option("consume", "--idle-ms", optarg, 1, MS_MAX, &o->idle_ms))
                 return TF_CLI_USAGE;
             break;
         case OPT_GROUP:
@@ -488,11 +463,7 @@ static int parse_args(int argc, char **argv, consume_opts *o, int *help)
         tf_cli_errorf("consume: --topic is required");
         return TF_CLI_USAGE;
     }
-    if (optind < argc) {
-        tf_cli_errorf("consume: unexpected argument '%s'", argv[optind]);
-        return TF_CLI_USAGE;
-    }
-    return TF_CLI_OK;
+    return tf_cli_no_operands("consume", argc, argv);
 }
 
 static int report(const consume_state *st, int why, const char *brokers)

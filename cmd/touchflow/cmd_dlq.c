@@ -100,24 +100,18 @@ static int parse_args(int argc, char **argv, dlq_opts *o, int *help)
         case OPT_DRY: o->dry_run = 1; break;
         case OPT_GROUP: o->group = optarg; break;
         case OPT_IDLE:
-        case OPT_TIMEOUT: {
-            int64_t v;
-            if (tf_parse_i64(optarg, strlen(optarg), &v) != TF_OK || v < 1) {
-                tf_cli_errorf("dlq replay: %s: expected a positive integer", c == OPT_IDLE ? "--idle-ms" : "--timeout-ms");
+            if (tf_cli_int_option("dlq replay", "--idle-ms", optarg, 1, INT64_MAX, &o->idle_ms))
                 return TF_CLI_USAGE;
-            }
-            *(c == OPT_IDLE ? &o->idle_ms : &o->timeout_ms) = v;
             break;
-        }
+        case OPT_TIMEOUT:
+            if (tf_cli_int_option("dlq replay", "--timeout-ms", optarg, 1, INT64_MAX, &o->timeout_ms))
+                return TF_CLI_USAGE;
+            break;
         case 'h': *help = 1; return TF_CLI_OK;
         default: return tf_cli_bad_option("dlq replay", c, argv);
         }
     }
-    if (optind < argc) {
-        tf_cli_errorf("dlq replay: unexpected argument '%s'", argv[optind]);
-        return TF_CLI_USAGE;
-    }
-    return TF_CLI_OK;
+    return tf_cli_no_operands("dlq replay", argc, argv);
 }
 
 static int reason_wanted(const dlq_opts *o, const char *code)

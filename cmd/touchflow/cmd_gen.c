@@ -587,10 +587,8 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *help)
         default: return tf_cli_bad_option("gen", c, argv);
         }
     }
-    if (optind < argc) {
-        tf_cli_errorf("gen: unexpected argument '%s'", argv[optind]);
+    if (tf_cli_no_operands("gen", argc, argv))
         return TF_CLI_USAGE;
-    }
     if (o->topic && o->path) {
         tf_cli_errorf("gen: --topic and --file exclude each other");
         return TF_CLI_USAGE;

@@ -33,7 +33,6 @@ static int parse_args(int argc, char **argv, lag_opts *o, int *help)
         {"json", no_argument, NULL, OPT_JSON},         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
     };
-    char why[256];
     int c;
     int64_t v;
     optind = 0;
@@ -41,33 +40,20 @@ static int parse_args(int argc, char **argv, lag_opts *o, int *help)
         switch (c) {
         case OPT_GROUP: o->group = optarg; break;
         case 't':
-            if (tf_config_topic_check(optarg, why, sizeof(why)) != TF_OK) {
-                tf_cli_errorf("lag: --topic: %s", why);
+            if (tf_cli_topic_option("lag", optarg, o->topics, &o->ntopics, LAG_MAX_TOPICS))
                 return TF_CLI_USAGE;
-            }
-            if (o->ntopics == LAG_MAX_TOPICS) {
-                tf_cli_errorf("lag: at most %d topics", LAG_MAX_TOPICS);
-                return TF_CLI_USAGE;
-            }
-            o->topics[o->ntopics++] = optarg;
             break;
         case OPT_JSON: o->json = 1; break;
         case OPT_TIMEOUT:
-            if (tf_parse_i64(optarg, strlen(optarg), &v) != TF_OK || v < 1 || v > 600000) {
-                tf_cli_errorf("lag: --timeout-ms: expected 1..600000");
+            if (tf_cli_int_option("lag", "--timeout-ms", optarg, 1, 600000, &v))
                 return TF_CLI_USAGE;
-            }
             o->timeout_ms = (int)v;
             break;
         case 'h': *help = 1; return TF_CLI_OK;
         default: return tf_cli_bad_option("lag", c, argv);
         }
     }
-    if (optind < argc) {
-        tf_cli_errorf("lag: unexpected argument '%s'", argv[optind]);
-        return TF_CLI_USAGE;
-    }
-    return TF_CLI_OK;
+    return tf_cli_no_operands("lag", argc, argv);
 }
 
 static rd_kafka_t *lag_consumer(const tf_config_t *cfg, const char *group, lag_state *st)

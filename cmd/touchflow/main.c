@@ -109,6 +109,50 @@ void tf_cli_errorf(const char *fmt, ...)
     fprintf(stderr, "touchflow: %s\n", msg);
 }
 
+int tf_cli_int_option(const char *cmd, const char *opt, const char *arg, int64_t min, int64_t max, int64_t *out)
+{
+    int64_t v;
+    if (tf_parse_i64(arg, strlen(arg), &v) != TF_OK || v < min || v > max) {
+        if (max == INT64_MAX)
+            tf_cli_errorf("%s: %s: expected an integer of at least %lld", cmd, opt, (long long)min);
+        else
+            tf_cli_errorf("%s: %s: expected an integer between %lld and %lld", cmd, opt, (long long)min,
+                          (long long)max);
+        return TF_CLI_USAGE;
+    }
+    *out = v;
+    return TF_CLI_OK;
+}
+
+int tf_cli_topic_option(const char *cmd, const char *arg, const char **topics, size_t *n, size_t max)
+{
+    char why[256];
+    if (tf_config_topic_check(arg, why, sizeof(why)) != TF_OK) {
+        tf_cli_errorf("%s: --topic: %s", cmd, why);
+        return TF_CLI_USAGE;
+    }
+    if (*n == max) {
+        tf_cli_errorf("%s: at most %zu topics", cmd, max);
+        return TF_CLI_USAGE;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(topics[i], arg) == 0) {
+            tf_cli_errorf("%s: topic '%s' given twice", cmd, arg);
+            return TF_CLI_USAGE;
+        }
+    topics[(*n)++] = arg;
+    return TF_CLI_OK;
+}
+
+int tf_cli_no_operands(const char *cmd, int argc, char **argv)
+{
+    if (optind < argc) {
+        tf_cli_errorf("%s: unexpected argument '%s'", cmd, argv[optind]);
+        return TF_CLI_USAGE;
+    }
+    return TF_CLI_OK;
+}
+
 int tf_cli_bad_option(const char *cmd, int c, char **argv)
 {
     const char *where = cmd ? cmd : "";

@@ -33,7 +33,8 @@ create_topic() { bash "$ROOT/deploy/dev/services.sh" topics-create "$1" "$2" >/d
 
 # Writes the test's config: the defaults with this run's names. The ops listener is
 # off unless E2E_OPS_LISTEN is set (127.0.0.1:0 takes a free port: see ops_url), so
-# that several daemons of one test never compete for a port.
+# that several daemons of one test never compete for a port. E2E_PRODUCER, a JSON
+# object, sets librdkafka producer properties (kafka.producer).
 write_config() {
   local outs="" f rules=""
   for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
