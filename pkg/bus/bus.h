@@ -93,6 +93,12 @@ typedef struct {
  * committed), else high watermark minus position. */
 void tf_consumer_partition_info_get(tf_consumer_t *c, const char *topic, int32_t partition,
                                     tf_consumer_partition_info *out);
+
+/* 1 when everything the partition held at its last fetch has been polled: the
+ * application's position (or, before the first record, the committed offset) has
+ * reached the high watermark librdkafka cached from the broker. 0 when records are
+ * left or either figure is not known yet. Never blocks. */
+int tf_consumer_caught_up(tf_consumer_t *c, const char *topic, int32_t partition);
 /* 1 when a broker was up in the last statistics (or, before any, while assigned). */
 int tf_consumer_kafka_up(const tf_consumer_t *c);
 

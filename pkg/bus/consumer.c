@@ -105,6 +105,19 @@ void tf_consumer_partition_info_get(tf_consumer_t *c, const char *topic, int32_t
         out->lag = out->high_watermark - (out->position >= 0 ? out->position : (lo >= 0 ? lo : 0));
 }
 
+int tf_consumer_caught_up(tf_consumer_t *c, const char *topic, int32_t partition)
+{
+    tf_consumer_partition_info info;
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+        return 0;
+    if (lo >= 0 && lo == hi)
+        return 1; /* empty */
+    tf_consumer_partition_info_get(c, topic, partition, &info);
+    int64_t at = info.position >= 0 ? info.position : info.committed;
+    return at >= 0 && at >= hi;
+}
+
 int tf_consumer_kafka_up(const tf_consumer_t *c)
 {
     if (c->stats_seen)

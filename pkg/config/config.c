@@ -349,6 +349,7 @@ static const opt options[] = {
     INT(R("tiers.min_population"), rules.tier_min_population, 0, 1000000000, 100),
     INT(R("tiers.temporary_after_days"), rules.temporary_after_days, 1, DAYS_MAX, 180),
     INT(R("tiers.refresh_ms"), rules.tier_refresh_ms, 1, MS_MAX, 1000),
+    INT(R("tiers.stream_period_s"), rules.tier_period_s, 60, YEAR_S, 86400),
 
     INT(R("rfm.recency_days"), rules.rfm_recency_days, 1, DAYS_MAX, 30),
     INT(R("rfm.frequency_step"), rules.rfm_frequency_step, 1, 1000000, 2),

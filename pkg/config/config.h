@@ -70,6 +70,7 @@ typedef struct {
     int64_t tier_min_population;        /* below this many buyers everyone is regular, default 100 */
     int64_t temporary_after_days;       /* one purchase and none since, default 180 */
     int64_t tier_refresh_ms;            /* how stale the population ranks may be, default 1000 */
+    int64_t tier_period_s;              /* stream clock: cutoffs fixed per period, default 86400 */
 
     /* rules.rfm: scores 1-5, breakpoints doubling from a step (R: days since the
      * last purchase under step, 2, 4, 8 x step give 5, 4, 3, 2; F: purchases at

@@ -16,8 +16,13 @@ int tf_batch_init(batch_t *b, struct tf_pipeline_s *p, uint32_t cap)
     b->groups = calloc(cap, sizeof(*b->groups));
     b->index = calloc(b->index_cap, sizeof(*b->index));
     b->slot_clock = calloc(TF_PIPELINE_MAX_SLOTS, sizeof(*b->slot_clock));
-    if (!b->recs || !b->groups || !b->index || !b->slot_clock)
+    b->slot_min = calloc(TF_PIPELINE_MAX_SLOTS, sizeof(*b->slot_min));
+    b->slot_now = calloc(TF_PIPELINE_MAX_SLOTS, sizeof(*b->slot_now));
+    b->slot_now_tag = calloc(TF_PIPELINE_MAX_SLOTS, sizeof(*b->slot_now_tag));
+    if (!b->recs || !b->groups || !b->index || !b->slot_clock || !b->slot_min || !b->slot_now || !b->slot_now_tag)
         return TF_ENOMEM;
+    for (int i = 0; i < TF_PIPELINE_MAX_SLOTS; i++)
+        b->slot_min[i] = INT64_MAX;
     return TF_OK;
 }
 
@@ -29,6 +34,9 @@ void tf_batch_free(batch_t *b)
     free(b->outs);
     free(b->arena);
     free(b->slot_clock);
+    free(b->slot_min);
+    free(b->slot_now);
+    free(b->slot_now_tag);
     memset(b, 0, sizeof(*b));
 }
 
@@ -40,6 +48,11 @@ void tf_batch_reset(batch_t *b)
         b->recs[i].dlq_msg = NULL;
     }
     memset(b->index, 0, b->index_cap * sizeof(*b->index));
+    /* Slots past nslots were never written. */
+    for (int i = 0; i < b->p->nslots; i++) {
+        b->slot_clock[i] = 0;
+        b->slot_min[i] = INT64_MAX;
+    }
     b->state = B_FREE;
     b->nrecs = b->remaining = b->ngroups = b->nouts = b->outstanding = 0;
     b->arena_len = 0;

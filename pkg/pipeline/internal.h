@@ -101,7 +101,11 @@ struct batch {
     uint32_t loads_pending; /* load replies still owed */
     int64_t epoch;          /* the ownership epoch its commits carry */
     int failed;
-    int64_t *slot_clock;    /* per slot: stream time when its last record joined */
+    /* Per slot (the first nslots entries are reset with the batch): */
+    int64_t *slot_clock;    /* stream time when its last record or timer joined */
+    int64_t *slot_min;      /* lowest event time of its records here, INT64_MAX none */
+    int64_t *slot_now;      /* the clock its rules see in this batch, once asked */
+    uint64_t *slot_now_tag; /* seq + 1 when slot_now is set for this filling */
 };
 
 typedef struct {
@@ -111,10 +115,31 @@ typedef struct {
     int32_t partition;
     char topic[128];
     char tp[TF_STORE_TP_MAX]; /* "topic/partition", the watermark name */
-    int64_t stream_ms;        /* highest event time taken from it: the stream clock */
+    int64_t stream_ms;        /* highest event time taken from it */
+    int64_t applied_ms;       /* highest event time of its records committed */
     uint32_t timers_pending;  /* timer records queued or in a batch */
+    uint32_t timers_queued;   /* of those, still in the queue */
     int scanning;             /* a timer index query is out */
+    /* Tier cutoffs of the partition's value ranking, oldest first: each holds
+     * from its from_ms (see tiers.c). */
+    struct tier_cut *cuts;
+    size_t ncuts, cuts_cap;
+    int64_t cuts_read_ms;     /* wall clock: when the ranking was last read (monotonic) */
+    int cuts_asking;
+    int64_t period_end_ms;    /* stream clock: a record from here on waits for a boundary */
+    int boundary;             /* BOUNDARY_*: where its period boundary stands */
+    int64_t boundary_ms;      /* the start of the period being entered */
 } slot_t;
+
+struct tier_cut {
+    int64_t from_ms;
+    tf_population_t pop;
+};
+
+/* A stream-time period boundary of a partition (tiers.c): the records before it
+ * are committed, then its timers due before it fire, then the cutoffs of the new
+ * period are read; only then is the record that crossed it taken. */
+enum { BOUNDARY_NONE = 0, BOUNDARY_DRAIN, BOUNDARY_SCAN, BOUNDARY_FIRING, BOUNDARY_CUT };
 
 /* A customer whose timers are due, waiting for a batch. */
 typedef struct {
@@ -148,6 +173,9 @@ struct tf_pipeline_s {
     batch_t *redis_batch;
     batch_t *next_batch;
 
+    rd_kafka_message_t *held;   /* a record waiting for its partition's period boundary */
+    int held_slot;
+    int64_t held_time_ms;
     rd_kafka_message_t **stash; /* records polled while we could not take them */
     size_t nstash, stash_cap, stash_head;
 
@@ -174,9 +202,7 @@ struct tf_pipeline_s {
     size_t timer_cap, timer_head, timer_len;
     int scan_next;           /* the slot the next scan starts at */
     uint64_t timers_fired;
-    tf_population_t population;
-    int64_t population_at_ms;
-    int population_asking;
+    int64_t tier_period_ms; /* stream clock: cutoffs are fixed per period of this length */
 
     tf_pipeline_stats stats;
     uint64_t lat_hist[LAT_BUCKETS];
@@ -207,15 +233,43 @@ void tf_pipeline_latency_quantiles(tf_pipeline_t *p);
 /* timers.c */
 int tf_timers_init(tf_pipeline_t *p);
 void tf_timers_free(tf_pipeline_t *p);
-/* "now" for the rules on a slot: the wall clock, or the slot's stream time. */
-int64_t tf_timers_clock(const tf_pipeline_t *p, int slot);
+/* How far the partition scan of a slot may look: what has been applied (stream
+ * time, or on the wall clock the wall time once the partition is caught up). */
+int64_t tf_timers_scan_clock(tf_pipeline_t *p, int slot);
+/* "now" for the rules on a slot in batch b: never past the event time of a record
+ * of the slot not yet applied (a later batch, or held); see timers.c. */
+int64_t tf_timers_batch_clock(tf_pipeline_t *p, batch_t *b, int slot);
+/* Lowest event time of the slot's records taken and not yet applied, in batches
+ * after b (all when b is NULL) or held; INT64_MAX when none. */
+int64_t tf_timers_pending_min(const tf_pipeline_t *p, const batch_t *b, int slot);
 /* Moves due customers from the queue into b; returns how many. */
 uint32_t tf_timers_take(tf_pipeline_t *p, batch_t *b, uint32_t room);
 void tf_timers_record_done(tf_pipeline_t *p, record_t *r);
-/* Refreshes the population ranks when stale (before a batch's loads). */
-void tf_timers_population_refresh(tf_pipeline_t *p);
 /* Forgets queued jobs of a slot that is revoked. */
 void tf_timers_slot_reset(tf_pipeline_t *p, int slot);
+/* Queues the customers of a slot's index due by until_ms, at most limit; done(p,
+ * slot, n) is called with how many were queued (-1 on failure), unless the slot
+ * changed owner meanwhile. Returns 0 when the query is out. */
+int tf_timers_scan_slot(tf_pipeline_t *p, int slot, int64_t until_ms, size_t limit,
+                        void (*done)(tf_pipeline_t *p, int slot, long n));
+
+/* tiers.c */
+/* The cutoffs in force on slot at time t (the customer's own ranked value is
+ * the caller's to set); "nobody ranked" before any is known. */
+tf_population_t tf_tiers_at(const tf_pipeline_t *p, int slot, int64_t t);
+/* The start of the first period after t whose cutoffs are known, or INT64_MAX. */
+void tf_tiers_next(const tf_pipeline_t *p, int slot, int64_t t, int64_t *next_from);
+/* Stream clock: 1 when a record of slot at time t crosses into a period whose
+ * cutoffs are not known yet; the boundary then starts and the caller holds the
+ * record until tf_tiers_boundary_done. */
+int tf_tiers_crosses(tf_pipeline_t *p, int slot, int64_t t);
+/* Moves the boundary of the held record's slot on; called from the pump. Returns
+ * 1 when the held record may be taken. */
+int tf_tiers_boundary_step(tf_pipeline_t *p);
+/* Wall clock: rereads the cutoffs of b's slots that are stale, ahead of its loads. */
+void tf_tiers_refresh(tf_pipeline_t *p, batch_t *b);
+void tf_tiers_slot_reset(tf_pipeline_t *p, int slot);
+void tf_tiers_slot_free(slot_t *s);
 
 /* batch.c */
 /* The group of customer in b, or NULL. */

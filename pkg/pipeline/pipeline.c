@@ -86,6 +86,7 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
         sl->active = kind == TF_REBALANCE_ASSIGN;
         tf_offsets_reset(p->offsets, s);
         tf_timers_slot_reset(p, s);
+        tf_tiers_slot_reset(p, s);
     }
     if (kind == TF_REBALANCE_ASSIGN) {
         p->assigned = 1;
@@ -146,6 +147,14 @@ static int stash_push(tf_pipeline_t *p, rd_kafka_message_t *m)
 
 static rd_kafka_message_t *next_message(tf_pipeline_t *p)
 {
+    if (p->held) {
+        /* Nothing overtakes a record waiting for its partition's boundary. */
+        if (!tf_tiers_boundary_step(p))
+            return NULL;
+        rd_kafka_message_t *m = p->held;
+        p->held = NULL;
+        return m;
+    }
     if (p->stash_head < p->nstash)
         return p->stash[p->stash_head++];
     return tf_consumer_poll(p->consumer);
@@ -193,30 +202,8 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return 0;
     }
-    int64_t ticket = tf_offsets_track(p->offsets, s, m->offset);
-    if (ticket < 0) {
-        /* An offset at or below one in flight: a re-fetch after seek; already taken. */
-        rd_kafka_message_destroy(m);
-        return 0;
-    }
-    uint32_t idx = b->nrecs++;
+    uint32_t idx = b->nrecs;
     record_t *r = &b->recs[idx];
-    r->ref.kind = SEND_DLQ;
-    r->ref.batch = b;
-    r->ref.index = idx;
-    r->slot = s;
-    r->slot_gen = p->slots[s].gen;
-    r->offset = m->offset;
-    r->ticket = ticket;
-    r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
-    r->taken_us = tf_time_mono_us();
-    r->pending = 1;
-    r->is_timer = 0;
-    r->dlq_msg = NULL;
-    b->remaining++;
-    p->stats.consumed++;
-    p->stats.inflight++;
-
     tf_event_header hdrs[32];
     size_t nh = 0;
     rd_kafka_headers_t *kh = NULL;
@@ -233,14 +220,48 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     }
     tf_event_error err = tf_event_decode(&p->limits, m->payload, m->len, hdrs, nh, tf_time_now_ms(), &r->ev,
                                          r->dlq_detail, sizeof(r->dlq_detail));
+    if (err == TF_EV_OK && tf_tiers_crosses(p, s, r->ev.time_ms)) {
+        /* It opens a new period of stream time: it waits (untracked) until the
+         * period's boundary has run, and closes this batch. */
+        p->held = m;
+        p->held_slot = s;
+        p->held_time_ms = r->ev.time_ms;
+        return 1;
+    }
+    int64_t ticket = tf_offsets_track(p->offsets, s, m->offset);
+    if (ticket < 0) {
+        /* An offset at or below one in flight: a re-fetch after seek; already taken. */
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    b->nrecs++;
+    r->ref.kind = SEND_DLQ;
+    r->ref.batch = b;
+    r->ref.index = idx;
+    r->slot = s;
+    r->slot_gen = p->slots[s].gen;
+    r->offset = m->offset;
+    r->ticket = ticket;
+    r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+    r->taken_us = tf_time_mono_us();
+    r->pending = 1;
+    r->is_timer = 0;
+    r->dlq_msg = NULL;
+    b->remaining++;
+    p->stats.consumed++;
+    p->stats.inflight++;
+
     if (err == TF_EV_OK) {
         rd_kafka_message_destroy(m);
         r->status = REC_PENDING;
         r->is_timer = 0;
-        /* The stream clock: the highest event time read from the partition. */
+        /* The highest event time read from the partition: the batch's rules may
+         * run up to it, since every record before it is applied first. */
         if (r->ev.time_ms > p->slots[s].stream_ms)
             p->slots[s].stream_ms = r->ev.time_ms;
         b->slot_clock[s] = p->slots[s].stream_ms;
+        if (r->ev.time_ms < b->slot_min[s])
+            b->slot_min[s] = r->ev.time_ms;
         return tf_batch_group_add(b, idx) >= TF_PIPELINE_MAX_GROUP;
     }
     TF_DEBUG(MOD, "dead letter %s [%d] @%lld: %s: %s", topic, (int)m->partition, (long long)m->offset,
@@ -319,6 +340,8 @@ void tf_pipeline_pump(tf_pipeline_t *p)
     for (;;) {
         int progressed = 0;
         batch_t *b;
+        if (p->held && !p->stopping)
+            tf_tiers_boundary_step(p);
         int can_redis = tf_store_is_up(p->store) && p->epoch > 0 && !p->retry_armed;
         if ((!p->redis_batch || tf_pipeline_can_preload(p)) && can_redis && (b = oldest_filled(p)) != NULL) {
             tf_pipeline_start_redis(p, b);
@@ -582,6 +605,10 @@ void tf_pipeline_destroy(tf_pipeline_t *p)
     tf_producer_destroy(p->producer);
     tf_store_destroy(p->store);
     tf_inflight_free(&p->inflight);
+    if (p->held)
+        rd_kafka_message_destroy(p->held);
+    for (int i = 0; i < TF_PIPELINE_MAX_SLOTS; i++)
+        tf_tiers_slot_free(&p->slots[i]);
     for (size_t i = p->stash_head; i < p->nstash; i++)
         rd_kafka_message_destroy(p->stash[i]);
     free(p->stash);

@@ -118,8 +118,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     b->nouts = 0;
     b->arena_len = 0;
     const char *ids_stack[TF_PIPELINE_MAX_GROUP];
-    /* Sent ahead of the loads on the same connection: its reply is in before theirs. */
-    tf_timers_population_refresh(p);
+    tf_tiers_refresh(p, b);
     for (uint32_t g = 0; g < b->ngroups; g++) {
         group_t *gr = &b->groups[g];
         size_t n = 0;
@@ -290,32 +289,40 @@ static int add_replay(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec
     return out_push(b, rec, group, fam, off, flen, e->payload_len, -1, e->id);
 }
 
-/* "now" for the rules in batch b on slot: stream time as of the batch's last
- * record of that partition, or the wall clock. */
-static int64_t group_clock(const tf_pipeline_t *p, const batch_t *b, int slot)
-{
-    return p->clock_stream ? b->slot_clock[slot] : tf_time_now_ms();
-}
-
-/* Fires the customer's timers due by until; their events wait with record rec. */
-static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, const tf_population_t *pop,
+/* Fires the customer's timers due by until; their events wait with record rec.
+ * Each runs against the tier cutoffs in force at its time: the range is cut where
+ * the partition's cutoffs change. */
+static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, const tf_population_t *self,
                         tf_customer_t *c, const char *customer, int64_t until)
 {
     tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
-    int more;
-    do {
-        size_t nd = tf_lifecycle_advance(&p->cfg.rules, pop, customer, c, until, out,
-                                         TF_LIFECYCLE_MAX_DERIVED, &more);
-        for (size_t d = 0; d < nd; d++) {
-            if (add_derived(p, b, g, rec, &out[d]) != TF_OK) {
-                TF_ERROR(MOD, "cannot encode a derived event for %s", customer);
-                b->failed = 1;
-                return;
+    int slot = b->groups[g].slot;
+    for (;;) {
+        int64_t from = c->clock_ms < INT64_MAX ? c->clock_ms + 1 : c->clock_ms;
+        int64_t next = INT64_MAX;
+        tf_population_t pop = tf_tiers_at(p, slot, from);
+        tf_tiers_next(p, slot, from, &next);
+        pop.self_ranked = self->self_ranked;
+        pop.self_value = self->self_value;
+        int64_t seg = next != INT64_MAX && next - 1 < until ? next - 1 : until;
+        int more;
+        do {
+            size_t nd = tf_lifecycle_advance(&p->cfg.rules, &pop, customer, c, seg, out, TF_LIFECYCLE_MAX_DERIVED,
+                                             &more);
+            for (size_t d = 0; d < nd; d++) {
+                if (add_derived(p, b, g, rec, &out[d]) != TF_OK) {
+                    TF_ERROR(MOD, "cannot encode a derived event for %s", customer);
+                    b->failed = 1;
+                    return;
+                }
+                b->groups[g].timer_outs++;
             }
-            b->groups[g].timer_outs++;
-        }
-        p->timers_fired += nd;
-    } while (more);
+            p->timers_fired += nd;
+        } while (more);
+        /* A customer never seen does not advance: nothing further to cut. */
+        if (seg >= until || c->clock_ms < seg)
+            return;
+    }
 }
 
 /* The referred customer learns who referred it, so its first purchase credits
@@ -356,7 +363,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     const char *customer = b->recs[gr->first].ev.subject;
     if (gr->referred_by[0] && !c->referred_by[0])
         tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
-    tf_population_t pop = p->population;
+    tf_population_t pop = {0};
     if (gr->before.customer.purchases > 0) {
         /* The ranking holds this customer at the value of its last commit. */
         pop.self_ranked = 1;
@@ -407,9 +414,12 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         }
         ids[nids++] = r->ev.id;
         /* Timers due before the event fire before it, at their own times. */
-        int64_t now = group_clock(p, b, r->slot);
+        int64_t now = tf_timers_batch_clock(p, b, r->slot);
         fire_timers(p, b, g, i, &pop, c, customer, r->ev.time_ms < now ? r->ev.time_ms : now);
-        size_t nd = tf_lifecycle_apply(&p->cfg.rules, &pop, c, &r->ev, derived);
+        tf_population_t at = tf_tiers_at(p, r->slot, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms);
+        at.self_ranked = pop.self_ranked;
+        at.self_value = pop.self_value;
+        size_t nd = tf_lifecycle_apply(&p->cfg.rules, &at, c, &r->ev, derived);
         for (size_t d = 0; d < nd; d++) {
             if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
                 TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
@@ -422,7 +432,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     }
     if (last_live != UINT32_MAX && (changed || gr->before.exists)) {
         /* Then everything due by now (the wall clock, or the partition's stream time). */
-        fire_timers(p, b, g, last_live, &pop, c, customer, group_clock(p, b, b->recs[last_live].slot));
+        fire_timers(p, b, g, last_live, &pop, c, customer, tf_timers_batch_clock(p, b, b->recs[last_live].slot));
         changed = 1;
     }
     gr->nnew = b->nouts - gr->out_first;
@@ -465,7 +475,7 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
     int64_t due = tf_customer_next_due(after);
     if (gr->timer_outs || gr->outbox_held) {
         /* Come back soon in case their delivery is lost with this process. */
-        int64_t soon = group_clock(p, b, gr->slot) + 60 * TF_MS_PER_SEC;
+        int64_t soon = tf_timers_batch_clock(p, b, gr->slot) + 60 * TF_MS_PER_SEC;
         if (due == 0 || soon < due)
             due = soon;
     }
@@ -475,7 +485,7 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
     if (after->purchases > 0) {
         int64_t value = tf_customer_value(&p->cfg.rules, after);
         if (before->purchases == 0 || value != tf_customer_value(&p->cfg.rules, before))
-            tf_store_value_set(p->store, customer, value);
+            tf_store_value_set(p->store, p->slots[gr->slot].tp, customer, value);
     }
 }
 
@@ -590,6 +600,15 @@ void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b)
     }
     for (uint32_t i = 0; i < b->nrecs; i++) {
         record_t *r = &b->recs[i];
+        switch (r->status) {
+        case REC_APPLIED:
+        case REC_DUPLICATE:
+        case REC_REPLAYED:
+            if (p->slots[r->slot].applied_ms < r->ev.time_ms && rec_valid(p, r))
+                p->slots[r->slot].applied_ms = r->ev.time_ms;
+            break;
+        default: break;
+        }
         switch (r->status) {
         case REC_APPLIED:
             p->stats.applied++;

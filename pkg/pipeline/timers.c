@@ -1,7 +1,7 @@
 /* Timers: the clock the rules see, the scan of each owned partition's timer index,
  * and the queue of due customers that joins the next batch (so a customer's timers
  * and its touchpoints are applied in one order, by one owner, through the same
- * load-apply-commit path), and the population ranks the tier rules read. */
+ * load-apply-commit path). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,9 +9,66 @@
 
 #define MOD "timers"
 
-int64_t tf_timers_clock(const tf_pipeline_t *p, int slot)
+/* Why the clocks look at what is applied, not at what is read: a timer due at T
+ * must fire after every record of its partition up to T that has been read, and in
+ * event-time order with the customer's own records. The consumer reads ahead (a
+ * replay, a backlog after downtime), so the highest event time read says nothing
+ * about what state has absorbed. */
+
+int64_t tf_timers_pending_min(const tf_pipeline_t *p, const batch_t *b, int slot)
 {
-    return p->clock_stream ? p->slots[slot].stream_ms : tf_time_now_ms();
+    int64_t m = INT64_MAX;
+    for (int i = 0; i < TF_PIPELINE_BATCHES; i++) {
+        const batch_t *x = &p->batches[i];
+        if ((x->state == B_FILLED || x->state == B_REDIS) && x != b && (!b || x->seq > b->seq) &&
+            x->slot_min[slot] < m)
+            m = x->slot_min[slot];
+    }
+    if (p->held && p->held_slot == slot && p->held_time_ms < m)
+        m = p->held_time_ms;
+    return m;
+}
+
+/* On the wall clock a partition that has read and applied everything it holds is
+ * live: its timers fire at wall time. One catching up a backlog runs on the event
+ * time it has reached (never past the wall clock), so a deadline that fell during
+ * an outage waits for the records written during it. */
+static int caught_up(tf_pipeline_t *p, int slot, int64_t pending)
+{
+    const slot_t *s = &p->slots[slot];
+    return pending == INT64_MAX && p->consumer && tf_consumer_caught_up(p->consumer, s->topic, s->partition);
+}
+
+int64_t tf_timers_scan_clock(tf_pipeline_t *p, int slot)
+{
+    const slot_t *s = &p->slots[slot];
+    int64_t pending = tf_timers_pending_min(p, NULL, slot);
+    int64_t until = s->applied_ms;
+    if (pending != INT64_MAX && pending - 1 < until)
+        until = pending - 1;
+    if (p->clock_stream)
+        return until;
+    int64_t now = tf_time_now_ms();
+    if (caught_up(p, slot, pending))
+        return now;
+    return until < now ? until : now;
+}
+
+int64_t tf_timers_batch_clock(tf_pipeline_t *p, batch_t *b, int slot)
+{
+    if (b->slot_now_tag[slot] == b->seq + 1)
+        return b->slot_now[slot];
+    int64_t pending = tf_timers_pending_min(p, b, slot);
+    int64_t until = b->slot_clock[slot];
+    if (pending != INT64_MAX && pending - 1 < until)
+        until = pending - 1;
+    if (!p->clock_stream) {
+        int64_t now = tf_time_now_ms();
+        until = caught_up(p, slot, pending) || now < until ? now : until;
+    }
+    b->slot_now[slot] = until;
+    b->slot_now_tag[slot] = b->seq + 1;
+    return until;
 }
 
 static int queue_push(tf_pipeline_t *p, int slot, const char *customer)
@@ -24,6 +81,7 @@ static int queue_push(tf_pipeline_t *p, int slot, const char *customer)
     tf_strlcpy(j->customer, customer, sizeof(j->customer));
     p->timer_len++;
     p->slots[slot].timers_pending++;
+    p->slots[slot].timers_queued++;
     return TF_OK;
 }
 
@@ -31,6 +89,7 @@ typedef struct {
     tf_pipeline_t *p;
     int slot;
     uint32_t gen;
+    void (*done)(tf_pipeline_t *p, int slot, long n);
 } scan_ref;
 
 static void on_due(tf_store_t *st, int status, const char *const *customers, size_t n, void *opaque)
@@ -38,23 +97,51 @@ static void on_due(tf_store_t *st, int status, const char *const *customers, siz
     scan_ref *ref = opaque;
     tf_pipeline_t *p = ref->p;
     slot_t *s = &p->slots[ref->slot];
+    long queued = -1;
     (void)st;
     if (s->gen == ref->gen) {
         s->scanning = 0;
         if (status == TF_OK && s->active && !s->fenced) {
-            for (size_t i = 0; i < n; i++)
-                if (customers[i][0] && strlen(customers[i]) <= TF_EVENT_SUBJECT_MAX && queue_push(p, ref->slot, customers[i]) != TF_OK)
+            queued = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (!customers[i][0] || strlen(customers[i]) > TF_EVENT_SUBJECT_MAX)
+                    continue;
+                if (queue_push(p, ref->slot, customers[i]) != TF_OK)
                     break;
+                queued++;
+            }
         }
+        if (ref->done)
+            ref->done(p, ref->slot, queued);
     }
     free(ref);
     if (status != TF_ECLOSED)
         tf_pipeline_pump(p);
 }
 
+int tf_timers_scan_slot(tf_pipeline_t *p, int slot, int64_t until_ms, size_t limit,
+                        void (*done)(tf_pipeline_t *p, int slot, long n))
+{
+    slot_t *s = &p->slots[slot];
+    scan_ref *ref = malloc(sizeof(*ref));
+    if (!ref)
+        return TF_ENOMEM;
+    ref->p = p;
+    ref->slot = slot;
+    ref->gen = s->gen;
+    ref->done = done;
+    int rc = tf_store_index_due(p->store, s->tp, until_ms, limit, on_due, ref);
+    if (rc != TF_OK) {
+        free(ref);
+        return rc;
+    }
+    s->scanning = 1;
+    return TF_OK;
+}
+
 static int scannable(const slot_t *s)
 {
-    return s->active && !s->fenced && !s->scanning && !s->timers_pending;
+    return s->active && !s->fenced && !s->scanning && !s->timers_pending && s->boundary == BOUNDARY_NONE;
 }
 
 /* Every scan interval: ask each owned partition's index for customers due by its
@@ -65,6 +152,7 @@ static int scannable(const slot_t *s)
 static void on_scan(evutil_socket_t fd, short what, void *arg)
 {
     tf_pipeline_t *p = arg;
+    int64_t until[TF_PIPELINE_MAX_SLOTS];
     (void)fd, (void)what;
     if (p->stopping || p->paused || !p->assigned || p->epoch == 0 || !tf_store_is_up(p->store) || p->nslots == 0)
         return;
@@ -72,8 +160,10 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
     if (budget < 1)
         budget = 1;
     int64_t ready = 0;
-    for (int i = 0; i < p->nslots; i++)
-        ready += scannable(&p->slots[i]) && tf_timers_clock(p, i) > 0;
+    for (int i = 0; i < p->nslots; i++) {
+        until[i] = scannable(&p->slots[i]) ? tf_timers_scan_clock(p, i) : 0;
+        ready += until[i] > 0;
+    }
     if (ready == 0)
         return;
     int64_t share = budget / ready > 0 ? budget / ready : 1;
@@ -81,27 +171,16 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
     p->scan_next = first + 1;
     for (int k = 0; k < p->nslots && budget > 0; k++) {
         int i = (first + k) % p->nslots;
-        slot_t *s = &p->slots[i];
-        int64_t until = tf_timers_clock(p, i);
-        if (!scannable(s) || until <= 0)
-            continue; /* busy, or on stream time with nothing read from it yet */
+        if (until[i] <= 0)
+            continue; /* busy, or nothing applied on it yet */
         size_t room = p->timer_cap - p->timer_len;
         size_t limit = (size_t)(share < budget ? share : budget);
         if (limit > room)
             limit = room;
         if (limit == 0)
             break;
-        scan_ref *ref = malloc(sizeof(*ref));
-        if (!ref)
+        if (tf_timers_scan_slot(p, i, until[i], limit, NULL) != TF_OK)
             return;
-        ref->p = p;
-        ref->slot = i;
-        ref->gen = s->gen;
-        if (tf_store_index_due(p->store, s->tp, until, limit, on_due, ref) != TF_OK) {
-            free(ref);
-            return;
-        }
-        s->scanning = 1;
         budget -= (int64_t)limit;
     }
 }
@@ -114,6 +193,8 @@ uint32_t tf_timers_take(tf_pipeline_t *p, batch_t *b, uint32_t room)
         p->timer_head = (p->timer_head + 1) % p->timer_cap;
         p->timer_len--;
         slot_t *s = &p->slots[j->slot];
+        if (s->gen == j->slot_gen && s->timers_queued > 0)
+            s->timers_queued--;
         if (s->gen != j->slot_gen || !s->active || s->fenced)
             continue;
         uint32_t idx = b->nrecs++;
@@ -132,9 +213,13 @@ uint32_t tf_timers_take(tf_pipeline_t *p, batch_t *b, uint32_t room)
         r->is_timer = 1;
         memset(&r->ev, 0, offsetof(tf_event_t, subject));
         tf_strlcpy(r->ev.subject, j->customer, sizeof(r->ev.subject));
-        r->ev.time_ms = tf_timers_clock(p, j->slot);
-        if (b->slot_clock[j->slot] < s->stream_ms)
-            b->slot_clock[j->slot] = s->stream_ms;
+        /* The batches before this one hold the partition's records up to its
+         * stream time, and are applied first; a boundary fires what is due before
+         * the period it enters. */
+        int64_t clock = s->boundary != BOUNDARY_NONE ? s->boundary_ms - 1 : s->stream_ms;
+        r->ev.time_ms = clock;
+        if (b->slot_clock[j->slot] < clock)
+            b->slot_clock[j->slot] = clock;
         b->remaining++;
         tf_batch_group_add(b, idx);
         taken++;
@@ -152,39 +237,14 @@ void tf_timers_record_done(tf_pipeline_t *p, record_t *r)
 void tf_timers_slot_reset(tf_pipeline_t *p, int slot)
 {
     p->slots[slot].timers_pending = 0;
+    p->slots[slot].timers_queued = 0;
     p->slots[slot].scanning = 0;
-}
-
-static void on_population(tf_store_t *st, int status, const tf_population_t *pop, void *opaque)
-{
-    tf_pipeline_t *p = opaque;
-    (void)st;
-    p->population_asking = 0;
-    if (status == TF_OK) {
-        p->population = *pop;
-        p->population.self_ranked = 0; /* set per customer */
-        p->population.self_value = 0;
-        p->population_at_ms = tf_time_mono_ms();
-    }
-}
-
-void tf_timers_population_refresh(tf_pipeline_t *p)
-{
-    if (p->population_asking || (p->population_at_ms &&
-                                 tf_time_mono_ms() - p->population_at_ms < p->cfg.rules.tier_refresh_ms))
-        return;
-    const tf_config_rules *r = &p->cfg.rules;
-    if (tf_store_population(p->store, r->key_share_pct, r->potential_share_pct, r->tier_hysteresis_pct, on_population,
-                            p) == TF_OK)
-        p->population_asking = 1;
 }
 
 int tf_timers_init(tf_pipeline_t *p)
 {
     p->clock_stream = strcmp(p->cfg.timers_clock, "stream") == 0;
-    p->population.buyers = 0;
-    p->population.key_enter = p->population.key_keep = INT64_MAX;
-    p->population.potential_enter = p->population.potential_keep = INT64_MAX;
+    p->tier_period_ms = p->cfg.rules.tier_period_s * TF_MS_PER_SEC;
     p->timer_cap = (size_t)p->cfg.batch_max;
     p->timer_queue = calloc(p->timer_cap, sizeof(*p->timer_queue));
     p->timer_scan = event_new(p->base, -1, EV_PERSIST, on_scan, p);

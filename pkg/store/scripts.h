@@ -36,7 +36,21 @@ static const char TF_SCRIPT_COMMIT[] =
  * buyers) and per share the score of the k-th highest member, k = floor(n * s /
  * 100) capped at n, as Redis formats it, or "none" when k < 1. One script, so the
  * four cutoffs come from one snapshot of the ranking. */
+/* Cutoffs of one partition's value ranking (KEYS[1]); with ARGV[5] set, the
+ * cutoffs of the period starting then are kept in KEYS[2] (a hash: period start ->
+ * "buyers c1 c2 c3 c4") and a later call for the same period returns the kept ones,
+ * so every owner of the partition sees the cutoffs computed when its stream first
+ * entered the period. */
 static const char TF_SCRIPT_POPULATION[] =
+    "if ARGV[5] ~= '' then\n"
+    "  local kept = redis.call('HGET', KEYS[2], ARGV[5])\n"
+    "  if kept then\n"
+    "    local out = {}\n"
+    "    for w in string.gmatch(kept, '%S+') do out[#out + 1] = w end\n"
+    "    out[1] = tonumber(out[1])\n"
+    "    return out\n"
+    "  end\n"
+    "end\n"
     "local n = redis.call('ZCARD', KEYS[1])\n"
     "local out = {n}\n"
     "for i = 1, 4 do\n"
@@ -48,6 +62,9 @@ static const char TF_SCRIPT_POPULATION[] =
     "    if r[2] then c = r[2] end\n"
     "  end\n"
     "  out[#out + 1] = c\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('HSET', KEYS[2], ARGV[5], table.concat(out, ' '))\n"
     "end\n"
     "return out\n";
 

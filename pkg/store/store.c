@@ -819,6 +819,21 @@ static int build_key(tf_store_t *st, const char *a, const char *b, size_t *len)
     return TF_OK;
 }
 
+/* "<p><name>:{<tp>}": a structure of one partition, under the partition's hash tag. */
+static int build_tp_key(tf_store_t *st, const char *name, const char *tp, size_t *len)
+{
+    size_t need = strlen(st->prefix) + strlen(name) + strlen(tp) + 4;
+    if (need > st->keybuf_cap) {
+        char *k = realloc(st->keybuf, need);
+        if (!k)
+            return TF_ENOMEM;
+        st->keybuf = k;
+        st->keybuf_cap = need;
+    }
+    *len = (size_t)snprintf(st->keybuf, st->keybuf_cap, "%s%s:{%s}", st->prefix, name, tp);
+    return TF_OK;
+}
+
 int tf_store_index_set(tf_store_t *st, const char *tp, const char *customer, int64_t due_ms)
 {
     char due[24];
@@ -909,16 +924,16 @@ int tf_store_index_due(tf_store_t *st, const char *tp, int64_t until_ms, size_t 
     return rc;
 }
 
-int tf_store_value_set(tf_store_t *st, const char *customer, int64_t value)
+int tf_store_value_set(tf_store_t *st, const char *tp, const char *customer, int64_t value)
 {
     char v[24];
     size_t klen;
     int rc = check_ready(st);
     if (rc)
         return rc;
-    if (!customer)
+    if (!tp || !customer)
         return TF_EINVAL;
-    if (build_key(st, "value", "", &klen))
+    if (build_tp_key(st, "value", tp, &klen))
         return TF_ENOMEM;
     int n = snprintf(v, sizeof(v), "%lld", (long long)value);
     const char *argv[4] = {"ZADD", st->keybuf, v, customer};
@@ -979,31 +994,44 @@ static void on_population_reply(redisAsyncContext *ac, void *reply, void *privda
     cb(st, TF_OK, &pop, opaque);
 }
 
-int tf_store_population(tf_store_t *st, int64_t key_pct, int64_t potential_pct, int64_t hysteresis_pct,
-                        tf_store_population_cb cb, void *opaque)
+int tf_store_population(tf_store_t *st, const char *tp, int keep, int64_t period_ms, int64_t key_pct,
+                        int64_t potential_pct, int64_t hysteresis_pct, tf_store_population_cb cb, void *opaque)
 {
-    char shares[4][24];
-    size_t klen;
+    char shares[4][24], period[24] = "";
     int rc = check_ready(st);
     if (rc)
         return rc;
-    if (!cb || key_pct < 0 || potential_pct < 0 || hysteresis_pct < 0 || key_pct > 1000 || potential_pct > 1000 ||
-        hysteresis_pct > 1000)
+    if (!cb || !tp || key_pct < 0 || potential_pct < 0 || hysteresis_pct < 0 || key_pct > 1000 ||
+        potential_pct > 1000 || hysteresis_pct > 1000)
         return TF_EINVAL;
-    if (build_key(st, "value", "", &klen))
+    /* Both keys in one buffer: the ranking, then the kept cutoffs (one hash tag). */
+    size_t vlen, tlen;
+    if (build_tp_key(st, "tiers", tp, &tlen))
         return TF_ENOMEM;
+    char *tiers_key = strdup(st->keybuf);
+    if (!tiers_key || build_tp_key(st, "value", tp, &vlen)) {
+        free(tiers_key);
+        return TF_ENOMEM;
+    }
     cmd_t *c = cmd_get(st, CMD_POPULATION, (void *)cb, opaque);
-    if (!c)
+    if (!c) {
+        free(tiers_key);
         return TF_ENOMEM;
+    }
     const int64_t s[4] = {key_pct, key_pct + hysteresis_pct, key_pct + potential_pct,
                           key_pct + potential_pct + hysteresis_pct};
-    const char *argv[8] = {"EVALSHA", st->sha_population, "1", st->keybuf};
-    size_t lens[8] = {7, 40, 1, klen};
+    const char *argv[10] = {"EVALSHA", st->sha_population, "2", st->keybuf, tiers_key};
+    size_t lens[10] = {7, 40, 1, vlen, tlen};
     for (int i = 0; i < 4; i++) {
-        argv[4 + i] = shares[i];
-        lens[4 + i] = (size_t)snprintf(shares[i], sizeof(shares[i]), "%lld", (long long)s[i]);
+        argv[5 + i] = shares[i];
+        lens[5 + i] = (size_t)snprintf(shares[i], sizeof(shares[i]), "%lld", (long long)s[i]);
     }
-    rc = send_tracked(st, on_population_reply, c, 8, argv, lens);
+    if (keep)
+        snprintf(period, sizeof(period), "%lld", (long long)period_ms);
+    argv[9] = period;
+    lens[9] = strlen(period);
+    rc = send_tracked(st, on_population_reply, c, 10, argv, lens);
+    free(tiers_key);
     if (rc)
         cmd_put(st, c);
     return rc;

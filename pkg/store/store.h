@@ -160,20 +160,24 @@ typedef void (*tf_store_due_cb)(tf_store_t *st, int status, const char *const *c
 int tf_store_index_due(tf_store_t *st, const char *tp, int64_t until_ms, size_t limit, tf_store_due_cb cb,
                        void *opaque);
 
-/* Ranks customer by value (lifetime profit): ZADD <p>value value customer. Fire
- * and forget. */
-int tf_store_value_set(tf_store_t *st, const char *customer, int64_t value);
+/* Ranks customer by value (lifetime profit) among the buyers of its partition tp:
+ * ZADD <p>value:{<tp>} value customer. Fire and forget. */
+int tf_store_value_set(tf_store_t *st, const char *tp, const char *customer, int64_t value);
 
 /* pop is borrowed for the callback's duration; NULL unless status is 0. */
 typedef void (*tf_store_population_cb)(tf_store_t *st, int status, const tf_population_t *pop, void *opaque);
-/* Cutoffs of the value ranking, in one script over <p>value: with n = ZCARD (the
- * buyers) and for each share s (percent) of key_pct, key_pct + hysteresis_pct,
- * key_pct + potential_pct and key_pct + potential_pct + hysteresis_pct, k =
- * floor(n * s / 100) capped at n; the cutoff is the k-th highest value, INT64_MAX
- * when k < 1. They fill key_enter, key_keep, potential_enter and potential_keep.
+/* Cutoffs of partition tp's value ranking, in one script over <p>value:{<tp>}: with
+ * n = ZCARD (the buyers) and for each share s (percent) of key_pct, key_pct +
+ * hysteresis_pct, key_pct + potential_pct and key_pct + potential_pct +
+ * hysteresis_pct, k = floor(n * s / 100) capped at n; the cutoff is the k-th highest
+ * value, INT64_MAX when k < 1. They fill key_enter, key_keep, potential_enter and
+ * potential_keep. With keep, the answer is the one kept for the period starting at
+ * period_ms in <p>tiers:{<tp>} if any (computed and kept otherwise), so the cutoffs
+ * of a period are computed once whoever asks; without, the ranking is read as it
+ * stands.
  * Percentages must be >= 0 (else TF_EINVAL). status is 0, TF_EIO or TF_ECLOSED. */
-int tf_store_population(tf_store_t *st, int64_t key_pct, int64_t potential_pct, int64_t hysteresis_pct,
-                        tf_store_population_cb cb, void *opaque);
+int tf_store_population(tf_store_t *st, const char *tp, int keep, int64_t period_ms, int64_t key_pct,
+                        int64_t potential_pct, int64_t hysteresis_pct, tf_store_population_cb cb, void *opaque);
 
 /* Records who referred a customer, once: HSETNX <p>c:{<referred>} referred_by
  * referrer. A later referral never overwrites the first, and a commit of the

@@ -487,12 +487,18 @@ static void timer_index_returns_due_customers(void **state)
     assert_string_equal(c->names[299], "m299");
 }
 
-static void population(ctx_t *c, int64_t key, int64_t potential, int64_t hyst)
+static void population_of(ctx_t *c, const char *tp, int keep, int64_t period, int64_t key, int64_t potential,
+                          int64_t hyst)
 {
     c->done = 0;
-    assert_int_equal(tf_store_population(c->st, key, potential, hyst, on_population, c), TF_OK);
+    assert_int_equal(tf_store_population(c->st, tp, keep, period, key, potential, hyst, on_population, c), TF_OK);
     assert_true(run_until(c, &c->done, 3000));
     assert_int_equal(c->status, TF_OK);
+}
+
+static void population(ctx_t *c, int64_t key, int64_t potential, int64_t hyst)
+{
+    population_of(c, "touchpoints/0", 0, 0, key, potential, hyst);
 }
 
 static void value_cutoffs(void **state)
@@ -509,7 +515,7 @@ static void value_cutoffs(void **state)
     /* 10 buyers: 5% and 7% of them are less than one customer. */
     for (int i = 1; i <= 10; i++) {
         snprintf(name, sizeof(name), "v%03d", i);
-        assert_int_equal(tf_store_value_set(c->st, name, i), TF_OK);
+        assert_int_equal(tf_store_value_set(c->st, "touchpoints/0", name, i), TF_OK);
     }
     population(c, 5, 15, 2);
     assert_int_equal(c->pop.buyers, 10);
@@ -521,7 +527,7 @@ static void value_cutoffs(void **state)
     /* 100 buyers valued 1..100 (the first ten set again, unchanged). */
     for (int i = 1; i <= 100; i++) {
         snprintf(name, sizeof(name), "v%03d", i);
-        assert_int_equal(tf_store_value_set(c->st, name, i), TF_OK);
+        assert_int_equal(tf_store_value_set(c->st, "touchpoints/0", name, i), TF_OK);
     }
     population(c, 5, 15, 2);
     assert_int_equal(c->pop.buyers, 100);
@@ -539,8 +545,8 @@ static void value_cutoffs(void **state)
     assert_int_equal(c->pop.potential_enter, 100);
 
     /* A value moves its customer; scores beyond 2^53 and negative ones parse. */
-    assert_int_equal(tf_store_value_set(c->st, "v100", INT64_C(1) << 60), TF_OK);
-    assert_int_equal(tf_store_value_set(c->st, "v001", -7), TF_OK);
+    assert_int_equal(tf_store_value_set(c->st, "touchpoints/0", "v100", INT64_C(1) << 60), TF_OK);
+    assert_int_equal(tf_store_value_set(c->st, "touchpoints/0", "v001", -7), TF_OK);
     population(c, 1, 98, 0);
     assert_int_equal(c->pop.buyers, 100);
     assert_int_equal(c->pop.key_enter, INT64_C(1) << 60);
@@ -548,7 +554,31 @@ static void value_cutoffs(void **state)
     population(c, 1, 99, 0);
     assert_int_equal(c->pop.potential_enter, -7);
 
-    assert_int_equal(tf_store_population(c->st, -1, 5, 0, on_population, c), TF_EINVAL);
+    assert_int_equal(tf_store_population(c->st, "touchpoints/0", 0, 0, -1, 5, 0, on_population, c), TF_EINVAL);
+
+    /* Another partition ranks its own buyers. */
+    population_of(c, "touchpoints/1", 0, 0, 5, 15, 2);
+    assert_int_equal(c->pop.buyers, 0);
+    assert_int_equal(tf_store_value_set(c->st, "touchpoints/1", "w1", 50), TF_OK);
+    population_of(c, "touchpoints/1", 0, 0, 100, 0, 0);
+    assert_int_equal(c->pop.buyers, 1);
+    assert_int_equal(c->pop.key_enter, 50);
+
+    /* Kept per period: the first answer for a period is the answer for it, whatever
+     * the ranking holds when it is asked again; another period is computed anew. */
+    population_of(c, "touchpoints/0", 1, 86400000, 1, 15, 2);
+    assert_int_equal(c->pop.buyers, 100);
+    assert_int_equal(c->pop.key_enter, INT64_C(1) << 60);
+    for (int i = 101; i <= 120; i++) {
+        snprintf(name, sizeof(name), "v%03d", i);
+        assert_int_equal(tf_store_value_set(c->st, "touchpoints/0", name, INT64_C(1) << 61), TF_OK);
+    }
+    population_of(c, "touchpoints/0", 1, 86400000, 1, 15, 2);
+    assert_int_equal(c->pop.buyers, 100);
+    assert_int_equal(c->pop.key_enter, INT64_C(1) << 60);
+    population_of(c, "touchpoints/0", 1, 2 * 86400000, 1, 15, 2);
+    assert_int_equal(c->pop.buyers, 120);
+    assert_int_equal(c->pop.key_enter, INT64_C(1) << 61);
 }
 
 static void referral_link_is_set_once(void **state)
