@@ -413,9 +413,16 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
             continue;
         }
         ids[nids++] = r->ev.id;
-        /* Timers due before the event fire before it, at their own times. */
-        int64_t now = tf_timers_batch_clock(p, b, r->slot);
-        fire_timers(p, b, g, i, &pop, c, customer, r->ev.time_ms < now ? r->ev.time_ms : now);
+        /* Timers due before the event fire before it, at their own times. On
+         * stream time that is every timer the partition's stream had passed when
+         * the record was read: a late record is applied where it stands in the
+         * partition, whatever the batches, so a replay applies it the same way. */
+        int64_t before = r->stream_at_ms;
+        if (!p->clock_stream) {
+            int64_t now = tf_timers_batch_clock(p, b, r->slot);
+            before = r->ev.time_ms < now ? r->ev.time_ms : now;
+        }
+        fire_timers(p, b, g, i, &pop, c, customer, before);
         tf_population_t at = tf_tiers_at(p, r->slot, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms);
         at.self_ranked = pop.self_ranked;
         at.self_value = pop.self_value;
