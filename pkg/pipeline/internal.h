@@ -65,7 +65,8 @@ typedef struct {
     int slot;             /* the partition whose timer index holds it */
     uint32_t timer_outs;  /* of the new outs, fired by timers */
     int outbox_held;      /* its outbox holds events this process is delivering */
-    char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral seen earlier in this batch */
+    char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral of it in this batch */
+    uint32_t referred_at;  /* that referral's record: it counts for records after it */
     tf_store_doc_t before, after;
 } group_t;
 
@@ -133,7 +134,7 @@ typedef struct {
 } slot_t;
 
 struct tier_cut {
-    int64_t from_ms;
+    int64_t from_ms; /* first: tf_clock_in_force reads it */
     tf_population_t pop;
 };
 

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/clock.h"
 #include "pipeline/internal.h"
 
 #define MOD "pipeline"
 
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque);
 static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque);
+static void note_referrals(batch_t *b);
 
 static int rec_valid(const tf_pipeline_t *p, const record_t *r)
 {
@@ -119,6 +121,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     b->arena_len = 0;
     const char *ids_stack[TF_PIPELINE_MAX_GROUP];
     tf_tiers_refresh(p, b);
+    note_referrals(b);
     for (uint32_t g = 0; g < b->ngroups; g++) {
         group_t *gr = &b->groups[g];
         size_t n = 0;
@@ -326,16 +329,32 @@ static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, 
 }
 
 /* The referred customer learns who referred it, so its first purchase credits
- * the referrer: in Redis (HSETNX, ahead of the commits on the same connection),
- * and in this batch when its group has not been applied yet. */
-static void link_referral(tf_pipeline_t *p, batch_t *b, const record_t *r)
+ * the referrer: in Redis (HSETNX, ahead of the commits on the same connection), so
+ * later batches load it. */
+static void link_referral(tf_pipeline_t *p, const record_t *r)
 {
     if (strcmp(r->ev.referred_id, r->ev.subject) == 0)
         return; /* nobody refers themselves */
     tf_store_link_referral(p->store, r->ev.referred_id, r->ev.subject);
-    group_t *other = tf_batch_group_find(b, r->ev.referred_id);
-    if (other && !other->loaded && !other->referred_by[0])
-        tf_strlcpy(other->referred_by, r->ev.subject, sizeof(other->referred_by));
+}
+
+/* Within a batch, groups are applied one customer after another, not in record
+ * order: a referred customer's records after its referral learn the referrer from
+ * here, whichever group is applied first, so the credit follows the partition's
+ * order whatever the batch boundaries. */
+static void note_referrals(batch_t *b)
+{
+    for (uint32_t i = 0; i < b->nrecs; i++) {
+        const record_t *r = &b->recs[i];
+        if (r->is_timer || r->status == REC_DLQ || r->status == REC_DROPPED || r->ev.kind != TF_KIND_REFERRAL ||
+            strcmp(r->ev.referred_id, r->ev.subject) == 0)
+            continue;
+        group_t *other = tf_batch_group_find(b, r->ev.referred_id);
+        if (other && !other->referred_by[0]) {
+            tf_strlcpy(other->referred_by, r->ev.subject, sizeof(other->referred_by));
+            other->referred_at = i;
+        }
+    }
 }
 
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque)
@@ -361,8 +380,6 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     gr->loaded = 1;
     tf_customer_t *c = &gr->after.customer;
     const char *customer = b->recs[gr->first].ev.subject;
-    if (gr->referred_by[0] && !c->referred_by[0])
-        tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
     tf_population_t pop = {0};
     if (gr->before.customer.purchases > 0) {
         /* The ranking holds this customer at the value of its last commit. */
@@ -413,16 +430,15 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
             continue;
         }
         ids[nids++] = r->ev.id;
+        if (gr->referred_by[0] && !c->referred_by[0] && i > gr->referred_at)
+            tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
         /* Timers due before the event fire before it, at their own times. On
          * stream time that is every timer the partition's stream had passed when
          * the record was read: a late record is applied where it stands in the
          * partition, whatever the batches, so a replay applies it the same way. */
-        int64_t before = r->stream_at_ms;
-        if (!p->clock_stream) {
-            int64_t now = tf_timers_batch_clock(p, b, r->slot);
-            before = r->ev.time_ms < now ? r->ev.time_ms : now;
-        }
-        fire_timers(p, b, g, i, &pop, c, customer, before);
+        tf_clock_view v = {p->clock_stream, 0, INT64_MAX, 0};
+        int64_t now = p->clock_stream ? 0 : tf_timers_batch_clock(p, b, r->slot);
+        fire_timers(p, b, g, i, &pop, c, customer, tf_clock_record_until(&v, r->stream_at_ms, r->ev.time_ms, now));
         tf_population_t at = tf_tiers_at(p, r->slot, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms);
         at.self_ranked = pop.self_ranked;
         at.self_value = pop.self_value;
@@ -434,7 +450,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
             }
         }
         if (r->ev.kind == TF_KIND_REFERRAL)
-            link_referral(p, b, r);
+            link_referral(p, r);
         r->status = REC_APPLIED;
     }
     if (last_live != UINT32_MAX && (changed || gr->before.exists)) {

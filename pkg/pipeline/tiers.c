@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/clock.h"
 #include "pipeline/internal.h"
 
 #define MOD "tiers"
@@ -40,15 +41,7 @@ tf_population_t tf_tiers_at(const tf_pipeline_t *p, int slot, int64_t t)
     const slot_t *s = &p->slots[slot];
     if (s->ncuts == 0)
         return nobody;
-    /* The latest period starting at or before t; before the first, the first. */
-    size_t lo = 0, hi = s->ncuts;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->cuts[mid].from_ms <= t)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = tf_clock_in_force(s->cuts, s->ncuts, sizeof(*s->cuts), t);
     tf_population_t pop = s->cuts[lo].pop;
     pop.self_ranked = 0;
     pop.self_value = 0;
@@ -156,25 +149,15 @@ void tf_tiers_refresh(tf_pipeline_t *p, batch_t *b)
     }
 }
 
-static int64_t period_start(const tf_pipeline_t *p, int64_t t)
-{
-    int64_t q = p->tier_period_ms;
-    int64_t k = t / q;
-    if (t < 0 && k * q != t)
-        k--;
-    return k * q;
-}
-
 int tf_tiers_crosses(tf_pipeline_t *p, int slot, int64_t t)
 {
     slot_t *s = &p->slots[slot];
-    if (!p->clock_stream || t < s->period_end_ms)
-        return 0;
-    /* A record before the period of the last boundary (a late one) never starts one. */
-    if (s->ncuts && t < s->cuts[s->ncuts - 1].from_ms + p->tier_period_ms)
+    if (!p->clock_stream ||
+        !tf_clock_opens_period(t, s->period_end_ms, s->ncuts > 0, s->ncuts ? s->cuts[s->ncuts - 1].from_ms : 0,
+                               p->tier_period_ms))
         return 0;
     s->boundary = BOUNDARY_DRAIN;
-    s->boundary_ms = period_start(p, t);
+    s->boundary_ms = tf_clock_period_start(t, p->tier_period_ms);
     return 1;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/clock.h"
 #include "pipeline/internal.h"
 
 #define MOD "timers"
@@ -29,46 +30,32 @@ int64_t tf_timers_pending_min(const tf_pipeline_t *p, const batch_t *b, int slot
     return m;
 }
 
-/* On the wall clock a partition that has read and applied everything it holds is
- * live: its timers fire at wall time. One catching up a backlog runs on the event
- * time it has reached (never past the wall clock), so a deadline that fell during
- * an outage waits for the records written during it. */
-static int caught_up(tf_pipeline_t *p, int slot, int64_t pending)
+static tf_clock_view view_of(tf_pipeline_t *p, int slot, int64_t pending)
 {
     const slot_t *s = &p->slots[slot];
-    return pending == INT64_MAX && p->consumer && tf_consumer_caught_up(p->consumer, s->topic, s->partition);
+    tf_clock_view v = {p->clock_stream, 0, pending, 0};
+    if (!p->clock_stream) {
+        v.now_ms = tf_time_now_ms();
+        v.caught_up = pending == INT64_MAX && p->consumer &&
+                      tf_consumer_caught_up(p->consumer, s->topic, s->partition);
+    }
+    return v;
 }
 
 int64_t tf_timers_scan_clock(tf_pipeline_t *p, int slot)
 {
-    const slot_t *s = &p->slots[slot];
-    int64_t pending = tf_timers_pending_min(p, NULL, slot);
-    int64_t until = s->applied_ms;
-    if (pending != INT64_MAX && pending - 1 < until)
-        until = pending - 1;
-    if (p->clock_stream)
-        return until;
-    int64_t now = tf_time_now_ms();
-    if (caught_up(p, slot, pending))
-        return now;
-    return until < now ? until : now;
+    tf_clock_view v = view_of(p, slot, tf_timers_pending_min(p, NULL, slot));
+    return tf_clock_scan_until(&v, p->slots[slot].applied_ms);
 }
 
 int64_t tf_timers_batch_clock(tf_pipeline_t *p, batch_t *b, int slot)
 {
     if (b->slot_now_tag[slot] == b->seq + 1)
         return b->slot_now[slot];
-    int64_t pending = tf_timers_pending_min(p, b, slot);
-    int64_t until = b->slot_clock[slot];
-    if (pending != INT64_MAX && pending - 1 < until)
-        until = pending - 1;
-    if (!p->clock_stream) {
-        int64_t now = tf_time_now_ms();
-        until = caught_up(p, slot, pending) || now < until ? now : until;
-    }
-    b->slot_now[slot] = until;
+    tf_clock_view v = view_of(p, slot, tf_timers_pending_min(p, b, slot));
+    b->slot_now[slot] = tf_clock_batch_until(&v, b->slot_clock[slot]);
     b->slot_now_tag[slot] = b->seq + 1;
-    return until;
+    return b->slot_now[slot];
 }
 
 static int queue_push(tf_pipeline_t *p, int slot, const char *customer)

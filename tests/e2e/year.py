@@ -160,7 +160,9 @@ def build():
         else:
             f.ev(a, t, "referral", {"referred_id": b})
             f.credit_want.append(b)
-            f.visit(b, t + HOUR)
+            # Two of them were seen before they were referred: their records then
+            # come first in a batch that holds the referral.
+            f.visit(b, t - HOUR if i < 2 else t + HOUR)
             f.buy(b, t + r.choice([2 * HOUR, 1 * DAY, 9 * DAY]))
             f.buy(b, t + 30 * DAY)
     for i in range(6):  # exits
