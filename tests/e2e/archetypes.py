@@ -30,8 +30,9 @@ every timer of the year.
 
 What is not asserted exactly: the tier events of the nine "elite" background buyers
 (bg-00 .. bg-08), their key check-ins and the tier named in their care reminders.
-Their tier is decided by review timers whose population snapshot depends on how fast
-the daemon reads ahead of its partition scan; they exist to give the ranking a top
+Their tier is decided by review timers against the partition's cutoffs of the day,
+which this script does not model (that they are the same on every run is what
+test_determinism.sh shows); they exist to give the ranking a top
 (bg-00) and a potential band (bg-01..08) with a gap between, so that the loyal buyer
 crosses potential and then key at known purchases whatever that snapshot is. Of
 those, one thing is certain whatever the snapshot: bg-00 is the most valuable buyer
