@@ -308,6 +308,7 @@ static const opt options[] = {
     INT("redis.timeout_ms", redis_timeout_ms, 1, MS_MAX, 2000),
     INT("redis.backoff_min_ms", redis_backoff_min_ms, 1, MS_MAX, 100),
     INT("redis.backoff_max_ms", redis_backoff_max_ms, 1, MS_MAX, 5000),
+    INT("redis.state_error_attempts", redis_state_error_attempts, 1, 100, 3),
     INT("redis.dedup_window_s", dedup_window_s, 60, YEAR_S, 86400),
 
     INT("processing.batch_max", batch_max, 1, 100000, 2000),

@@ -135,6 +135,7 @@ typedef struct {
     int64_t redis_timeout_ms;                   /* redis.timeout_ms, default 2000 */
     int64_t redis_backoff_min_ms;               /* redis.backoff_min_ms, default 100 */
     int64_t redis_backoff_max_ms;               /* redis.backoff_max_ms, default 5000 */
+    int64_t redis_state_error_attempts;         /* redis.state_error_attempts, default 3 */
     int64_t dedup_window_s;                     /* redis.dedup_window_s, default 86400 */
 
     /* processing */

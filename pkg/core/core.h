@@ -21,7 +21,8 @@ typedef enum {
     TF_EFENCED = -7,  /* a newer owner wrote this state: we lost the partition */
     TF_ENOTFOUND = -8,
     TF_ETIMEDOUT = -9,
-    TF_ECLOSED = -10  /* the handle is shutting down */
+    TF_ECLOSED = -10, /* the handle is shutting down */
+    TF_ESTATE = -11   /* a customer's stored state cannot be read or written as it is */
 } tf_err;
 
 /* Returns a static, human-readable name for an error code. */

@@ -24,6 +24,7 @@ const char *tf_strerror(int err)
     case TF_ENOTFOUND: return "not found";
     case TF_ETIMEDOUT: return "timed out";
     case TF_ECLOSED: return "closed";
+    case TF_ESTATE: return "customer state unusable";
     default: return "unknown error";
     }
 }

@@ -58,6 +58,9 @@ typedef enum {
     TF_EV_INVALID_SUBJECT,
     TF_EV_INVALID_TIME,
     TF_EV_TIME_OUT_OF_RANGE,
+    /* Not the record's fault: set by the pipeline. */
+    TF_EV_STATE_ERROR,   /* the customer's stored state cannot be read or written */
+    TF_EV_KEY_MISMATCH,  /* the record key is not the subject */
     TF_EV__COUNT
 } tf_event_error;
 

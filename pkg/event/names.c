@@ -41,6 +41,8 @@ static const char *const error_codes[] = {
     "invalid_subject",
     "invalid_time",
     "time_out_of_range",
+    "state_error",
+    "key_mismatch",
 };
 _Static_assert(sizeof error_codes / sizeof error_codes[0] == TF_EV__COUNT, "error_codes");
 

@@ -240,6 +240,13 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
     scalar(&w, "touchflow_delivery_retries_total", "counter", "Derived or dead-letter messages sent again.",
            st->delivery_retries);
     scalar(&w, "touchflow_redis_up", "gauge", "1 when Redis answers, else 0.", s->redis_up ? 1 : 0);
+    scalar(&w, "touchflow_redis_failing", "gauge",
+           "1 while Redis answers but refuses the batch at the front (it is retried with backoff).",
+           st->redis_failing ? 1 : 0);
+    scalar(&w, "touchflow_redis_batch_failures_total", "counter", "Batches retried after a Redis failure.",
+           st->redis_failures);
+    scalar(&w, "touchflow_state_errors_total", "counter",
+           "Customers whose stored state Redis refused (WRONGTYPE, undecodable), per attempt.", st->state_errors);
     scalar(&w, "touchflow_kafka_up", "gauge", "1 when a Kafka broker answered recently, else 0.",
            s->kafka_up ? 1 : 0);
     return w.failed ? TF_ENOMEM : 0;

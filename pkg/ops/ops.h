@@ -61,11 +61,12 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s);
  * backslash, double quote and newline become \\, \" and \n. 0 or TF_ENOMEM. */
 int tf_ops_label_escape(struct evbuffer *out, const char *value);
 
-/* Readiness: 1 when s has partitions assigned and Redis and Kafka up, else 0. When
- * missing is not NULL it receives the static names of what is missing, in the order
- * "assignment", "redis", "kafka" (at most TF_OPS_READY_CHECKS), and *nmissing their
- * number. */
-#define TF_OPS_READY_CHECKS 3
+/* Readiness: 1 when s has partitions assigned, Redis up and taking the batches, and
+ * Kafka up, else 0. When missing is not NULL it receives the static names of what is
+ * missing, in the order "assignment", "redis" (down) or "redis_errors" (it answers
+ * but refuses the batch at the front: out of memory, loading, read-only...),
+ * "kafka" (at most TF_OPS_READY_CHECKS), and *nmissing their number. */
+#define TF_OPS_READY_CHECKS 4
 int tf_ops_ready(const tf_pipeline_snapshot *s, const char *missing[TF_OPS_READY_CHECKS], size_t *nmissing);
 
 /* Appends the /status document for s: {"version", "uptime_s", "ready", "missing",

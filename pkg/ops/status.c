@@ -16,6 +16,8 @@ int tf_ops_ready(const tf_pipeline_snapshot *s, const char *missing[TF_OPS_READY
         m[n++] = "assignment";
     if (!s->redis_up)
         m[n++] = "redis";
+    else if (s->stats.redis_failing)
+        m[n++] = "redis_errors";
     if (!s->kafka_up)
         m[n++] = "kafka";
     if (missing)
@@ -60,6 +62,7 @@ static json_t *stats_json(const tf_pipeline_snapshot *s)
         {"commits", st->commits},
         {"fenced", st->fenced},
         {"redis_failures", st->redis_failures},
+        {"state_errors", st->state_errors},
         {"delivery_retries", st->delivery_retries},
         {"rebalances", st->rebalances},
         {"inflight", st->inflight},

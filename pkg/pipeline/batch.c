@@ -57,6 +57,7 @@ void tf_batch_reset(batch_t *b)
     b->nrecs = b->remaining = b->ngroups = b->nouts = b->outstanding = 0;
     b->arena_len = 0;
     b->failed = 0;
+    b->attempts = 0;
 }
 
 uint32_t tf_batch_group_add(batch_t *b, uint32_t rec)

@@ -43,7 +43,7 @@ typedef struct {
     int is_timer;
     uint32_t group;
     uint32_t next_in_group;
-    rd_kafka_message_t *dlq_msg; /* kept until its DLQ copy is delivered */
+    rd_kafka_message_t *dlq_msg; /* the original, kept while a DLQ copy may be needed */
     tf_event_error dlq_error;
     char dlq_detail[256];
     tf_event_t ev;
@@ -65,6 +65,8 @@ typedef struct {
     int slot;             /* the partition whose timer index holds it */
     uint32_t timer_outs;  /* of the new outs, fired by timers */
     int outbox_held;      /* its outbox holds events this process is delivering */
+    int state_error;      /* Redis refused its keys in this attempt (TF_ESTATE) */
+    uint32_t refusals;    /* attempts in which Redis refused them */
     char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral of it in this batch */
     uint32_t referred_at;  /* that referral's record: it counts for records after it */
     tf_store_doc_t before, after;
@@ -103,6 +105,7 @@ struct batch {
     uint32_t loads_pending; /* load replies still owed */
     int64_t epoch;          /* the ownership epoch its commits carry */
     int failed;
+    uint32_t attempts;      /* Redis phases that failed */
     /* Per slot (the first nslots entries are reset with the batch): */
     int64_t *slot_clock;    /* stream time when its last record or timer joined */
     int64_t *slot_min;      /* lowest event time of its records here, INT64_MAX none */
@@ -181,7 +184,8 @@ struct tf_pipeline_s {
     rd_kafka_message_t **stash; /* records polled while we could not take them */
     size_t nstash, stash_cap, stash_head;
 
-    int paused;
+    int paused;             /* Redis is down */
+    int consumer_paused;    /* what the consumer was last told */
     int stopping;
     int pump_depth;
     int64_t stop_deadline_ms;
@@ -215,6 +219,9 @@ struct tf_pipeline_s {
 
 /* pipeline.c */
 void tf_pipeline_pump(tf_pipeline_t *p);
+/* The batch at the front failed in Redis (1) or went through (0): while it fails,
+ * the consumer is paused and only polled, so the group keeps this member. */
+void tf_pipeline_redis_failing(tf_pipeline_t *p, int failing);
 void tf_pipeline_schedule_retry(tf_pipeline_t *p);
 void tf_pipeline_defer_send(tf_pipeline_t *p, send_ref *ref);
 void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r);

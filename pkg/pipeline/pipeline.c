@@ -92,7 +92,8 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
         p->assigned = 1;
         p->epoch = 0; /* a new assignment writes under a new epoch */
         ask_epoch(p);
-        if (p->paused)
+        /* A new assignment starts unpaused in librdkafka. */
+        if (p->consumer_paused)
             tf_consumer_pause(p->consumer, 1);
     } else {
         p->assigned = 0;
@@ -106,14 +107,35 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
 
 /* ---- Redis availability ---- */
 
+/* The consumer is paused while Redis is down or the batch at the front keeps
+ * failing; it is still polled meanwhile (poll_only), so the group keeps us. */
+static void refresh_pause(tf_pipeline_t *p)
+{
+    int want = p->paused || p->stats.redis_failing;
+    if (want == p->consumer_paused || !p->consumer)
+        return;
+    p->consumer_paused = want;
+    tf_consumer_pause(p->consumer, want);
+    TF_INFO(MOD, "%s consumption", want ? "pausing" : "resuming");
+}
+
 static void set_paused(tf_pipeline_t *p, int paused)
 {
     if (p->paused == paused)
         return;
     p->paused = paused;
     p->stats.paused = paused;
-    tf_consumer_pause(p->consumer, paused);
-    TF_INFO(MOD, "%s consumption", paused ? "pausing" : "resuming");
+    refresh_pause(p);
+}
+
+void tf_pipeline_redis_failing(tf_pipeline_t *p, int failing)
+{
+    if (p->stats.redis_failing == failing)
+        return;
+    p->stats.redis_failing = failing;
+    if (!failing)
+        TF_INFO(MOD, "redis answers again: the batch went through");
+    refresh_pause(p);
 }
 
 static void on_store_state(tf_store_t *st, int up, void *opaque)
@@ -252,7 +274,9 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     p->stats.inflight++;
 
     if (err == TF_EV_OK) {
-        rd_kafka_message_destroy(m);
+        /* Kept until the batch is recycled: a customer whose state Redis refuses
+         * sends its records to the dead-letter topic as they came. */
+        r->dlq_msg = m;
         r->status = REC_PENDING;
         r->is_timer = 0;
         /* The highest event time read from the partition: the batch's rules may
@@ -358,7 +382,7 @@ void tf_pipeline_pump(tf_pipeline_t *p)
     }
     /* Only while paused or unassigned: polling under backpressure would move
      * librdkafka's bounded prefetch into an unbounded stash. */
-    if (!p->stopping && (p->paused || !p->assigned))
+    if (!p->stopping && (p->paused || p->stats.redis_failing || !p->assigned))
         poll_only(p);
     p->pump_depth--;
     check_drained(p);
@@ -519,6 +543,7 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     /* Until Redis answers, nothing can be committed: start paused. */
     p->paused = 1;
     p->stats.paused = 1;
+    p->consumer_paused = 1;
     tf_consumer_handlers h = {on_readable, on_rebalance, p};
     p->consumer = tf_consumer_new(base, cfg, brokers, &h, err, errsize);
     if (!p->consumer)

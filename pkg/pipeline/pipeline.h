@@ -31,6 +31,8 @@ typedef struct {
     uint64_t commits;          /* customer commit scripts acknowledged */
     uint64_t fenced;           /* commits refused: a newer owner */
     uint64_t redis_failures;   /* batches retried after a Redis failure */
+    uint64_t state_errors;     /* customers whose stored state Redis refused (per attempt) */
+    int redis_failing;         /* the batch at the front keeps failing: consumption paused */
     uint64_t delivery_retries; /* derived or DLQ messages re-sent */
     uint64_t rebalances;
     uint64_t inflight;         /* records taken and not yet done */

@@ -105,6 +105,57 @@ void tf_pipeline_batch_unref(tf_pipeline_t *p, batch_t *b)
 
 /* ---- Redis phase ---- */
 
+/* Redis refused the customer's keys (TF_ESTATE): the batch is retried, and after
+ * redis.state_error_attempts its records go to the dead-letter topic. */
+static void mark_refused(tf_pipeline_t *p, batch_t *b, group_t *gr)
+{
+    const char *customer = b->recs[gr->first].ev.subject;
+    if (gr->state_error)
+        return;
+    gr->state_error = 1;
+    gr->refusals++;
+    p->stats.state_errors++;
+    TF_ERROR(MOD, "customer %s: Redis refused its state (%u of %lld attempts): %s", customer, gr->refusals,
+             (long long)p->cfg.redis_state_error_attempts, tf_store_last_error(p->store));
+    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
+        snprintf(b->recs[i].dlq_detail, sizeof(b->recs[i].dlq_detail), "state of customer %s: %s", customer,
+                 tf_store_last_error(p->store));
+}
+
+/* The customers Redis refused on every attempt: their records go to the
+ * dead-letter topic (state_error, the Redis error as the detail) and everyone
+ * else goes on. Their timers are taken out of the index, or every scan would
+ * bring them back. */
+static void dead_letter_refused(tf_pipeline_t *p, batch_t *b)
+{
+    for (uint32_t g = 0; g < b->ngroups; g++) {
+        group_t *gr = &b->groups[g];
+        if (!gr->state_error || gr->refusals < (uint32_t)p->cfg.redis_state_error_attempts)
+            continue;
+        const char *customer = b->recs[gr->first].ev.subject;
+        uint32_t n = 0;
+        for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+            record_t *r = &b->recs[i];
+            if (r->status == REC_DLQ || r->status == REC_DROPPED)
+                continue;
+            if (r->is_timer || !rec_valid(p, r) || !r->dlq_msg) {
+                r->status = REC_DROPPED;
+                continue;
+            }
+            r->status = REC_DLQ;
+            r->dlq_error = TF_EV_STATE_ERROR;
+            p->stats.dead_lettered++;
+            p->stats.dlq_by_reason[TF_EV_STATE_ERROR]++;
+            tf_pipeline_send_dlq(p, b, r);
+            n++;
+        }
+        tf_store_index_set(p->store, p->slots[gr->slot].tp, customer, 0);
+        TF_ERROR(MOD, "customer %s: %u record(s) to the dead-letter topic (state_error) after %u attempts", customer,
+                 n, gr->refusals);
+        gr->state_error = 0;
+    }
+}
+
 void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
 {
     static const char *no_ids[1];
@@ -120,6 +171,8 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     b->nouts = 0;
     b->arena_len = 0;
     const char *ids_stack[TF_PIPELINE_MAX_GROUP];
+    if (b->attempts > 0)
+        dead_letter_refused(p, b);
     tf_tiers_refresh(p, b);
     note_referrals(b);
     for (uint32_t g = 0; g < b->ngroups; g++) {
@@ -128,10 +181,12 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         gr->skip = 1;
         gr->ready = gr->changed = 0;
         gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
-        gr->loaded = gr->has_timer = gr->outbox_held = 0;
+        gr->loaded = gr->has_timer = gr->outbox_held = gr->state_error = 0;
         size_t live = 0;
         for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
             record_t *r = &b->recs[i];
+            if (r->status == REC_DLQ)
+                continue; /* dead-lettered for its customer's state */
             if (!rec_valid(p, r)) {
                 r->status = REC_DROPPED;
                 continue;
@@ -203,6 +258,8 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
             p->next_batch = NULL;
         }
         p->stats.redis_failures++;
+        b->attempts++;
+        tf_pipeline_redis_failing(p, 1);
         tf_pipeline_schedule_retry(p);
         return;
     }
@@ -213,6 +270,7 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
     p->redis_batch = NULL;
     b->state = B_DELIVERING;
     p->retry_delay_ms = 0;
+    tf_pipeline_redis_failing(p, 0);
     if (p->next_batch)
         promote_next(p);
     tf_pipeline_deliver(p, b);
@@ -369,6 +427,8 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     b->loads_pending--;
     if (status == TF_OK)
         tf_histogram_observe(&p->redis_rtt, (double)(tf_time_mono_us() - gr->sent_us) / 1e6);
+    if (status == TF_ESTATE)
+        mark_refused(p, b, gr);
     if (status != TF_OK || b->failed) {
         b->failed = 1;
         tf_pipeline_redis_settle(p, b);
@@ -566,6 +626,8 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
         }
         gr->nout = 0;
     } else if (status != TF_OK) {
+        if (status == TF_ESTATE)
+            mark_refused(p, b, gr);
         b->failed = 1;
     } else {
         p->stats.commits++;

@@ -7,7 +7,21 @@
  * Returns the new version, or -1 when a newer owner (higher epoch) wrote last:
  * the fence that stops a writer that lost its partition. */
 static const char TF_SCRIPT_COMMIT[] =
-    "local cur = tonumber(redis.call('HGET', KEYS[1], 'ep') or '0')\n"
+    /* Everything that could fail is checked before the first write: a script
+     * stopped by an error keeps what it wrote, and a half commit would lose the
+     * derived events of records it counts as applied. */
+    "local want = {'hash', 'zset', 'hash'}\n"
+    "for k = 1, 3 do\n"
+    "  local t = redis.call('TYPE', KEYS[k]).ok\n"
+    "  if t ~= 'none' and t ~= want[k] then\n"
+    "    return redis.error_reply('TFSTATE ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want[k])\n"
+    "  end\n"
+    "end\n"
+    "local held = redis.call('HMGET', KEYS[1], 'ep', 'v')\n"
+    "local cur = tonumber(held[1] or '0')\n"
+    "if not cur or (held[2] and not tonumber(held[2])) then\n"
+    "  return redis.error_reply('TFSTATE ' .. KEYS[1] .. ': ep or v is not a number')\n"
+    "end\n"
     "if cur > tonumber(ARGV[1]) then return -1 end\n"
     "local i = 5\n"
     "local nf = tonumber(ARGV[i]); i = i + 1\n"
@@ -31,16 +45,15 @@ static const char TF_SCRIPT_COMMIT[] =
     "if no > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * no - 1)) end\n"
     "return v\n";
 
-/* KEYS: the value ranking. ARGV: four shares in percent (key enter, key keep,
- * potential enter, potential keep). Returns {n, c1, c2, c3, c4}: n = ZCARD (the
- * buyers) and per share the score of the k-th highest member, k = floor(n * s /
- * 100) capped at n, as Redis formats it, or "none" when k < 1. One script, so the
- * four cutoffs come from one snapshot of the ranking. */
-/* Cutoffs of one partition's value ranking (KEYS[1]); with ARGV[5] set, the
- * cutoffs of the period starting then are kept in KEYS[2] (a hash: period start ->
- * "buyers c1 c2 c3 c4") and a later call for the same period returns the kept ones,
- * so every owner of the partition sees the cutoffs computed when its stream first
- * entered the period. */
+/* KEYS: one partition's value ranking, and its kept cutoffs. ARGV: four shares in
+ * percent (key enter, key keep, potential enter, potential keep), then a period
+ * start or "". Returns {n, c1, c2, c3, c4}: n = ZCARD (the buyers) and per share the
+ * score of the k-th highest member, k = floor(n * s / 100) capped at n, as Redis
+ * formats it, or "none" when k < 1. One script, so the four cutoffs come from one
+ * snapshot of the ranking. With a period start, the answer is kept in KEYS[2] (a
+ * hash: period start -> "n c1 c2 c3 c4") and a later call for the same period
+ * returns the kept one, so every owner of the partition sees the cutoffs computed
+ * when its stream first entered the period. */
 static const char TF_SCRIPT_POPULATION[] =
     "if ARGV[5] ~= '' then\n"
     "  local kept = redis.call('HGET', KEYS[2], ARGV[5])\n"

@@ -37,6 +37,7 @@ struct tf_store_s {
     tf_store_state_cb state_cb;
     void *opaque;
 
+    char last_error[256]; /* the last error reply, for the callback that gets it */
     int up;          /* connected and scripts loaded */
     int connecting;
     int closing;
@@ -233,8 +234,10 @@ static void drop_connection(tf_store_t *st, const char *why)
 static void fail_reply(tf_store_t *st, const redisReply *r, const char *what)
 {
     TF_ERROR(MOD, "%s failed: %s", what, r ? r->str : "no reply");
-    (void)st;
+    tf_strlcpy(st->last_error, r && r->str ? r->str : "no reply", sizeof(st->last_error));
 }
+
+const char *tf_store_last_error(const tf_store_t *st) { return st->last_error; }
 
 static void on_script_loaded(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -476,6 +479,15 @@ static int reply_status(tf_store_t *st, const redisReply *r, const char *what)
         /* NOSCRIPT after a SCRIPT FLUSH: reconnecting reloads the scripts. */
         if (strncmp(r->str, "NOSCRIPT", 8) == 0)
             st->must_drop = 1;
+        switch (tf_store_error_classify(r->str)) {
+        case TF_STORE_ERR_CUSTOMER: return TF_ESTATE;
+        case TF_STORE_ERR_ROLE:
+            /* A failover made this node a replica (or the slot moved): the next
+             * connection finds where to write. */
+            st->must_drop = 1;
+            return TF_EIO;
+        default: return TF_EIO;
+        }
     }
     return TF_EIO;
 }
@@ -505,6 +517,14 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
     cmd_retire(st, c, r);
 
     size_t nparts = nids ? 3 : 2;
+    /* A command of the transaction failed alone (WRONGTYPE: one of the customer's
+     * keys holds something else): its error is in its place in the array. */
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        if (r->element[i]->type == REDIS_REPLY_ERROR) {
+            cb(st, reply_status(st, r->element[i], "load"), NULL, opaque);
+            return;
+        }
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != nparts ||
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[nparts - 1]->type != REDIS_REPLY_ARRAY ||
         (nids && (r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements != nids))) {
@@ -526,8 +546,10 @@ static void on_load_reply(redisAsyncContext *ac, void *reply, void *privdata)
         vl[n] = (size_t)h->element[i + 1]->len;
     }
     if (tf_store_decode(&doc, f, fl, v, vl, n) != TF_OK) {
-        TF_ERROR(MOD, "load: undecodable customer state");
-        cb(st, TF_EINVAL, NULL, opaque);
+        /* Written by something else, or by a newer version: never treated as new. */
+        tf_strlcpy(st->last_error, "the state hash does not decode (its stage is unknown)", sizeof(st->last_error));
+        TF_ERROR(MOD, "load: %s", st->last_error);
+        cb(st, TF_ESTATE, NULL, opaque);
         return;
     }
 

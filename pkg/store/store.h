@@ -8,8 +8,10 @@
  *   <p>epoch             counter: ownership epochs handed to partition owners
  *   <p>timers:<tp>       zset: customer -> earliest due ms, one per input partition
  *                        ("topic/partition"); rebuildable from t:* in the hashes
- *   <p>value             zset: customer -> lifetime profit (minor units), the value
- *                        ranking the tier cutoffs come from; rebuildable
+ *   <p>value:{<tp>}      zset: customer -> lifetime profit (minor units), the value
+ *                        ranking of a partition's buyers that the tier cutoffs come
+ *                        from; rebuildable
+ *   <p>tiers:{<tp>}      hash: period start -> the cutoffs computed for it
  *
  * A commit is one Lua script per customer per batch: it refuses to write when the
  * state carries a newer ownership epoch than the writer's (the writer lost the
@@ -183,6 +185,23 @@ int tf_store_population(tf_store_t *st, const char *tp, int keep, int64_t period
  * referrer. A later referral never overwrites the first, and a commit of the
  * referred customer never clears it (see tf_store_commit). Fire and forget. */
 int tf_store_link_referral(tf_store_t *st, const char *referred, const char *referrer);
+
+/* ---- errors ---- */
+
+/* What a Redis error reply concerns, which decides what the pipeline does. */
+typedef enum {
+    TF_STORE_ERR_SERVER = 0, /* the server as a whole (OOM, LOADING, BUSY, ...): pause, retry */
+    TF_STORE_ERR_CUSTOMER,   /* one customer's keys (WRONGTYPE, a value that is not ours) */
+    TF_STORE_ERR_ROLE,       /* the node is not (or no longer) the one to write to
+                              * (READONLY, MOVED, ASK, MASTERDOWN): reconnect, retry */
+} tf_store_error_class;
+
+/* Classifies the text of an error reply (pure). */
+tf_store_error_class tf_store_error_classify(const char *msg);
+
+/* The text of the last Redis error reply or state problem, for a dead letter's
+ * detail: valid inside the callback that reported it. */
+const char *tf_store_last_error(const tf_store_t *st);
 
 /* ---- codec (exposed for tests and the CLI) ---- */
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # End to end on the real broker and Redis, stream time: the same year of touchpoints
 # (tests/e2e/year.py: ~160 customers of many archetypes, late events, duplicates)
-# is processed four ways, each by a fresh consumer group into a fresh key prefix and
+# is processed five ways, each by a fresh consumer group into a fresh key prefix and
 # output topics, and every way must emit exactly the same derived events: the same
 # ids with the same content, in the same order per customer and type.
 #   live     one member, the input produced month by month while it runs
 #   default  one member, everything already there, the default batch size
 #   tiny     one member, batches of one record
 #   huge     two members splitting the partitions, batches of 20,000
+#   crash    two members, one killed -9 a third of the way (the survivor's count
+#            covers what it redid; derived events re-sent are dropped by id, as a
+#            subscriber does)
 # The first run is also checked for sense (every family fires, no steady buyer is
 # declined, every silent buyer churns, tiers and referrals as the journeys say).
 set -uo pipefail
@@ -118,9 +121,34 @@ check "huge: timers settled" wait_settled 90 "$WORK/huge-a.log" "$WORK/huge-b.lo
 check "huge: SIGTERM exits 0" stop_members "$a" "$b"
 consume_run huge
 
-check "the four runs emit the same derived events, id for id, in the same order per customer" \
+# ---- crash: two members, one killed -9 a third of the way; the other takes over ----
+E2E_BATCH_MAX=50 prepare_run crash
+start_member crash a
+a=$PID
+start_member crash b
+b=$PID
+check "crash: a third processed by the two members" wait_done $((total / 3)) 180 "$WORK/crash-a.log" "$WORK/crash-b.log"
+kill -9 "$a"
+wait "$a" 2>/dev/null
+lag_zero() { # the group has committed every input offset
+  "$TF" -c "$WORK/touchflow.json" lag --json >"$WORK/lag.json" 2>/dev/null &&
+    python3 -c 'import json, sys; rows = json.load(open(sys.argv[1])); sys.exit(0 if rows and sum(r["lag"] for r in rows) == 0 else 1)' "$WORK/lag.json"
+}
+wait_lag_zero() { # seconds
+  local deadline=$((SECONDS + $1))
+  until lag_zero; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 1
+  done
+}
+check "crash: the survivor takes over and commits every input offset" wait_lag_zero 180
+check "crash: timers settled" wait_settled 90 "$WORK/crash-b.log"
+check "crash: SIGTERM exits 0" stop_members "$b"
+consume_run crash
+
+check "the five runs emit the same derived events, id for id, in the same order per customer" \
   year compare live="$WORK/out-live.jsonl" default="$WORK/out-default.jsonl" tiny="$WORK/out-tiny.jsonl" \
-  huge="$WORK/out-huge.jsonl"
+  huge="$WORK/out-huge.jsonl" crash="$WORK/out-crash.jsonl"
 
 echo "# took $((SECONDS - started)) s"
 finish

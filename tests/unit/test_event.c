@@ -137,7 +137,7 @@ static void test_names(void **state)
     static const char *const codes[] = { "too_large", "invalid_utf8", "invalid_json", "not_an_object",
                                          "too_deep", "unsupported_specversion", "missing_field",
                                          "invalid_field", "unknown_type", "invalid_subject", "invalid_time",
-                                         "time_out_of_range" };
+                                         "time_out_of_range", "state_error", "key_mismatch" };
     tf_event_kind k;
 
     (void)state;

@@ -228,6 +228,7 @@ static void test_metrics_families(void **state)
         "touchflow_paused_partitions", "touchflow_assigned_partitions", "touchflow_timers_due",
         "touchflow_timers_fired_total", "touchflow_rebalances_total", "touchflow_redis_reconnects_total",
         "touchflow_fenced_commits_total", "touchflow_delivery_retries_total", "touchflow_redis_up",
+        "touchflow_redis_failing", "touchflow_redis_batch_failures_total", "touchflow_state_errors_total",
         "touchflow_kafka_up",
     };
     size_t nfam = sizeof families / sizeof families[0];
@@ -290,10 +291,18 @@ static void test_readiness(void **state)
     assert_int_equal(tf_ops_ready(s, missing, &n), 1);
     assert_int_equal(n, 0);
 
+    /* Redis answers but refuses the batch at the front. */
+    s->stats.redis_failing = 1;
+    assert_int_equal(tf_ops_ready(s, missing, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(missing[0], "redis_errors");
+
+    /* Down says more than failing. */
     s->redis_up = 0;
     assert_int_equal(tf_ops_ready(s, missing, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(missing[0], "redis");
+    s->stats.redis_failing = 0;
 
     s->kafka_up = 0;
     s->assigned = 0;
