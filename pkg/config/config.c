@@ -193,6 +193,13 @@ static int check_group_id(const char *v, char *why, size_t whysize)
     return check_nonempty(v, why, whysize);
 }
 
+static int check_key_mismatch(const char *v, char *why, size_t whysize)
+{
+    if (strcmp(v, "dead_letter") == 0 || strcmp(v, "apply") == 0)
+        return 0;
+    return why_set(why, whysize, "expected \"dead_letter\" or \"apply\", got \"%.32s\"", v);
+}
+
 static int check_clock(const char *v, char *why, size_t whysize)
 {
     if (strcmp(v, "wall") == 0 || strcmp(v, "stream") == 0)
@@ -315,11 +322,15 @@ static const opt options[] = {
     INT("processing.max_inflight", max_inflight, 1, 1000000, 8000),
     INT("processing.shutdown_timeout_ms", shutdown_timeout_ms, 1, MS_MAX, 10000),
     STR("processing.source", instance_source, "/touchflow", check_source),
+    STR("processing.key_mismatch", key_mismatch, "dead_letter", check_key_mismatch),
 
     INT("limits.max_record_bytes", max_record_bytes, 256, 10485760, 65536),
     INT("limits.max_id_bytes", max_id_bytes, 1, 128, 128),
     INT("limits.max_depth", max_depth, 1, 64, 16),
     INT("limits.max_future_skew_s", max_future_skew_s, 0, YEAR_S, 86400),
+    /* 10^15 at most: a customer then needs over 9,000 purchases at the limit before
+     * a sum saturates. */
+    INT("limits.max_amount", max_amount, 1, INT64_C(1000000000000000), INT64_C(1000000000000)),
 
     STR("log.level", log_level, "info", check_log_level),
 

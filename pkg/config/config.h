@@ -143,12 +143,14 @@ typedef struct {
     int64_t max_inflight;                       /* processing.max_inflight, default 8000 */
     int64_t shutdown_timeout_ms;                /* processing.shutdown_timeout_ms, default 10000 */
     char instance_source[256];                  /* processing.source, default "/touchflow" */
+    char key_mismatch[16];                      /* processing.key_mismatch, "dead_letter" (default) or "apply" */
 
     /* limits (EVENTS.md) */
     int64_t max_record_bytes;                   /* limits.max_record_bytes, default 65536 */
     int64_t max_id_bytes;                       /* limits.max_id_bytes, default 128 */
     int64_t max_depth;                          /* limits.max_depth, default 16 */
     int64_t max_future_skew_s;                  /* limits.max_future_skew_s, default 86400 */
+    int64_t max_amount;                         /* limits.max_amount, default 10^12 */
 
     /* log */
     char log_level[16];                         /* log.level, default "info" */

@@ -34,6 +34,7 @@ void tf_event_limits_default(tf_event_limits *lim)
     lim->max_id_bytes = TF_EVENT_ID_MAX;
     lim->max_depth = 16;
     lim->max_future_skew_ms = 24 * TF_MS_PER_HOUR;
+    lim->max_amount = INT64_C(1000000000000);
 }
 
 /* ---- data vocabularies: index 0 is the "absent" value, the list ends with NULL ---- */
@@ -77,6 +78,7 @@ const char *tf_complaint_severity_name(tf_complaint_severity s)
 typedef struct {
     char *detail;
     size_t detail_size;
+    int64_t max_amount;
 } decode_ctx;
 
 static tf_event_error fail(const decode_ctx *c, tf_event_error err, const char *fmt, ...)
@@ -363,7 +365,8 @@ typedef enum {
     F_CHOICE,    /* one of names, kept as the string */
     F_ENUM,      /* one of names, kept as the enum (the table index) */
     F_COUNT,     /* integer >= 0 (int64) */
-    F_INT,       /* any integer (int64), has flag at has_off */
+    F_MONEY,     /* integer 0..limits.max_amount */
+    F_SIGNED_MONEY, /* integer -max_amount..max_amount, has flag at has_off */
     F_CURRENCY,  /* three capitals */
     F_BIRTHDAY,  /* MM-DD or YYYY-MM-DD */
     F_DATE,      /* YYYY-MM-DD, not kept */
@@ -384,7 +387,7 @@ typedef struct {
     int required;
     const char *const *names; /* F_CHOICE, F_ENUM */
     size_t off;               /* where in tf_event_t, or NO_FIELD */
-    size_t has_off;           /* F_INT: the int flag set when present */
+    size_t has_off;           /* F_SIGNED_MONEY: the int flag set when present */
 } field_spec;
 
 #define REQ(k, t, o) { .key = k, .type = t, .required = 1, .off = o, .has_off = NO_FIELD }
@@ -410,16 +413,16 @@ static const field_spec call_fields[] = {
 };
 static const field_spec purchase_fields[] = {
     REQ("order_id", F_REF, AT(order_id)),
-    REQ("amount", F_COUNT, AT(amount)),
+    REQ("amount", F_MONEY, AT(amount)),
     REQ("currency", F_CURRENCY, AT(currency)),
-    { .key = "margin", .type = F_INT, .off = AT(margin), .has_off = AT(has_margin) },
+    { .key = "margin", .type = F_SIGNED_MONEY, .off = AT(margin), .has_off = AT(has_margin) },
     OPT("channel", F_LABEL, AT(channel)),
     OPT("items", F_ITEMS, NO_FIELD),
     END,
 };
 static const field_spec refund_fields[] = {
     REQ("order_id", F_REF, AT(order_id)),
-    REQ("amount", F_COUNT, AT(amount)),
+    REQ("amount", F_MONEY, AT(amount)),
     REQ("currency", F_CURRENCY, AT(currency)),
     OPT("reason", F_TEXT, NO_FIELD),
     END,
@@ -675,12 +678,20 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
             return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be a non-negative integer", f->key);
         *(int64_t *)(void *)(base + f->off) = (int64_t)json_integer_value(v);
         return TF_EV_OK;
-    case F_INT:
-        if (!json_is_integer(v))
-            return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be an integer", f->key);
-        *(int64_t *)(void *)(base + f->off) = (int64_t)json_integer_value(v);
-        *(int *)(void *)(base + f->has_off) = 1;
+    case F_MONEY:
+    case F_SIGNED_MONEY: {
+        /* Bounded so that a customer's lifetime of sums stays far from overflow. */
+        json_int_t x = json_is_integer(v) ? json_integer_value(v) : 0;
+        int sign_ok = f->type == F_SIGNED_MONEY ? x >= -c->max_amount : x >= 0;
+        if (!json_is_integer(v) || !sign_ok || x > c->max_amount)
+            return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be an integer from %s%lld to %lld (minor units)", f->key,
+                        f->type == F_SIGNED_MONEY ? "-" : "", f->type == F_SIGNED_MONEY ? (long long)c->max_amount : 0LL,
+                        (long long)c->max_amount);
+        *(int64_t *)(void *)(base + f->off) = (int64_t)x;
+        if (f->type == F_SIGNED_MONEY)
+            *(int *)(void *)(base + f->has_off) = 1;
         return TF_EV_OK;
+    }
     case F_CURRENCY:
         if (s == NULL || len != 3 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' || s[2] < 'A' ||
             s[2] > 'Z')
@@ -829,7 +840,7 @@ tf_event_error tf_event_decode(const tf_event_limits *lim, const void *value, si
                                char *detail, size_t detail_size)
 {
     tf_event_limits defaults;
-    decode_ctx c = { detail, detail_size };
+    decode_ctx c = { detail, detail_size, 0 };
     tf_event_error err;
 
     if (detail != NULL && detail_size > 0)
@@ -840,6 +851,7 @@ tf_event_error tf_event_decode(const tf_event_limits *lim, const void *value, si
         tf_event_limits_default(&defaults);
         lim = &defaults;
     }
+    c.max_amount = lim->max_amount > 0 ? lim->max_amount : INT64_MAX;
 
     memset(out, 0, sizeof *out);
     out->nps = -1;

@@ -72,6 +72,7 @@ typedef struct {
     size_t max_id_bytes;       /* id attribute; default 128, never above TF_EVENT_ID_MAX */
     int max_depth;             /* JSON nesting; default 16 */
     int64_t max_future_skew_ms;/* how far in the future time may be; default 24 h */
+    int64_t max_amount;        /* largest amount or |margin| in minor units; default 10^12 */
 } tf_event_limits;
 
 void tf_event_limits_default(tf_event_limits *lim);

@@ -68,6 +68,26 @@ int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, cons
                     tf_emit *e);
 
 /* Calendar helpers. */
+/* Money and counts summed over a customer's lifetime saturate instead of
+ * overflowing (signed overflow is undefined): amounts are bounded per event
+ * (limits.max_amount), so only an absurd lifetime reaches the bounds, and a
+ * saturated figure stays the most extreme one. */
+static inline int64_t tf_lc_add(int64_t a, int64_t b)
+{
+    int64_t s;
+    if (__builtin_add_overflow(a, b, &s))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return s;
+}
+
+static inline int64_t tf_lc_mul(int64_t a, int64_t b)
+{
+    int64_t s;
+    if (__builtin_mul_overflow(a, b, &s))
+        return (a > 0) == (b > 0) ? INT64_MAX : INT64_MIN;
+    return s;
+}
+
 static inline int64_t tf_lc_day_floor(int64_t ms)
 {
     int64_t d = ms / TF_MS_PER_DAY;

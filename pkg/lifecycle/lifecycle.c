@@ -83,9 +83,10 @@ double tf_customer_nps(const tf_customer_t *c)
 
 int64_t tf_customer_value(const tf_config_rules *r, const tf_customer_t *c)
 {
-    int64_t cost = c->counts[TF_KIND_CALL] * r->cost_per_call + c->complaints * r->cost_per_complaint +
-                   c->care_actions * r->cost_per_care;
-    return c->gross_profit - cost;
+    int64_t cost = tf_lc_add(tf_lc_add(tf_lc_mul(c->counts[TF_KIND_CALL], r->cost_per_call),
+                                       tf_lc_mul(c->complaints, r->cost_per_complaint)),
+                             tf_lc_mul(c->care_actions, r->cost_per_care));
+    return tf_lc_add(c->gross_profit, cost == INT64_MIN ? INT64_MAX : -cost);
 }
 
 int64_t tf_customer_next_due(const tf_customer_t *c)
@@ -141,10 +142,11 @@ static void apply_purchase(const tf_config_rules *r, tf_customer_t *c, const tf_
     if (strcmp(c->currency, ev->currency) != 0) {
         c->foreign_purchases++;
     } else {
-        c->spend += ev->amount;
+        c->spend = tf_lc_add(c->spend, ev->amount);
         if (ev->has_margin)
-            c->margin += ev->margin;
-        c->gross_profit += ev->has_margin ? ev->margin : ev->amount * r->default_margin_pct / 100;
+            c->margin = tf_lc_add(c->margin, ev->margin);
+        c->gross_profit =
+            tf_lc_add(c->gross_profit, ev->has_margin ? ev->margin : tf_lc_mul(ev->amount, r->default_margin_pct) / 100);
         tf_lc_spend_add(r, c, ev->time_ms, ev->amount);
     }
     /* The follow-up call is about the latest order. */
@@ -200,8 +202,8 @@ static void apply_refund(const tf_config_rules *r, tf_customer_t *c, const tf_ev
 {
     if (strcmp(c->currency, ev->currency) != 0)
         return;
-    c->refunded += ev->amount;
-    c->gross_profit -= ev->amount * r->default_margin_pct / 100;
+    c->refunded = tf_lc_add(c->refunded, ev->amount);
+    c->gross_profit = tf_lc_add(c->gross_profit, -(tf_lc_mul(ev->amount, r->default_margin_pct) / 100));
 }
 
 static void apply_survey(tf_customer_t *c, const tf_event_t *ev)

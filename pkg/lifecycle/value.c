@@ -36,7 +36,7 @@ void tf_lc_spend_add(const tf_config_rules *r, tf_customer_t *c, int64_t at_ms, 
     }
     int64_t i = TF_SPEND_BUCKETS - 1 - (c->spend_base - b);
     if (i >= 0) /* older than both windows: counted in the totals only */
-        c->spend_buckets[i] += amount;
+        c->spend_buckets[i] = tf_lc_add(c->spend_buckets[i], amount);
 }
 
 void tf_lc_spend_windows(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms, int64_t *recent,
@@ -49,9 +49,9 @@ void tf_lc_spend_windows(const tf_config_rules *r, const tf_customer_t *c, int64
         if (age < 0)
             continue;
         if (age < half)
-            *recent += c->spend_buckets[i];
+            *recent = tf_lc_add(*recent, c->spend_buckets[i]);
         else if (age < 2 * half)
-            *previous += c->spend_buckets[i];
+            *previous = tf_lc_add(*previous, c->spend_buckets[i]);
     }
 }
 
@@ -253,8 +253,8 @@ void tf_lc_review_level(const tf_config_rules *r, tf_customer_t *c, const tf_cau
 {
     if (c->purchases == 0 || r->nlevels == 0)
         return;
-    int64_t net = c->spend - c->refunded;
-    c->points = net > 0 ? net / 100 * r->points_per_unit : 0;
+    int64_t net = tf_lc_add(c->spend, -c->refunded);
+    c->points = net > 0 ? tf_lc_mul(net / 100, r->points_per_unit) : 0;
     size_t lvl = 0;
     for (size_t i = 0; i < r->nlevels; i++)
         if (c->points >= r->levels[i].min_points)

@@ -159,6 +159,7 @@ struct tf_pipeline_s {
     struct event_base *base;
     tf_config_t cfg;
     tf_event_limits limits;
+    int key_check;          /* processing.key_mismatch = dead_letter */
     tf_consumer_t *consumer;
     tf_producer_t *producer;
     tf_store_t *store;

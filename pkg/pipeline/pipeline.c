@@ -214,6 +214,12 @@ void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r)
     }
 }
 
+static int key_is_subject(const rd_kafka_message_t *m, const char *subject)
+{
+    size_t n = strlen(subject);
+    return m->key && m->key_len == n && memcmp(m->key, subject, n) == 0;
+}
+
 /* Decodes m into the batch; returns 1 when the record joined a customer group that
  * is now full (close the batch), else 0. */
 static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
@@ -242,6 +248,17 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     }
     tf_event_error err = tf_event_decode(&p->limits, m->payload, m->len, hdrs, nh, tf_time_now_ms(), &r->ev,
                                          r->dlq_detail, sizeof(r->dlq_detail));
+    if (err == TF_EV_OK && p->key_check && !key_is_subject(m, r->ev.subject)) {
+        /* Keyed otherwise, the customer's records land on other partitions too:
+         * two owners would apply them, out of order, and fence each other. */
+        err = TF_EV_KEY_MISMATCH;
+        if (m->key_len == 0)
+            snprintf(r->dlq_detail, sizeof(r->dlq_detail), "key: none, but records must be keyed by their subject \"%s\"",
+                     r->ev.subject);
+        else
+            snprintf(r->dlq_detail, sizeof(r->dlq_detail), "key: \"%.*s\" is not the subject \"%s\"",
+                     (int)(m->key_len < 64 ? m->key_len : 64), (const char *)m->key, r->ev.subject);
+    }
     if (err == TF_EV_OK && tf_tiers_crosses(p, s, r->ev.time_ms)) {
         /* It opens a new period of stream time: it waits (untracked) until the
          * period's boundary has run, and closes this batch. */
@@ -508,6 +525,8 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     p->limits.max_id_bytes = (size_t)cfg->max_id_bytes;
     p->limits.max_depth = (int)cfg->max_depth;
     p->limits.max_future_skew_ms = cfg->max_future_skew_s * TF_MS_PER_SEC;
+    p->limits.max_amount = cfg->max_amount;
+    p->key_check = strcmp(cfg->key_mismatch, "dead_letter") == 0;
 
     p->offsets = tf_offsets_new();
     p->tick = event_new(base, -1, EV_PERSIST, on_tick, p);

@@ -585,6 +585,10 @@ static void on_queued(redisAsyncContext *ac, void *reply, void *privdata)
     (void)privdata;
     if (st && !st->closing && reply)
         sent_pop(st);
+    /* Refused when queued (OOM, ...): EXEC then says only EXECABORT, so the
+     * cause is logged here. */
+    if (st && !st->closing && reply && ((redisReply *)reply)->type == REDIS_REPLY_ERROR)
+        TF_ERROR(MOD, "load: a command of the transaction was refused: %s", ((redisReply *)reply)->str);
 }
 
 /* One MULTI/EXEC per customer: a consistent snapshot of state, dedup ids and

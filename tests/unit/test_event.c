@@ -433,8 +433,23 @@ static void test_amount(void **state)
                "data.amount");
     EXPECT_OK(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":0,\"currency\":\"CNY\"}"), &e);
     assert_int_equal(e.amount, 0);
-    EXPECT_OK(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":9007199254740993,\"currency\":\"CNY\"}"), &e);
-    assert_int_equal(e.amount, INT64_C(9007199254740993));
+    /* Up to limits.max_amount (10^12 by default), not one more. */
+    EXPECT_OK(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":1000000000000,\"currency\":\"CNY\"}"), &e);
+    assert_int_equal(e.amount, INT64_C(1000000000000));
+    EXPECT_ERR(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":1000000000001,\"currency\":\"CNY\"}"),
+               TF_EV_INVALID_FIELD, "data.amount");
+    EXPECT_ERR(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":9223372036854775000,\"currency\":\"CNY\"}"),
+               TF_EV_INVALID_FIELD, "data.amount");
+    EXPECT_ERR(kind_ev("refund", "{\"order_id\":\"o-1\",\"amount\":1000000000001,\"currency\":\"CNY\"}"),
+               TF_EV_INVALID_FIELD, "data.amount");
+    /* A margin may be negative, within the same bound. */
+    EXPECT_OK(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":5,\"currency\":\"CNY\",\"margin\":-1000000000000}"),
+              &e);
+    assert_int_equal(e.margin, -INT64_C(1000000000000));
+    EXPECT_ERR(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":5,\"currency\":\"CNY\",\"margin\":-1000000000001}"),
+               TF_EV_INVALID_FIELD, "data.margin");
+    EXPECT_ERR(kind_ev("purchase", "{\"order_id\":\"o-1\",\"amount\":5,\"currency\":\"CNY\",\"margin\":1.5}"),
+               TF_EV_INVALID_FIELD, "data.margin");
 }
 
 static void test_money_other_fields(void **state)

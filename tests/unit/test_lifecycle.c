@@ -501,6 +501,31 @@ static void test_first_touch_welcome(void **state)
     teardown_h(h);
 }
 
+/* Sums saturate: a customer already near the limits (an absurd lifetime, or state
+ * written before amounts were bounded) never wraps to a negative spend. */
+static void test_sums_saturate(void **state)
+{
+    (void)state;
+    harness *h = h_new();
+    buy_m(h, T0, 1000, 300);
+    h->c.spend = INT64_MAX - 10;
+    h->c.margin = INT64_MAX - 10;
+    h->c.gross_profit = INT64_MAX - 10;
+    buy_m(h, T0 + DAY, 1000000000000, 1000000000000);
+    assert_true(h->c.spend == INT64_MAX);
+    assert_true(h->c.margin == INT64_MAX);
+    assert_true(h->c.gross_profit == INT64_MAX);
+    assert_true(h->c.points > 0);
+    assert_true(tf_customer_value(&h->r, &h->c) > 0);
+    /* And at the bottom: a loss-making margin does not wrap to a profit. */
+    h->c.margin = INT64_MIN + 10;
+    h->c.gross_profit = INT64_MIN + 10;
+    buy_m(h, T0 + 2 * DAY, 5, -1000000000000);
+    assert_true(h->c.margin == INT64_MIN);
+    assert_true(h->c.gross_profit == INT64_MIN);
+    assert_true(tf_customer_value(&h->r, &h->c) == INT64_MIN);
+}
+
 static void test_first_purchase(void **state)
 {
     (void)state;
@@ -1848,6 +1873,7 @@ int main(void)
         cmocka_unit_test_teardown(test_deterministic_ids, free_all),
         cmocka_unit_test_teardown(test_year_of_silence, free_all),
         cmocka_unit_test_teardown(test_advance_cap, free_all),
+        cmocka_unit_test_teardown(test_sums_saturate, free_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
