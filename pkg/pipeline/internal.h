@@ -38,6 +38,7 @@ typedef struct {
     int64_t timestamp_ms;  /* Kafka record time, for the commit latency */
     int64_t taken_us;      /* monotonic, when taken from Kafka */
     int64_t stream_at_ms;  /* the partition's stream time once it was read */
+    char dedup[TF_ID_LEN]; /* the event's identity, (source, id), as the dedup window holds it */
     int pending;           /* store phase + deliveries still owed */
     rec_status status;
     int is_timer;

@@ -302,6 +302,10 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
             p->slots[s].stream_ms = r->ev.time_ms;
         b->slot_clock[s] = p->slots[s].stream_ms;
         r->stream_at_ms = p->slots[s].stream_ms;
+        /* CloudEvents makes (source, id) unique, not id alone: two channels may
+         * use the same ids. */
+        const char *identity[2] = {r->ev.source, r->ev.id};
+        tf_id_derive(r->dedup, identity, 2);
         if (r->ev.time_ms < b->slot_min[s])
             b->slot_min[s] = r->ev.time_ms;
         return tf_batch_group_add(b, idx) >= TF_PIPELINE_MAX_GROUP;

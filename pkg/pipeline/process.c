@@ -195,7 +195,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
             live++;
             gr->slot = r->slot;
             if (!r->is_timer)
-                ids_stack[n++] = r->ev.id;
+                ids_stack[n++] = r->dedup;
         }
         if (live == 0)
             continue;
@@ -481,7 +481,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         }
         /* A duplicate within this batch is as much a duplicate as one in Redis. */
         for (size_t j = 0; !seen && j < nids; j++)
-            seen = strcmp(ids[j], r->ev.id) == 0;
+            seen = strcmp(ids[j], r->dedup) == 0;
         tf_store_doc_set_watermark(&gr->after, s->tp, r->offset);
         changed = 1;
         last_live = i;
@@ -489,7 +489,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
             r->status = REC_DUPLICATE;
             continue;
         }
-        ids[nids++] = r->ev.id;
+        ids[nids++] = r->dedup;
         if (gr->referred_by[0] && !c->referred_by[0] && i > gr->referred_at)
             tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
         /* Timers due before the event fire before it, at their own times. On
@@ -588,7 +588,7 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     }
     for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
         if (b->recs[i].status == REC_APPLIED)
-            ids[nids++] = b->recs[i].ev.id;
+            ids[nids++] = b->recs[i].dedup;
     for (uint32_t o = gr->out_first; o < gr->out_first + gr->nnew && nadds < TF_PIPELINE_MAX_GROUP; o++) {
         out_t *ot = &b->outs[o];
         adds[nadds].id = ot->id;
