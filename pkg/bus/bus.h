@@ -99,6 +99,10 @@ void tf_consumer_partition_info_get(tf_consumer_t *c, const char *topic, int32_t
  * reached the high watermark librdkafka cached from the broker. 0 when records are
  * left or either figure is not known yet. Never blocks. */
 int tf_consumer_caught_up(tf_consumer_t *c, const char *topic, int32_t partition);
+
+/* The partition's low and high watermarks as librdkafka last cached them (from
+ * fetch responses), -1 when not known. Never blocks. */
+void tf_consumer_watermarks(tf_consumer_t *c, const char *topic, int32_t partition, int64_t *lo, int64_t *hi);
 /* 1 when a broker was up in the last statistics (or, before any, while assigned). */
 int tf_consumer_kafka_up(const tf_consumer_t *c);
 

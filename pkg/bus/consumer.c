@@ -105,6 +105,13 @@ void tf_consumer_partition_info_get(tf_consumer_t *c, const char *topic, int32_t
         out->lag = out->high_watermark - (out->position >= 0 ? out->position : (lo >= 0 ? lo : 0));
 }
 
+void tf_consumer_watermarks(tf_consumer_t *c, const char *topic, int32_t partition, int64_t *lo, int64_t *hi)
+{
+    *lo = *hi = -1;
+    if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, lo, hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        *lo = *hi = -1;
+}
+
 int tf_consumer_caught_up(tf_consumer_t *c, const char *topic, int32_t partition)
 {
     tf_consumer_partition_info info;

@@ -247,6 +247,9 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
            st->redis_failures);
     scalar(&w, "touchflow_state_errors_total", "counter",
            "Customers whose stored state Redis refused (WRONGTYPE, undecodable), per attempt.", st->state_errors);
+    scalar(&w, "touchflow_redis_state_lost_total", "counter",
+           "Times Redis was found to have lost touchflow's data (epoch counter back, or none while the group resumes).",
+           st->state_lost);
     scalar(&w, "touchflow_kafka_up", "gauge", "1 when a Kafka broker answered recently, else 0.",
            s->kafka_up ? 1 : 0);
     return w.failed ? TF_ENOMEM : 0;

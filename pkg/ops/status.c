@@ -124,6 +124,16 @@ int tf_ops_render_status(struct evbuffer *out, const tf_pipeline_snapshot *s, in
     bad |= json_object_set_new(doc, "redis_up", json_boolean(s->redis_up));
     bad |= json_object_set_new(doc, "kafka_up", json_boolean(s->kafka_up));
     bad |= json_object_set_new(doc, "paused", json_boolean(s->stats.paused));
+    bad |= json_object_set_new(doc, "redis_failing", json_boolean(s->stats.redis_failing));
+    if (s->stats.state_lost) {
+        char when[TF_TIME_RFC3339_LEN];
+        tf_time_format_rfc3339(s->stats.state_lost_at_ms, when);
+        bad |= json_object_set_new(doc, "redis_state_lost",
+                                   json_pack("{s:I, s:s, s:s}", "count", (json_int_t)s->stats.state_lost, "last_at",
+                                             when, "detail", s->stats.state_lost_detail));
+    } else {
+        bad |= json_object_set_new(doc, "redis_state_lost", json_null());
+    }
     bad |= json_object_set_new(doc, "total_lag", json_integer((json_int_t)total_lag));
     bad |= json_object_set(doc, "partitions", parts);
     bad |= json_object_set_new(doc, "stats", stats_json(s));

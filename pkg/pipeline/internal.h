@@ -123,6 +123,8 @@ typedef struct {
     char tp[TF_STORE_TP_MAX]; /* "topic/partition", the watermark name */
     int64_t stream_ms;        /* highest event time taken from it */
     int64_t applied_ms;       /* highest event time of its records committed */
+    int64_t first_offset;     /* of the first record read since it was assigned, -1 none */
+    int resume_checked;
     uint32_t timers_pending;  /* timer records queued or in a batch */
     uint32_t timers_queued;   /* of those, still in the queue */
     int scanning;             /* a timer index query is out */
@@ -169,6 +171,8 @@ struct tf_pipeline_s {
     slot_t slots[TF_PIPELINE_MAX_SLOTS];
     int nslots;
     int64_t epoch;          /* ownership epoch of the current assignment, 0 = asking */
+    int64_t epoch_high;     /* the highest epoch Redis ever handed us */
+    int epoch_fresh;        /* the counter was created for this assignment */
     int epoch_asking;
     int assigned;
 

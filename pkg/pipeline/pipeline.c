@@ -1,5 +1,6 @@
 /* The pipeline's control: assignment and epochs, Redis availability, taking and
  * decoding records, dead letters, retries and the drain on stop. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -41,6 +42,39 @@ static int slot_get(tf_pipeline_t *p, const char *topic, int32_t partition)
     return p->nslots++;
 }
 
+static void state_lost(tf_pipeline_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void state_lost(tf_pipeline_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->stats.state_lost_detail, sizeof(p->stats.state_lost_detail), fmt, ap);
+    va_end(ap);
+    p->stats.state_lost++;
+    p->stats.state_lost_at_ms = tf_time_now_ms();
+    TF_ERROR(MOD, "redis lost data: %s; rebuild it from the input topics (see README, Recovery)",
+             p->stats.state_lost_detail);
+}
+
+/* A fresh epoch counter is normal on the first run, when the group reads its
+ * partitions from their start; a group that resumes a partition further on had
+ * state for what came before. */
+static void check_resumed(tf_pipeline_t *p, int slot)
+{
+    slot_t *s = &p->slots[slot];
+    if (!p->epoch_fresh || !s->active || s->first_offset < 0 || s->resume_checked)
+        return;
+    int64_t lo = -1, hi = -1;
+    tf_consumer_watermarks(p->consumer, s->topic, s->partition, &lo, &hi);
+    if (lo < 0)
+        return; /* librdkafka learns it from its statistics: the tick asks again */
+    s->resume_checked = 1;
+    if (s->first_offset > lo)
+        state_lost(p, "Redis holds no touchflow state, but the consumer group resumes %s at offset %lld "
+                      "(it starts at %lld): the state of customers before that offset is gone",
+                   s->tp, (long long)s->first_offset, (long long)lo);
+}
+
 static void ask_epoch(tf_pipeline_t *p)
 {
     if (p->epoch_asking || !p->assigned || !tf_store_is_up(p->store))
@@ -60,8 +94,21 @@ static void on_epoch(tf_store_t *st, int status, int64_t epoch, void *opaque)
     }
     if (!p->assigned)
         return;
+    /* The counter only grows while Redis keeps its data: one that went back, or
+     * was just created while the group resumes mid-partition, means the state of
+     * customers is gone (a restart without persistence, a flush, a failover to a
+     * replica that was behind). Processing goes on; the loss is reported. */
+    if (epoch <= p->epoch_high)
+        state_lost(p, "the epoch counter is at %lld, not above the %lld it had reached (a restart without "
+                      "persistence, a flush, or a failover to a replica that was behind): customers' state may be gone",
+                   (long long)epoch, (long long)p->epoch_high);
+    if (epoch > p->epoch_high)
+        p->epoch_high = epoch;
+    p->epoch_fresh = epoch == 1;
     p->epoch = epoch;
     TF_INFO(MOD, "owning the assignment with epoch %lld", (long long)epoch);
+    for (int i = 0; i < p->nslots; i++)
+        check_resumed(p, i);
     tf_pipeline_pump(p);
 }
 
@@ -83,6 +130,8 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
          * counting for offsets. */
         sl->gen++;
         sl->fenced = 0;
+        sl->first_offset = -1;
+        sl->resume_checked = 0;
         sl->active = kind == TF_REBALANCE_ASSIGN;
         tf_offsets_reset(p->offsets, s);
         tf_timers_slot_reset(p, s);
@@ -266,6 +315,11 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
         p->held_slot = s;
         p->held_time_ms = r->ev.time_ms;
         return 1;
+    }
+    if (p->slots[s].first_offset < 0) {
+        p->slots[s].first_offset = m->offset;
+        if (p->epoch > 0)
+            check_resumed(p, s);
     }
     int64_t ticket = tf_offsets_track(p->offsets, s, m->offset);
     if (ticket < 0) {
@@ -461,6 +515,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     p->nresend = 0;
     for (size_t i = 0; i < n; i++)
         tf_pipeline_resend(p, p->resend[i]);
+    if (p->epoch_fresh && p->epoch > 0)
+        for (int i = 0; i < p->nslots; i++)
+            check_resumed(p, i);
     tf_pipeline_pump(p);
 }
 

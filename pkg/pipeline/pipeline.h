@@ -33,6 +33,9 @@ typedef struct {
     uint64_t redis_failures;   /* batches retried after a Redis failure */
     uint64_t state_errors;     /* customers whose stored state Redis refused (per attempt) */
     int redis_failing;         /* the batch at the front keeps failing: consumption paused */
+    uint64_t state_lost;       /* times Redis was found to have lost touchflow's data */
+    int64_t state_lost_at_ms;  /* wall clock of the last, 0 never */
+    char state_lost_detail[256];
     uint64_t delivery_retries; /* derived or DLQ messages re-sent */
     uint64_t rebalances;
     uint64_t inflight;         /* records taken and not yet done */

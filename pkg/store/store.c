@@ -38,6 +38,7 @@ struct tf_store_s {
     void *opaque;
 
     char last_error[256]; /* the last error reply, for the callback that gets it */
+    int aof;              /* appendonly yes, as last read */
     int up;          /* connected and scripts loaded */
     int connecting;
     int closing;
@@ -185,12 +186,16 @@ static uint64_t next_rand(tf_store_t *st)
 
 /* ---- connection lifecycle ---- */
 
+static void check_server(tf_store_t *st);
+
 static void set_up(tf_store_t *st, int up)
 {
     if (st->up == up)
         return;
     st->up = up;
     TF_INFO(MOD, "redis %s:%d %s", st->url.host, st->url.port, up ? "up" : "down");
+    if (up)
+        check_server(st);
     if (st->state_cb && !st->closing)
         st->state_cb(st, up, st->opaque);
 }
@@ -757,6 +762,47 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     if (rc)
         cmd_put(st, c);
     return rc;
+}
+
+/* ---- the server's settings ---- */
+
+/* A CONFIG GET reply: {name, value}; the check named by privdata warns when the
+ * setting can lose customers' state. Servers that disable CONFIG are not checked. */
+static void on_config_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    tf_store_t *st = ac->data;
+    const redisReply *r = reply;
+    const char *what = privdata;
+    if (!st || st->closing || !r)
+        return;
+    sent_pop(st);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING) {
+        TF_INFO(MOD, "redis: cannot read its %s setting (%s): not checked", what,
+                r->type == REDIS_REPLY_ERROR ? r->str : "no value");
+        return;
+    }
+    const char *v = r->element[1]->str;
+    if (strcmp(what, "appendonly") == 0) {
+        st->aof = strcmp(v, "yes") == 0;
+    } else if (strcmp(what, "save") == 0) {
+        if (!st->aof && v[0] == '\0')
+            TF_WARN(MOD, "redis: no persistence (appendonly no, save \"\"): a restart loses every customer's "
+                         "state; run it with appendonly yes (see README, Running Redis)");
+    } else if (strcmp(v, "noeviction") != 0) {
+        TF_WARN(MOD, "redis: maxmemory-policy %s evicts keys when memory runs out: customers' state can vanish "
+                     "silently; run it with maxmemory-policy noeviction (touchflow pauses on OOM instead)",
+                v);
+    }
+}
+
+static void check_server(tf_store_t *st)
+{
+    static const char *const names[] = {"appendonly", "save", "maxmemory-policy"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *argv[3] = {"CONFIG", "GET", names[i]};
+        size_t lens[3] = {6, 3, strlen(names[i])};
+        send_tracked(st, on_config_reply, (void *)names[i], 3, argv, lens);
+    }
 }
 
 /* ---- small commands ---- */
