@@ -33,6 +33,8 @@ void tf_batch_free(batch_t *b)
     free(b->index);
     free(b->outs);
     free(b->arena);
+    free(b->adds);
+    free(b->ack_ids);
     free(b->slot_clock);
     free(b->slot_min);
     free(b->slot_now);
@@ -135,4 +137,23 @@ out_t *tf_batch_out_new(batch_t *b)
     o->ref.batch = b;
     o->ref.index = b->nouts++;
     return o;
+}
+
+int tf_batch_scratch_reserve(batch_t *b, uint32_t n)
+{
+    if (n <= b->scratch_cap)
+        return TF_OK;
+    uint32_t cap = b->scratch_cap ? b->scratch_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    tf_store_outbox_add *a = realloc(b->adds, cap * sizeof(*a));
+    if (!a)
+        return TF_ENOMEM;
+    b->adds = a;
+    const char **ids = realloc(b->ack_ids, cap * sizeof(*ids));
+    if (!ids)
+        return TF_ENOMEM;
+    b->ack_ids = ids;
+    b->scratch_cap = cap;
+    return TF_OK;
 }

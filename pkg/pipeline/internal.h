@@ -102,6 +102,11 @@ struct batch {
     uint32_t nouts, outs_cap;
     char *arena;
     size_t arena_len, arena_cap;
+    /* A group's outbox entries or acknowledged ids, for one call at a time: a hot
+     * customer may derive thousands of events in one batch. */
+    tf_store_outbox_add *adds;
+    const char **ack_ids;
+    uint32_t scratch_cap;
     uint32_t outstanding;   /* store callbacks still owed */
     uint32_t loads_pending; /* load replies still owed */
     int64_t epoch;          /* the ownership epoch its commits carry */
@@ -296,6 +301,8 @@ void tf_batch_reset(batch_t *b);
 uint32_t tf_batch_group_add(batch_t *b, uint32_t rec);
 /* Reserves n bytes in the arena; returns the offset or (size_t)-1. */
 size_t tf_batch_arena_reserve(batch_t *b, size_t n);
+/* Makes room for n entries in b->adds and b->ack_ids; 0 or TF_ENOMEM. */
+int tf_batch_scratch_reserve(batch_t *b, uint32_t n);
 out_t *tf_batch_out_new(batch_t *b);
 
 #endif

@@ -577,7 +577,6 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
 static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
 {
     const char *ids[TF_PIPELINE_MAX_GROUP];
-    tf_store_outbox_add adds[TF_PIPELINE_MAX_GROUP];
     size_t nids = 0, nadds = 0;
     gr->ready = 0;
     if (!gr->changed) {
@@ -589,7 +588,12 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
         if (b->recs[i].status == REC_APPLIED)
             ids[nids++] = b->recs[i].dedup;
-    for (uint32_t o = gr->out_first; o < gr->out_first + gr->nnew && nadds < TF_PIPELINE_MAX_GROUP; o++) {
+    if (tf_batch_scratch_reserve(b, gr->nnew) != TF_OK) {
+        b->failed = 1;
+        return;
+    }
+    tf_store_outbox_add *adds = b->adds;
+    for (uint32_t o = gr->out_first; o < gr->out_first + gr->nnew; o++) {
         out_t *ot = &b->outs[o];
         adds[nadds].id = ot->id;
         adds[nadds].payload = b->arena + ot->off;
@@ -767,9 +771,19 @@ void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void 
     if (o->type >= 0 && o->type < 16)
         p->stats.derived_by_type[o->type]++;
     if (--gr->undelivered == 0) {
-        const char *ids[TF_PIPELINE_MAX_GROUP];
         size_t n = 0;
-        for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout && n < TF_PIPELINE_MAX_GROUP; i++)
+        const char **ids = b->ack_ids;
+        if (tf_batch_scratch_reserve(b, gr->nout) != TF_OK) {
+            /* Left in the outbox: a later visit sends them again, same ids. */
+            TF_WARN(MOD, "out of memory acknowledging the outbox of %s", b->recs[gr->first].ev.subject);
+            for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout; i++)
+                tf_inflight_remove(&p->inflight, b->outs[i].id);
+            tf_pipeline_record_release(p, b, &b->recs[o->rec]);
+            tf_pipeline_flush_offsets(p);
+            return;
+        }
+        ids = b->ack_ids;
+        for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout; i++)
             ids[n++] = b->outs[i].id;
         for (size_t i = 0; i < n; i++)
             tf_inflight_delivered(&p->inflight, ids[i]);

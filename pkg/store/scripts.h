@@ -42,7 +42,14 @@ static const char TF_SCRIPT_COMMIT[] =
     "end\n"
     "i = i + ni\n"
     "local no = tonumber(ARGV[i]); i = i + 1\n"
-    "if no > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * no - 1)) end\n"
+    /* In slices: unpack() runs out of Lua stack past a few thousand values, and a
+     * hot customer's batch may derive that many events. */
+    "local j = 0\n"
+    "while j < no do\n"
+    "  local n = math.min(256, no - j)\n"
+    "  redis.call('HSET', KEYS[3], unpack(ARGV, i + 2 * j, i + 2 * (j + n) - 1))\n"
+    "  j = j + n\n"
+    "end\n"
     "return v\n";
 
 /* KEYS: one partition's value ranking, and its kept cutoffs. ARGV: four shares in
