@@ -120,11 +120,20 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
                                tf_delivery_cb cb, void *opaque, char *err, size_t errsize);
 /* Copies key, value and headers (headers may be NULL: then it is taken on
  * success) and queues the message. Returns 0, TF_EAGAIN when the local queue is
- * full, or TF_EIO. */
+ * full (or the client is being replaced after a fatal error), TF_EINVAL when the
+ * message is larger than the producer may send (message.max.bytes), or TF_EIO.
+ *
+ * After a fatal error of the idempotent producer the client is replaced by a new
+ * one (before the next send, or within 100 ms): the messages it held are reported
+ * failed and are the caller's to send again. */
 int tf_producer_send(tf_producer_t *p, const char *topic, const void *key, size_t keylen, const void *value,
                      size_t len, rd_kafka_headers_t *headers, void *msg_opaque);
 /* Messages queued and not yet delivered. */
 int tf_producer_outq(tf_producer_t *p);
+/* How many times the client was replaced after a fatal error. */
+uint64_t tf_producer_rebuilds(const tf_producer_t *p);
+/* The current librdkafka client (changes when replaced); for tests. */
+rd_kafka_t *tf_producer_handle(tf_producer_t *p);
 /* Serves delivery reports until the queue is empty or timeout_ms passed. Blocks:
  * for shutdown only. Returns the number still undelivered. */
 int tf_producer_flush(tf_producer_t *p, int timeout_ms);

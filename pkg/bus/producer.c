@@ -10,18 +10,26 @@
 #define MOD "producer"
 
 struct tf_producer_s {
+    struct event_base *base;
     rd_kafka_t *rk;
+    rd_kafka_conf_t *conf;  /* a copy, for a new client after a fatal error */
     rd_kafka_queue_t *queue;
     int fds[2];
     struct event *ev;
     struct event *safety; /* polls now and then: a missed queue wake-up never strands a report */
     tf_delivery_cb cb;
     void *opaque;
+    int fatal;            /* the client raised a fatal error: replace it */
+    uint64_t rebuilds;
     /* Handles for the topics we write, taken at start so their metadata is fetched
      * before the first record needs it (no stall on the first derived event). */
+    char topic_names[9][256];
     rd_kafka_topic_t *topics[9];
     size_t ntopics;
 };
+
+static int client_open(tf_producer_t *p, char *err, size_t errsize);
+static void client_close(tf_producer_t *p);
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -34,14 +42,39 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)opaque;
+    tf_producer_t *p = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        TF_ERROR(MOD, "fatal producer error: %s", buf);
+        /* An idempotent producer stops for good on a fatal error (librdkafka 2.0.2
+         * raises one after some broker disconnects, #4438): its messages fail, the
+         * pipeline sends them again, and they go through a new client. */
+        TF_ERROR(MOD, "fatal producer error: %s; replacing the producer", buf);
+        p->fatal = 1;
     } else {
         TF_WARN(MOD, "producer: %s", reason);
     }
+}
+
+/* Serves the failed messages' reports of the old client, then opens a new one. */
+static int rebuild(tf_producer_t *p)
+{
+    char err[512];
+    p->fatal = 0;
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    /* Every message gets its report (failed) before the client goes: the caller
+     * sends them again. Bounded, and only on this rare path. */
+    if (rd_kafka_flush(p->rk, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        TF_ERROR(MOD, "%d messages of the failed producer were not reported", rd_kafka_outq_len(p->rk));
+    client_close(p);
+    if (client_open(p, err, sizeof(err)) != TF_OK) {
+        TF_ERROR(MOD, "cannot replace the producer: %s; trying again", err);
+        p->fatal = 1;
+        return TF_EIO;
+    }
+    p->rebuilds++;
+    TF_WARN(MOD, "producer replaced (%llu so far); undelivered messages are sent again", (unsigned long long)p->rebuilds);
+    return TF_OK;
 }
 
 static void on_queue_fd(evutil_socket_t fd, short what, void *arg)
@@ -49,14 +82,59 @@ static void on_queue_fd(evutil_socket_t fd, short what, void *arg)
     tf_producer_t *p = arg;
     (void)what;
     tf_bus_drain_fd(fd);
-    rd_kafka_poll(p->rk, 0);
+    if (p->rk)
+        rd_kafka_poll(p->rk, 0);
 }
 
 static void on_safety(evutil_socket_t fd, short what, void *arg)
 {
     tf_producer_t *p = arg;
     (void)fd, (void)what;
-    rd_kafka_poll(p->rk, 0);
+    if (p->fatal)
+        rebuild(p);
+    if (p->rk)
+        rd_kafka_poll(p->rk, 0);
+}
+
+static int client_open(tf_producer_t *p, char *err, size_t errsize)
+{
+    char e[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf);
+    if (!conf) {
+        snprintf(err, errsize, "out of memory");
+        return TF_ENOMEM;
+    }
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errsize, "cannot create producer: %s", e);
+        return TF_EIO;
+    }
+    for (size_t i = 0; i < p->ntopics; i++)
+        p->topics[i] = rd_kafka_topic_new(p->rk, p->topic_names[i], NULL);
+    p->queue = rd_kafka_queue_get_main(p->rk);
+    if (!p->queue || tf_bus_queue_watch(p->base, p->queue, on_queue_fd, p, p->fds, &p->ev)) {
+        snprintf(err, errsize, "cannot watch the producer queue");
+        return TF_EIO;
+    }
+    return TF_OK;
+}
+
+static void client_close(tf_producer_t *p)
+{
+    tf_bus_queue_unwatch(p->queue, p->fds, &p->ev);
+    if (p->queue)
+        rd_kafka_queue_destroy(p->queue);
+    p->queue = NULL;
+    for (size_t i = 0; i < p->ntopics; i++) {
+        if (p->topics[i])
+            rd_kafka_topic_destroy(p->topics[i]);
+        p->topics[i] = NULL;
+    }
+    if (p->rk)
+        rd_kafka_destroy(p->rk);
+    p->rk = NULL;
 }
 
 tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, const char *brokers,
@@ -68,7 +146,6 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
         {"compression.codec", "lz4"},
         {"message.timeout.ms", "120000"},
     };
-    char e[512];
     tf_producer_t *p = calloc(1, sizeof(*p));
     rd_kafka_conf_t *conf = NULL;
     if (!p) {
@@ -89,21 +166,14 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
             goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_opaque(conf, p);
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
-    if (!p->rk) {
-        snprintf(err, errsize, "cannot create producer: %s", e);
-        goto fail;
-    }
+    p->conf = conf;
     conf = NULL;
-    p->topics[p->ntopics++] = rd_kafka_topic_new(p->rk, cfg->dlq_topic, NULL);
+    p->base = base;
+    tf_strlcpy(p->topic_names[p->ntopics++], cfg->dlq_topic, sizeof(p->topic_names[0]));
     for (size_t i = 0; i < 8; i++)
-        p->topics[p->ntopics++] = rd_kafka_topic_new(p->rk, cfg->output_topics[i], NULL);
-    p->queue = rd_kafka_queue_get_main(p->rk);
-    if (!p->queue || tf_bus_queue_watch(base, p->queue, on_queue_fd, p, p->fds, &p->ev)) {
-        snprintf(err, errsize, "cannot watch the producer queue");
+        tf_strlcpy(p->topic_names[p->ntopics++], cfg->output_topics[i], sizeof(p->topic_names[0]));
+    if (client_open(p, err, errsize) != TF_OK)
         goto fail;
-    }
     p->safety = event_new(base, -1, EV_PERSIST, on_safety, p);
     struct timeval tv = {0, 100 * 1000};
     if (!p->safety || event_add(p->safety, &tv) != 0) {
@@ -122,6 +192,8 @@ int tf_producer_send(tf_producer_t *p, const char *topic, const void *key, size_
                      size_t len, rd_kafka_headers_t *headers, void *msg_opaque)
 {
     rd_kafka_resp_err_t err;
+    if (p->fatal && rebuild(p) != TF_OK)
+        return TF_EAGAIN;
     if (headers)
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
                                 RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -132,6 +204,12 @@ int tf_producer_send(tf_producer_t *p, const char *topic, const void *key, size_
                                 RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         return TF_EAGAIN;
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+        return TF_EINVAL;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        p->fatal = 1;
+        return TF_EAGAIN;
+    }
     if (err) {
         TF_ERROR(MOD, "cannot produce to %s: %s", topic, rd_kafka_err2str(err));
         return TF_EIO;
@@ -139,10 +217,16 @@ int tf_producer_send(tf_producer_t *p, const char *topic, const void *key, size_
     return TF_OK;
 }
 
-int tf_producer_outq(tf_producer_t *p) { return rd_kafka_outq_len(p->rk); }
+int tf_producer_outq(tf_producer_t *p) { return p->rk ? rd_kafka_outq_len(p->rk) : 0; }
+
+uint64_t tf_producer_rebuilds(const tf_producer_t *p) { return p->rebuilds; }
+
+rd_kafka_t *tf_producer_handle(tf_producer_t *p) { return p->rk; }
 
 int tf_producer_flush(tf_producer_t *p, int timeout_ms)
 {
+    if (!p->rk)
+        return 0;
     rd_kafka_flush(p->rk, timeout_ms);
     return rd_kafka_outq_len(p->rk);
 }
@@ -153,14 +237,9 @@ void tf_producer_destroy(tf_producer_t *p)
         return;
     if (p->safety)
         event_free(p->safety);
-    tf_bus_queue_unwatch(p->queue, p->fds, &p->ev);
-    if (p->queue)
-        rd_kafka_queue_destroy(p->queue);
-    for (size_t i = 0; i < p->ntopics; i++)
-        if (p->topics[i])
-            rd_kafka_topic_destroy(p->topics[i]);
-    if (p->rk)
-        rd_kafka_destroy(p->rk);
+    client_close(p);
+    if (p->conf)
+        rd_kafka_conf_destroy(p->conf);
     free(p);
 }
 

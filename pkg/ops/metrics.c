@@ -247,6 +247,10 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
            st->redis_failures);
     scalar(&w, "touchflow_state_errors_total", "counter",
            "Customers whose stored state Redis refused (WRONGTYPE, undecodable), per attempt.", st->state_errors);
+    scalar(&w, "touchflow_producer_rebuilds_total", "counter",
+           "Producers replaced after a fatal error (their undelivered messages sent again).", st->producer_rebuilds);
+    scalar(&w, "touchflow_dlq_truncated_total", "counter",
+           "Dead letters Kafka refused as too large, sent again cut short (header tf-truncated).", st->dlq_truncated);
     scalar(&w, "touchflow_redis_state_lost_total", "counter",
            "Times Redis was found to have lost touchflow's data (epoch counter back, or none while the group resumes).",
            st->state_lost);

@@ -46,6 +46,7 @@ typedef struct {
     uint32_t next_in_group;
     rd_kafka_message_t *dlq_msg; /* the original, kept while a DLQ copy may be needed */
     tf_event_error dlq_error;
+    int dlq_truncated;     /* the DLQ copy was refused as too large: send the start only */
     char dlq_detail[256];
     tf_event_t ev;
 } record_t;
@@ -236,6 +237,8 @@ void tf_pipeline_redis_failing(tf_pipeline_t *p, int failing);
 void tf_pipeline_schedule_retry(tf_pipeline_t *p);
 void tf_pipeline_defer_send(tf_pipeline_t *p, send_ref *ref);
 void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r);
+/* Kafka refused r's dead letter as too large: it is sent again, cut short. */
+void tf_pipeline_dlq_too_large(tf_pipeline_t *p, batch_t *b, record_t *r);
 
 /* process.c */
 void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b);

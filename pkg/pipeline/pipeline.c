@@ -236,11 +236,16 @@ static void add_header(rd_kafka_headers_t *h, const char *name, const char *valu
     rd_kafka_header_add(h, name, -1, value, -1);
 }
 
+/* What is left of a record Kafka refused as too large in the dead-letter topic:
+ * enough to recognise it; the headers say where the whole one is. */
+#define DLQ_TRUNCATED_BYTES 1024
+
 void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r)
 {
     rd_kafka_message_t *m = r->dlq_msg;
     rd_kafka_headers_t *orig = NULL, *h;
     char num[32], when[TF_TIME_RFC3339_LEN];
+    size_t len = m->len;
     (void)b;
     if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
         h = rd_kafka_headers_copy(orig);
@@ -255,12 +260,41 @@ void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r)
     add_header(h, "tf-source-offset", num);
     tf_time_format_rfc3339(tf_time_now_ms(), when);
     add_header(h, "tf-failed-at", when);
-    int rc = tf_producer_send(p->producer, p->cfg.dlq_topic, m->key, m->key_len, m->payload, m->len, h, &r->ref);
+    if (r->dlq_truncated) {
+        snprintf(num, sizeof(num), "%zu", m->len);
+        add_header(h, "tf-truncated", num); /* the original length */
+        if (len > DLQ_TRUNCATED_BYTES)
+            len = DLQ_TRUNCATED_BYTES;
+    }
+    int rc = tf_producer_send(p->producer, p->cfg.dlq_topic, m->key, m->key_len, m->payload, len, h, &r->ref);
+    if (rc == TF_EINVAL && !r->dlq_truncated) {
+        rd_kafka_headers_destroy(h);
+        tf_pipeline_dlq_too_large(p, b, r);
+        return;
+    }
     if (rc) {
         rd_kafka_headers_destroy(h);
+        if (rc == TF_EINVAL) {
+            /* Refused even cut short: never loop on it. The record stays in its
+             * topic (retention permitting); its offset moves on. */
+            TF_ERROR(MOD, "dead letter of %s [%d] @%lld refused even truncated; skipped", rd_kafka_topic_name(m->rkt),
+                     (int)m->partition, (long long)m->offset);
+            tf_pipeline_record_release(p, b, r);
+            return;
+        }
         p->stats.delivery_retries++;
         tf_pipeline_defer_send(p, &r->ref);
     }
+}
+
+void tf_pipeline_dlq_too_large(tf_pipeline_t *p, batch_t *b, record_t *r)
+{
+    rd_kafka_message_t *m = r->dlq_msg;
+    TF_WARN(MOD, "dead letter of %s [%d] @%lld (%zu bytes) refused as too large; sending its first %d bytes",
+            rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, m->len, DLQ_TRUNCATED_BYTES);
+    r->dlq_truncated = 1;
+    p->stats.dlq_truncated++;
+    tf_pipeline_send_dlq(p, b, r);
 }
 
 static int key_is_subject(const rd_kafka_message_t *m, const char *subject)
@@ -340,6 +374,7 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
     r->pending = 1;
     r->is_timer = 0;
     r->dlq_msg = NULL;
+    r->dlq_truncated = 0;
     b->remaining++;
     p->stats.consumed++;
     p->stats.inflight++;
@@ -694,6 +729,7 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
 void tf_pipeline_get_stats(tf_pipeline_t *p, tf_pipeline_stats *out)
 {
     tf_pipeline_latency_quantiles(p);
+    p->stats.producer_rebuilds = p->producer ? tf_producer_rebuilds(p->producer) : 0;
     *out = p->stats;
 }
 

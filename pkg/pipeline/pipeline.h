@@ -33,6 +33,8 @@ typedef struct {
     uint64_t redis_failures;   /* batches retried after a Redis failure */
     uint64_t state_errors;     /* customers whose stored state Redis refused (per attempt) */
     int redis_failing;         /* the batch at the front keeps failing: consumption paused */
+    uint64_t dlq_truncated;    /* dead letters Kafka refused as too large, sent cut short */
+    uint64_t producer_rebuilds;/* producers replaced after a fatal error */
     uint64_t state_lost;       /* times Redis was found to have lost touchflow's data */
     int64_t state_lost_at_ms;  /* wall clock of the last, 0 never */
     char state_lost_detail[256];

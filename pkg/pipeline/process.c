@@ -750,6 +750,13 @@ void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void 
     (void)prod;
     if (!p->consumer)
         return; /* the final flush while tearing down: nothing left to store */
+    if (ref->kind == SEND_DLQ && !b->recs[ref->index].dlq_truncated &&
+        (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)) {
+        /* The dead-letter topic takes smaller records than the input: looping on it
+         * would stop the partition. */
+        tf_pipeline_dlq_too_large(p, b, &b->recs[ref->index]);
+        return;
+    }
     if (err) {
         /* librdkafka already retried for message.timeout.ms: keep the offset where it
          * is and send again, so nothing derived is ever skipped. */

@@ -184,6 +184,49 @@ static void delivery_failure_is_reported(void **state)
     event_base_free(c.base);
 }
 
+/* A fatal error of the idempotent producer (what librdkafka 2.0.2 raises after
+ * some disconnects, #4438) replaces the client: the messages it held are reported
+ * failed (for the caller to send again) and the next sends are delivered. */
+static void fatal_error_replaces_the_producer(void **state)
+{
+    (void)state;
+    ctx_t c;
+    char err[512], topic[64];
+    memset(&c, 0, sizeof(c));
+    c.base = event_base_new();
+    tf_config_defaults(&c.cfg);
+    snprintf(topic, sizeof(topic), "it.bus.fatal.%d", (int)getpid());
+    c.prod = tf_producer_new(c.base, &c.cfg, brokers, on_delivery, &c, err, sizeof(err));
+    assert_non_null(c.prod);
+    produce_n(&c, topic, 20);
+    rd_kafka_t *before = tf_producer_handle(c.prod);
+    assert_int_equal(rd_kafka_test_fatal_error(before, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                               "sequence desynchronisation (test)"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* The error is served on the loop; the safety poll replaces the client. */
+    run_for(&c, 2000, NULL, 0);
+    assert_int_equal(tf_producer_rebuilds(c.prod), 1);
+    assert_true(tf_producer_handle(c.prod) != NULL);
+    c.failed = 0;
+    produce_n(&c, topic, 20); /* asserts: all delivered, none failed */
+    assert_int_equal(c.delivered, 40);
+
+    /* Messages on their way when it happens: each is reported once, delivered or
+     * failed (the pipeline sends the failed ones again). */
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(tf_producer_send(c.prod, topic, "k", 1, "{}", 2, NULL, (void *)(intptr_t)42), 0);
+    rd_kafka_test_fatal_error(tf_producer_handle(c.prod), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "again");
+    c.failed = 0;
+    int reported = 0;
+    int64_t end = tf_time_mono_ms() + 15000;
+    while ((reported = c.delivered - 40 + c.failed) < 50 && tf_time_mono_ms() < end)
+        run_for(&c, 100, NULL, 0);
+    assert_int_equal(reported, 50);
+    assert_int_equal(tf_producer_rebuilds(c.prod), 2);
+    tf_producer_destroy(c.prod);
+    event_base_free(c.base);
+}
+
 int main(void)
 {
     brokers = getenv("TOUCHFLOW_KAFKA_BROKERS");
@@ -195,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(consume_commit_resume_pause),
         cmocka_unit_test(delivery_failure_is_reported),
+        cmocka_unit_test(fatal_error_replaces_the_producer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
