@@ -158,6 +158,7 @@ typedef struct {
     /* ops: the HTTP listener for /metrics, /healthz, /readyz, /status and the
      * dashboard; "" disables it */
     char ops_listen[128];                       /* ops.listen, default "127.0.0.1:9464" */
+    int64_t ops_stall_timeout_s;                /* ops.stall_timeout_s, default 300 (0: never) */
 
     /* timers */
     char timers_clock[16];                      /* timers.clock, "wall" (default) or "stream" */

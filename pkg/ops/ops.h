@@ -67,6 +67,12 @@ int tf_ops_label_escape(struct evbuffer *out, const char *value);
  * but refuses the batch at the front: out of memory, loading, read-only...),
  * "kafka" (at most TF_OPS_READY_CHECKS), and *nmissing their number. */
 #define TF_OPS_READY_CHECKS 4
+
+/* Liveness: 0 when the pipeline is stalled: records wait in flight, Redis is up and
+ * takes the batches, yet nothing finished for stall_ms (a restart is the cure;
+ * waiting on Redis or Kafka is not, and is readiness's business). 1 otherwise, and
+ * always when stall_ms is 0. why (may be NULL) receives the reason. */
+int tf_ops_alive(const tf_pipeline_snapshot *s, int64_t stall_ms, char *why, size_t whysize);
 int tf_ops_ready(const tf_pipeline_snapshot *s, const char *missing[TF_OPS_READY_CHECKS], size_t *nmissing);
 
 /* Appends the /status document for s: {"version", "uptime_s", "ready", "missing",

@@ -34,6 +34,7 @@ struct tf_ops_s {
     char *config_json;          /* redacted, new; NULL: none */
     int64_t started_mono_ms;
     char address[160];
+    int64_t stall_ms;           /* ops.stall_timeout_s */
     tf_pipeline_snapshot *snap; /* one buffer for every request: the loop serves one at a time */
 };
 
@@ -93,6 +94,7 @@ tf_ops_t *tf_ops_new(struct event_base *base, const char *listen, tf_ops_source_
     ops->collect = collect;
     ops->opaque = opaque;
     ops->started_mono_ms = tf_time_mono_ms();
+    ops->stall_ms = cfg_for_status ? cfg_for_status->ops_stall_timeout_s * 1000 : 0;
     if (cfg_for_status && !(ops->config_json = tf_config_to_json(cfg_for_status, 1)))
         goto nomem;
     if (!(ops->http = evhttp_new(base)))
@@ -186,6 +188,17 @@ static void serve_metrics(tf_ops_t *ops, struct evhttp_request *req)
     reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8");
 }
 
+static void serve_healthz(tf_ops_t *ops, struct evhttp_request *req)
+{
+    char why[160], text[168];
+    if (tf_ops_alive(collect(ops), ops->stall_ms, why, sizeof why)) {
+        reply_text(req, HTTP_OK, "OK", "ok\n");
+        return;
+    }
+    snprintf(text, sizeof text, "%s\n", why);
+    reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", text);
+}
+
 static void serve_readyz(tf_ops_t *ops, struct evhttp_request *req)
 {
     const char *missing[TF_OPS_READY_CHECKS];
@@ -274,7 +287,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     switch (r) {
     case ROUTE_DASHBOARD: serve_dashboard(req); break;
     case ROUTE_METRICS: serve_metrics(ops, req); break;
-    case ROUTE_HEALTHZ: reply_text(req, HTTP_OK, "OK", "ok\n"); break;
+    case ROUTE_HEALTHZ: serve_healthz(ops, req); break;
     case ROUTE_READYZ: serve_readyz(ops, req); break;
     case ROUTE_STATUS: serve_status(ops, req); break;
     case ROUTE_NONE: break;

@@ -1,4 +1,5 @@
 /* status: readiness and the /status document. */
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -26,6 +27,16 @@ int tf_ops_ready(const tf_pipeline_snapshot *s, const char *missing[TF_OPS_READY
     if (nmissing)
         *nmissing = n;
     return n == 0;
+}
+
+int tf_ops_alive(const tf_pipeline_snapshot *s, int64_t stall_ms, char *why, size_t whysize)
+{
+    int stalled = stall_ms > 0 && s->stats.inflight > 0 && s->idle_ms >= stall_ms && s->redis_up &&
+                  !s->stats.redis_failing && !s->stats.paused;
+    if (stalled && why && whysize)
+        snprintf(why, whysize, "stalled: %llu records in flight and none finished for %lld s",
+                 (unsigned long long)s->stats.inflight, (long long)(s->idle_ms / 1000));
+    return !stalled;
 }
 
 /* A known figure or null (-1 means unknown, or none committed). */

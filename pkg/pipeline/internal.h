@@ -196,6 +196,7 @@ struct tf_pipeline_s {
     rd_kafka_message_t **stash; /* records polled while we could not take them */
     size_t nstash, stash_cap, stash_head;
 
+    int64_t progress_mono_ms; /* records last finished or a batch went through Redis */
     int paused;             /* Redis is down */
     int consumer_paused;    /* what the consumer was last told */
     int stopping;

@@ -665,6 +665,7 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
         goto fail;
     struct timeval tv = {0, 200 * 1000};
     event_add(p->tick, &tv);
+    p->progress_mono_ms = tf_time_mono_ms();
     return p;
 fail:
     tf_pipeline_destroy(p);
@@ -695,6 +696,7 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
     out->redis_rtt = p->redis_rtt;
     out->redis_reconnects = tf_store_reconnects(p->store);
     out->assigned = p->assigned;
+    out->idle_ms = tf_time_mono_ms() - p->progress_mono_ms;
     out->timers_fired = p->timers_fired;
     out->timers_due = 0; /* queued or in a batch, per partition */
     for (int i = 0; i < p->nslots; i++)

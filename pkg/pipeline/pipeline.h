@@ -86,6 +86,7 @@ typedef struct {
     uint64_t redis_reconnects;
     uint64_t timers_due, timers_fired;
     int assigned;             /* the group gave us partitions */
+    int64_t idle_ms;          /* since records last finished or a batch went through Redis */
     int redis_up;
     int kafka_up;             /* a broker answered recently */
     size_t npartitions;

@@ -98,6 +98,7 @@ void tf_pipeline_record_release(tf_pipeline_t *p, batch_t *b, record_t *r)
 void tf_pipeline_batch_unref(tf_pipeline_t *p, batch_t *b)
 {
     if (--b->remaining == 0) {
+        p->progress_mono_ms = tf_time_mono_ms();
         tf_batch_reset(b);
         tf_pipeline_pump(p);
     }
@@ -270,6 +271,7 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
     p->redis_batch = NULL;
     b->state = B_DELIVERING;
     p->retry_delay_ms = 0;
+    p->progress_mono_ms = tf_time_mono_ms();
     tf_pipeline_redis_failing(p, 0);
     if (p->next_batch)
         promote_next(p);

@@ -283,6 +283,37 @@ static void test_metrics_empty_snapshot(void **state)
 
 /* ---- readiness ---- */
 
+static void test_liveness(void **state)
+{
+    (void)state;
+    tf_pipeline_snapshot *s = snapshot_new();
+    char why[160] = "";
+    s->stats.inflight = 40;
+    s->idle_ms = 299000;
+    assert_int_equal(tf_ops_alive(s, 300000, why, sizeof why), 1);
+    /* Work waits, Redis takes batches, nothing finished for the whole timeout. */
+    s->idle_ms = 300000;
+    assert_int_equal(tf_ops_alive(s, 300000, why, sizeof why), 0);
+    assert_string_equal(why, "stalled: 40 records in flight and none finished for 300 s");
+    /* Nothing waiting: idle is not stalled. */
+    s->stats.inflight = 0;
+    assert_int_equal(tf_ops_alive(s, 300000, NULL, 0), 1);
+    s->stats.inflight = 40;
+    /* Waiting on Redis is readiness's business: a restart would not help. */
+    s->redis_up = 0;
+    assert_int_equal(tf_ops_alive(s, 300000, NULL, 0), 1);
+    s->redis_up = 1;
+    s->stats.redis_failing = 1;
+    assert_int_equal(tf_ops_alive(s, 300000, NULL, 0), 1);
+    s->stats.redis_failing = 0;
+    s->stats.paused = 1;
+    assert_int_equal(tf_ops_alive(s, 300000, NULL, 0), 1);
+    s->stats.paused = 0;
+    /* 0 turns the check off. */
+    assert_int_equal(tf_ops_alive(s, 0, NULL, 0), 1);
+    free(s);
+}
+
 static void test_readiness(void **state)
 {
     (void)state;
@@ -461,7 +492,15 @@ static void test_server(void **state)
     request(&f, port, EVHTTP_REQ_GET, "/healthz");
     assert_int_equal(f.code, 200);
     assert_string_equal(f.body, "ok\n");
-    assert_int_equal(f.collected, 0); /* liveness needs no figures */
+    /* Stalled past ops.stall_timeout_s (300 s by default): a restart is due. */
+    f.snap->stats.inflight = 3;
+    f.snap->idle_ms = 301000;
+    request(&f, port, EVHTTP_REQ_GET, "/healthz");
+    assert_int_equal(f.code, 503);
+    assert_string_equal(f.body, "stalled: 3 records in flight and none finished for 301 s\n");
+    f.snap->stats.inflight = 0;
+    f.snap->idle_ms = 0;
+    f.collected = 0;
 
     request(&f, port, EVHTTP_REQ_GET, "/metrics");
     assert_int_equal(f.code, 200);
@@ -539,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_metrics_histogram),
         cmocka_unit_test(test_metrics_families),
         cmocka_unit_test(test_metrics_empty_snapshot),
+        cmocka_unit_test(test_liveness),
         cmocka_unit_test(test_readiness),
         cmocka_unit_test(test_status_document),
         cmocka_unit_test(test_server),
