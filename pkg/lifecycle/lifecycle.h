@@ -132,6 +132,12 @@ typedef struct {
     int64_t warned_at_ms;
 
     int64_t churned_count;            /* times the customer entered churned */
+    /* Stream clock: the value at which the tier cutoffs in force since ranked_at_ms
+     * (a period start) ranked this customer (INT64_MIN: not a buyer then), i.e. its
+     * value when first evaluated in that period. Kept in state so the decision is the
+     * same whatever the batches. */
+    int64_t ranked_value;
+    int64_t ranked_at_ms;
 
     /* care */
     int welcomed;

@@ -272,15 +272,17 @@ void tf_timers_record_done(tf_pipeline_t *p, record_t *r);
 /* Forgets queued jobs of a slot that is revoked. */
 void tf_timers_slot_reset(tf_pipeline_t *p, int slot);
 /* Queues the customers of a slot's index due by until_ms, at most limit; done(p,
- * slot, n) is called with how many were queued (-1 on failure), unless the slot
- * changed owner meanwhile. Returns 0 when the query is out. */
+ * slot, n) is called with how many the index returned (some may not have fitted
+ * in the queue; -1 on failure), unless the slot changed owner meanwhile. Returns 0
+ * when the query is out. */
 int tf_timers_scan_slot(tf_pipeline_t *p, int slot, int64_t until_ms, size_t limit,
                         void (*done)(tf_pipeline_t *p, int slot, long n));
 
 /* tiers.c */
-/* The cutoffs in force on slot at time t (the customer's own ranked value is
- * the caller's to set); "nobody ranked" before any is known. */
-tf_population_t tf_tiers_at(const tf_pipeline_t *p, int slot, int64_t t);
+/* The cutoffs in force on slot at time t, and in *from_ms since when (INT64_MIN
+ * when none); the customer's own ranked value is the caller's to set. "Nobody
+ * ranked" before any is known. */
+tf_population_t tf_tiers_at(const tf_pipeline_t *p, int slot, int64_t t, int64_t *from_ms);
 /* The start of the first period after t whose cutoffs are known, or INT64_MAX. */
 void tf_tiers_next(const tf_pipeline_t *p, int slot, int64_t t, int64_t *next_from);
 /* Stream clock: 1 when a record of slot at time t crosses into a period whose

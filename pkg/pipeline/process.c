@@ -352,6 +352,29 @@ static int add_replay(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec
     return out_push(b, rec, group, fam, off, flen, e->payload_len, -1, e->id);
 }
 
+/* The cutoffs the rules see for customer c at time t. The cutoffs include the
+ * customer's own place in the ranking: on the stream clock that is its value when
+ * first evaluated under them (kept in its state, so it does not depend on which
+ * batch committed what); on the wall clock, its value at its last commit (wall). */
+static tf_population_t cutoffs_for(tf_pipeline_t *p, int slot, tf_customer_t *c, int64_t t,
+                                   const tf_population_t *wall)
+{
+    int64_t from;
+    tf_population_t pop = tf_tiers_at(p, slot, t, &from);
+    if (!p->clock_stream) {
+        pop.self_ranked = wall->self_ranked;
+        pop.self_value = wall->self_value;
+        return pop;
+    }
+    if (c->ranked_at_ms != from) {
+        c->ranked_at_ms = from;
+        c->ranked_value = c->purchases > 0 ? tf_customer_value(&p->cfg.rules, c) : INT64_MIN;
+    }
+    pop.self_ranked = c->ranked_value != INT64_MIN;
+    pop.self_value = pop.self_ranked ? c->ranked_value : 0;
+    return pop;
+}
+
 /* Fires the customer's timers due by until; their events wait with record rec.
  * Each runs against the tier cutoffs in force at its time: the range is cut where
  * the partition's cutoffs change. */
@@ -363,10 +386,10 @@ static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, 
     for (;;) {
         int64_t from = c->clock_ms < INT64_MAX ? c->clock_ms + 1 : c->clock_ms;
         int64_t next = INT64_MAX;
-        tf_population_t pop = tf_tiers_at(p, slot, from);
         tf_tiers_next(p, slot, from, &next);
-        pop.self_ranked = self->self_ranked;
-        pop.self_value = self->self_value;
+        if (c->stage == TF_STAGE_NONE)
+            return; /* nothing scheduled before the first touchpoint */
+        tf_population_t pop = cutoffs_for(p, slot, c, from, self);
         int64_t seg = next != INT64_MAX && next - 1 < until ? next - 1 : until;
         int more;
         do {
@@ -501,9 +524,8 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         tf_clock_view v = {p->clock_stream, 0, INT64_MAX, 0};
         int64_t now = p->clock_stream ? 0 : tf_timers_batch_clock(p, b, r->slot);
         fire_timers(p, b, g, i, &pop, c, customer, tf_clock_record_until(&v, r->stream_at_ms, r->ev.time_ms, now));
-        tf_population_t at = tf_tiers_at(p, r->slot, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms);
-        at.self_ranked = pop.self_ranked;
-        at.self_value = pop.self_value;
+        tf_population_t at =
+            cutoffs_for(p, r->slot, c, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms, &pop);
         size_t nd = tf_lifecycle_apply(&p->cfg.rules, &at, c, &r->ev, derived);
         for (size_t d = 0; d < nd; d++) {
             if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {

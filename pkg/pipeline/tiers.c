@@ -36,12 +36,14 @@ static const tf_population_t nobody = {
     .potential_keep = INT64_MAX,
 };
 
-tf_population_t tf_tiers_at(const tf_pipeline_t *p, int slot, int64_t t)
+tf_population_t tf_tiers_at(const tf_pipeline_t *p, int slot, int64_t t, int64_t *from_ms)
 {
     const slot_t *s = &p->slots[slot];
+    *from_ms = INT64_MIN;
     if (s->ncuts == 0)
         return nobody;
     size_t lo = tf_clock_in_force(s->cuts, s->ncuts, sizeof(*s->cuts), t);
+    *from_ms = s->cuts[lo].from_ms;
     tf_population_t pop = s->cuts[lo].pop;
     pop.self_ranked = 0;
     pop.self_value = 0;
@@ -101,6 +103,10 @@ static void on_cutoffs(tf_store_t *st, int status, const tf_population_t *pop, v
             cut_add(s, ref->from_ms, pop);
             s->cuts_read_ms = tf_time_mono_ms();
             if (s->boundary == BOUNDARY_CUT) {
+                char when[TF_TIME_RFC3339_LEN];
+                tf_time_format_rfc3339(ref->from_ms, when);
+                TF_INFO(MOD, "tier cutoffs of %s from %s: %lld buyers, key from %lld, potential from %lld", s->tp,
+                        when, (long long)pop->buyers, (long long)pop->key_enter, (long long)pop->potential_enter);
                 s->period_end_ms = ref->from_ms + p->tier_period_ms;
                 s->boundary = BOUNDARY_NONE;
             }

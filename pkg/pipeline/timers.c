@@ -84,22 +84,23 @@ static void on_due(tf_store_t *st, int status, const char *const *customers, siz
     scan_ref *ref = opaque;
     tf_pipeline_t *p = ref->p;
     slot_t *s = &p->slots[ref->slot];
-    long queued = -1;
+    long found = -1;
     (void)st;
     if (s->gen == ref->gen) {
         s->scanning = 0;
         if (status == TF_OK && s->active && !s->fenced) {
-            queued = 0;
+            /* The index's answer, not what fitted in the queue: another scan may have
+             * filled it meanwhile, and "none due" must mean none. */
+            found = (long)n;
             for (size_t i = 0; i < n; i++) {
                 if (!customers[i][0] || strlen(customers[i]) > TF_EVENT_SUBJECT_MAX)
                     continue;
                 if (queue_push(p, ref->slot, customers[i]) != TF_OK)
                     break;
-                queued++;
             }
         }
         if (ref->done)
-            ref->done(p, ref->slot, queued);
+            ref->done(p, ref->slot, found);
     }
     free(ref);
     if (status != TF_ECLOSED)

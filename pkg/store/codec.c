@@ -9,6 +9,8 @@
  *   nps_prom, nps_detr (promoter and detractor answers), risk (0-100), warned_at,
  *   birthday_done, anniversary_done, date_done (the year last greeted),
  *   festival_done, checkin_done, referrals (customers this one referred),
+ *   ranked_value, ranked_at (the value the tier cutoffs in force since ranked_at
+ *   ranked the customer at; see tf_customer_t),
  *   warned, welcomed, referral_credited (0 or 1),
  *   currency (text), sat_a, sat_b (real, "%.17g": exact),
  *   n:<kind> per touchpoint kind,
@@ -100,7 +102,9 @@ void tf_store_doc_set_watermark(tf_store_doc_t *doc, const char *tp, int64_t off
     X("date_done", date_done_year)                 \
     X("festival_done", festival_done_ms)           \
     X("checkin_done", checkin_done_ms)             \
-    X("referrals", referrals)
+    X("referrals", referrals)                      \
+    X("ranked_value", ranked_value)                \
+    X("ranked_at", ranked_at_ms)
 
 #define INT_FIELDS(X)                              \
     X("warned", warned)                            \

@@ -16,7 +16,7 @@
 set -uo pipefail
 # shellcheck disable=SC2034 # read by lib.sh
 E2E_CLOCK=stream
-E2E_SCAN_MS=100
+E2E_SCAN_MS=${E2E_SCAN_MS:-100}
 source "$(dirname "$0")/lib.sh"
 year() { python3 "$E2E_DIR/year.py" "$@"; }
 started=$SECONDS
