@@ -143,6 +143,9 @@ typedef struct {
     int64_t period_end_ms;    /* stream clock: a record from here on waits for a boundary */
     int boundary;             /* BOUNDARY_*: where its period boundary stands */
     int64_t boundary_ms;      /* the start of the period being entered */
+    uint64_t timers_fired;    /* derived events of its timers, ever */
+    uint64_t boundary_fired;  /* timers_fired when its boundary's last scan went out */
+    int boundary_idle_rounds; /* scans in a row whose visits fired nothing */
 } slot_t;
 
 struct tier_cut {

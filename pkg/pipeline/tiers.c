@@ -164,6 +164,7 @@ int tf_tiers_crosses(tf_pipeline_t *p, int slot, int64_t t)
         return 0;
     s->boundary = BOUNDARY_DRAIN;
     s->boundary_ms = tf_clock_period_start(t, p->tier_period_ms);
+    s->boundary_idle_rounds = 0;
     return 1;
 }
 
@@ -201,6 +202,15 @@ int tf_tiers_boundary_step(tf_pipeline_t *p)
          * (a firing can schedule another timer before the boundary). */
         if (s->timers_queued || redis_busy(p))
             return 0;
+        /* Visits that fire nothing and leave the customers due (an index entry
+         * that cannot be served) would hold the partition forever. */
+        s->boundary_idle_rounds = s->timers_fired == s->boundary_fired ? s->boundary_idle_rounds + 1 : 0;
+        if (s->boundary_idle_rounds >= 3) {
+            TF_WARN(MOD, "%s: customers stay due before the period's start though visits fire nothing; "
+                         "reading the cutoffs anyway", s->tp);
+            s->boundary = BOUNDARY_CUT;
+            return 0;
+        }
         s->boundary = BOUNDARY_DRAIN;
         /* fall through */
     case BOUNDARY_DRAIN:
@@ -209,6 +219,7 @@ int tf_tiers_boundary_step(tf_pipeline_t *p)
         if (p->timer_cap == p->timer_len)
             return 0;
         s->boundary = BOUNDARY_SCAN;
+        s->boundary_fired = s->timers_fired;
         if (tf_timers_scan_slot(p, p->held_slot, s->boundary_ms - 1, p->timer_cap - p->timer_len,
                                 on_boundary_scan) != TF_OK)
             s->boundary = BOUNDARY_DRAIN;
