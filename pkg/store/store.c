@@ -876,10 +876,10 @@ int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
 
 /* ---- indexes that span customers ---- */
 
-/* "<prefix><a><b>" into st->keybuf; its length in *len. */
-static int build_key(tf_store_t *st, const char *a, const char *b, size_t *len)
+/* "<prefix><a><open><b><close>" into st->keybuf; its length in *len. */
+static int key_of(tf_store_t *st, const char *a, const char *open, const char *b, const char *close, size_t *len)
 {
-    size_t need = strlen(st->prefix) + strlen(a) + strlen(b) + 1;
+    size_t need = strlen(st->prefix) + strlen(a) + strlen(open) + strlen(b) + strlen(close) + 1;
     if (need > st->keybuf_cap) {
         char *k = realloc(st->keybuf, need);
         if (!k)
@@ -887,23 +887,20 @@ static int build_key(tf_store_t *st, const char *a, const char *b, size_t *len)
         st->keybuf = k;
         st->keybuf_cap = need;
     }
-    *len = (size_t)snprintf(st->keybuf, st->keybuf_cap, "%s%s%s", st->prefix, a, b);
+    *len = (size_t)snprintf(st->keybuf, st->keybuf_cap, "%s%s%s%s%s", st->prefix, a, open, b, close);
     return TF_OK;
+}
+
+/* "<prefix><a><b>" into st->keybuf; its length in *len. */
+static int build_key(tf_store_t *st, const char *a, const char *b, size_t *len)
+{
+    return key_of(st, a, "", b, "", len);
 }
 
 /* "<p><name>:{<tp>}": a structure of one partition, under the partition's hash tag. */
 static int build_tp_key(tf_store_t *st, const char *name, const char *tp, size_t *len)
 {
-    size_t need = strlen(st->prefix) + strlen(name) + strlen(tp) + 4;
-    if (need > st->keybuf_cap) {
-        char *k = realloc(st->keybuf, need);
-        if (!k)
-            return TF_ENOMEM;
-        st->keybuf = k;
-        st->keybuf_cap = need;
-    }
-    *len = (size_t)snprintf(st->keybuf, st->keybuf_cap, "%s%s:{%s}", st->prefix, name, tp);
-    return TF_OK;
+    return key_of(st, name, ":{", tp, "}", len);
 }
 
 int tf_store_index_set(tf_store_t *st, const char *tp, const char *customer, int64_t due_ms)

@@ -119,6 +119,26 @@ stop_own_redis() {
   return 0
 }
 
+# Runs the command until it succeeds, for at most $1 seconds: wait_for SECONDS CMD...
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.2
+  done
+}
+
+# Points the daemons at a throwaway redis-server of the test's own (for tests that
+# kill, fill or flush it): sets OWN_PORT, exports TOUCHFLOW_REDIS_URL, defines own
+# (redis-cli on it).
+use_own_redis() {
+  OWN_PORT=$(free_port)
+  start_own_redis "$OWN_PORT" || { echo "cannot start redis-server"; exit 1; }
+  export TOUCHFLOW_REDIS_URL="redis://127.0.0.1:$OWN_PORT"
+}
+own() { redis-cli -p "$OWN_PORT" "$@"; }
+
 # A figure of the latest stats line in a daemon log (0 before the first one).
 stat_of() { # name [log]: the latest figure of the daemon's stats lines
   local v

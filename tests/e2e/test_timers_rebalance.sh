@@ -34,14 +34,6 @@ start_member() { # name
     2>"$WORK/$1.log" >/dev/null &
 }
 both_settled() { wait_settled "$1" "$WORK/a.log" "$WORK/b.log"; } # seconds
-wait_for() { # seconds, command...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.2
-  done
-}
 
 "$TF" produce -t "$IN" "$WORK/complaints.jsonl" 2>/dev/null
 start_member a

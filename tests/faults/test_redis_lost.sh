@@ -10,11 +10,8 @@ E2E_OPS_LISTEN=127.0.0.1:0
 source "$(dirname "$0")/../e2e/lib.sh"
 started=$SECONDS
 
-PORT=$(free_port)
-start_own_redis "$PORT" || { echo "cannot start redis-server"; exit 1; }
-own() { redis-cli -p "$PORT" "$@"; }
+use_own_redis
 own CONFIG SET maxmemory-policy allkeys-lru >/dev/null
-export TOUCHFLOW_REDIS_URL="redis://127.0.0.1:$PORT"
 setup_topics
 write_config
 
@@ -42,19 +39,11 @@ check "warned: maxmemory-policy allkeys-lru evicts" grep -q 'maxmemory-policy al
 check "nothing lost reported yet" eval '! grep -q "redis lost data" "$WORK/touchflowd.log"'
 
 echo "# injected: redis-server kill -9, restarted empty"
-kill -9 "$(own_redis_pid "$PORT")"
-unset "OWN_REDIS_PID[$PORT]"
+kill -9 "$(own_redis_pid "$OWN_PORT")"
+unset "OWN_REDIS_PID[$OWN_PORT]"
 sleep 1
-start_own_redis "$PORT" || { echo "cannot restart redis-server"; exit 1; }
+start_own_redis "$OWN_PORT" || { echo "cannot restart redis-server"; exit 1; }
 lost_seen() { grep -q 'redis lost data: the epoch counter is at 1, not above' "$WORK/touchflowd.log"; }
-wait_for() { # seconds command...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.3
-  done
-}
 check "the loss is logged at error level, naming the epoch counter" wait_for 30 lost_seen
 check "touchflow_redis_state_lost_total counts it" eval 'curl -s "$URL/metrics" | grep -q "^touchflow_redis_state_lost_total 1$"'
 check "/status shows it" eval 'curl -s "$URL/status" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"redis_state_lost\"]; sys.exit(0 if d[\"count\"] == 1 and \"epoch counter\" in d[\"detail\"] else 1)"'

@@ -11,10 +11,7 @@ E2E_OPS_LISTEN=127.0.0.1:0
 source "$(dirname "$0")/../e2e/lib.sh"
 started=$SECONDS
 
-PORT=$(free_port)
-start_own_redis "$PORT" || { echo "cannot start redis-server"; exit 1; }
-own() { redis-cli -p "$PORT" "$@"; }
-export TOUCHFLOW_REDIS_URL="redis://127.0.0.1:$PORT"
+use_own_redis
 setup_topics
 write_config
 python3 - "$WORK/touchflow.json" <<'PY'
@@ -50,14 +47,6 @@ own CONFIG SET maxmemory 1 >/dev/null
 echo "# injected: maxmemory 1 byte, noeviction (used: $(own INFO memory | grep -o 'used_memory:[0-9]*'))"
 "$TF" produce -t "$IN" "$WORK/b.jsonl" >/dev/null 2>&1
 failing() { curl -s "$URL/metrics" | grep -q '^touchflow_redis_failing 1$'; }
-wait_for() { # seconds command...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.3
-  done
-}
 check "the OOM is seen: touchflow_redis_failing 1" wait_for 30 failing
 check "/readyz answers 503 naming redis_errors" eval '[ "$(curl -s -o "$WORK/ready.json" -w "%{http_code}" "$URL/readyz")" = 503 ] && grep -q redis_errors "$WORK/ready.json"'
 sleep 12 # past max.poll.interval.ms (8 s)
