@@ -23,6 +23,14 @@ log "building with sanitizers in build-asan/"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTOUCHFLOW_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 
+# The libFuzzer harnesses (clang), a short run of each on the seed corpus; only
+# when the whole suite runs.
+fuzz_status=0
+if [ $# -eq 0 ]; then
+  log "fuzzing the decoder and the hash codec (${FUZZ_SECONDS:-45} s each)"
+  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-45}" || fuzz_status=1
+fi
+
 started=0
 if ! bash deploy/dev/services.sh status >/dev/null 2>&1; then
   started=1
@@ -37,7 +45,7 @@ stop_services() {
 }
 trap stop_services EXIT
 
-status=0
+status=$fuzz_status
 log "running the tests against Kafka $TOUCHFLOW_KAFKA_BROKERS and Redis $TOUCHFLOW_REDIS_URL"
 ctest --test-dir build --output-on-failure "$@" || status=1
 

@@ -2,7 +2,8 @@
 # Install everything touchflow needs to build and run its tests on Debian bookworm:
 # the C toolchain and libraries, redis-server, a headless JDK >= 17 and Maven (which
 # fetches the Kafka broker jars, see deploy/dev/kafka/pom.xml), python3 (test scripts),
-# libfaketime (a test runs the daemon 40 days ahead).
+# libfaketime (a test runs the daemon 40 days ahead), clang and its libFuzzer runtime
+# (tests/fuzz).
 #
 # Idempotent: packages already installed are left alone and `apt-get update` only runs
 # when something is missing. Runs apt-get as root, through sudo when not root.
@@ -19,7 +20,7 @@ PACKAGES=(
   redis-server redis-tools
   maven ca-certificates
   curl prometheus chromium systemd
-  libfaketime
+  libfaketime clang libclang-rt-14-dev
 )
 JDK_PACKAGE=openjdk-17-jre-headless
 MIN_JAVA=17
@@ -28,7 +29,7 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
 }
 
 check_only=0

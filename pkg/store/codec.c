@@ -599,7 +599,9 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
         if (fl > 2 && f[1] == ':') {
             if (f[0] == 'o') {
                 char tp[TF_STORE_TP_MAX];
-                if (!copy_text(tp, sizeof(tp), f + 2, fl - 2))
+                /* Found by fuzzing: a name with a NUL byte is no partition, and read
+                 * as one it would not survive the next write. */
+                if (!memchr(f + 2, '\0', fl - 2) && !copy_text(tp, sizeof(tp), f + 2, fl - 2))
                     tf_store_doc_set_watermark(doc, tp, to_i64(v, vl));
             } else if (f[0] == 'h') {
                 if (fl == 3 && f[2] >= '0' && f[2] < '0' + TF_STAGE_HISTORY)
