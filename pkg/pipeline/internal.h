@@ -143,9 +143,8 @@ typedef struct {
     int64_t period_end_ms;    /* stream clock: a record from here on waits for a boundary */
     int boundary;             /* BOUNDARY_*: where its period boundary stands */
     int64_t boundary_ms;      /* the start of the period being entered */
-    uint64_t timers_fired;    /* derived events of its timers, ever */
-    uint64_t boundary_fired;  /* timers_fired when its boundary's last scan went out */
-    int boundary_idle_rounds; /* scans in a row whose visits fired nothing */
+    char boundary_first[TF_EVENT_SUBJECT_MAX + 1]; /* earliest due at its boundary's last scan */
+    int boundary_idle_rounds; /* scans in a row that found the same customer first */
 } slot_t;
 
 struct tier_cut {
@@ -275,11 +274,12 @@ void tf_timers_record_done(tf_pipeline_t *p, record_t *r);
 /* Forgets queued jobs of a slot that is revoked. */
 void tf_timers_slot_reset(tf_pipeline_t *p, int slot);
 /* Queues the customers of a slot's index due by until_ms, at most limit; done(p,
- * slot, n) is called with how many the index returned (some may not have fitted
- * in the queue; -1 on failure), unless the slot changed owner meanwhile. Returns 0
- * when the query is out. */
+ * slot, n, first) is called with how many the index returned (some may not have
+ * fitted in the queue; -1 on failure) and the earliest due when it was queued
+ * (else NULL), unless the slot changed owner meanwhile. Returns 0 when the query is
+ * out. */
 int tf_timers_scan_slot(tf_pipeline_t *p, int slot, int64_t until_ms, size_t limit,
-                        void (*done)(tf_pipeline_t *p, int slot, long n));
+                        void (*done)(tf_pipeline_t *p, int slot, long n, const char *first));
 
 /* tiers.c */
 /* The cutoffs in force on slot at time t, and in *from_ms since when (INT64_MIN

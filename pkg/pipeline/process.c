@@ -404,7 +404,6 @@ static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, 
                 b->groups[g].timer_outs++;
             }
             p->timers_fired += nd;
-            p->slots[slot].timers_fired += nd;
         } while (more);
         /* A customer never seen does not advance: nothing further to cut. */
         if (seg >= until || c->clock_ms < seg)

@@ -165,6 +165,7 @@ int tf_tiers_crosses(tf_pipeline_t *p, int slot, int64_t t)
     s->boundary = BOUNDARY_DRAIN;
     s->boundary_ms = tf_clock_period_start(t, p->tier_period_ms);
     s->boundary_idle_rounds = 0;
+    s->boundary_first[0] = '\0';
     return 1;
 }
 
@@ -176,15 +177,35 @@ static int redis_busy(const tf_pipeline_t *p)
     return 0;
 }
 
-static void on_boundary_scan(tf_pipeline_t *p, int slot, long n)
+static void on_boundary_scan(tf_pipeline_t *p, int slot, long n, const char *first)
 {
     slot_t *s = &p->slots[slot];
+    TF_DEBUG(MOD, "boundary of %s at %lld: %ld due before it", s->tp, (long long)s->boundary_ms, n);
     if (s->boundary != BOUNDARY_SCAN)
         return;
-    if (n < 0)
+    if (n < 0) {
         s->boundary = BOUNDARY_DRAIN; /* ask again */
-    else
-        s->boundary = n == 0 ? BOUNDARY_CUT : BOUNDARY_FIRING;
+        return;
+    }
+    if (n == 0) {
+        s->boundary = BOUNDARY_CUT;
+        return;
+    }
+    /* A customer that stays first after its visits (an index entry that no visit
+     * serves) would hold the partition forever; a visit that fires a timer moves
+     * the customer on, even when the timer derives nothing. */
+    if (first) { /* visited this round: the queue had room for it */
+        s->boundary_idle_rounds = strcmp(first, s->boundary_first) == 0 ? s->boundary_idle_rounds + 1 : 0;
+        tf_strlcpy(s->boundary_first, first, sizeof(s->boundary_first));
+    }
+    if (s->boundary_idle_rounds >= 3) {
+        TF_WARN(MOD, "%s: customer %s stays due before the period's start though visited; reading the cutoffs "
+                     "anyway",
+                s->tp, first);
+        s->boundary = BOUNDARY_CUT;
+        return;
+    }
+    s->boundary = BOUNDARY_FIRING;
 }
 
 int tf_tiers_boundary_step(tf_pipeline_t *p)
@@ -202,15 +223,6 @@ int tf_tiers_boundary_step(tf_pipeline_t *p)
          * (a firing can schedule another timer before the boundary). */
         if (s->timers_queued || redis_busy(p))
             return 0;
-        /* Visits that fire nothing and leave the customers due (an index entry
-         * that cannot be served) would hold the partition forever. */
-        s->boundary_idle_rounds = s->timers_fired == s->boundary_fired ? s->boundary_idle_rounds + 1 : 0;
-        if (s->boundary_idle_rounds >= 3) {
-            TF_WARN(MOD, "%s: customers stay due before the period's start though visits fire nothing; "
-                         "reading the cutoffs anyway", s->tp);
-            s->boundary = BOUNDARY_CUT;
-            return 0;
-        }
         s->boundary = BOUNDARY_DRAIN;
         /* fall through */
     case BOUNDARY_DRAIN:
@@ -219,7 +231,6 @@ int tf_tiers_boundary_step(tf_pipeline_t *p)
         if (p->timer_cap == p->timer_len)
             return 0;
         s->boundary = BOUNDARY_SCAN;
-        s->boundary_fired = s->timers_fired;
         if (tf_timers_scan_slot(p, p->held_slot, s->boundary_ms - 1, p->timer_cap - p->timer_len,
                                 on_boundary_scan) != TF_OK)
             s->boundary = BOUNDARY_DRAIN;

@@ -76,7 +76,7 @@ typedef struct {
     tf_pipeline_t *p;
     int slot;
     uint32_t gen;
-    void (*done)(tf_pipeline_t *p, int slot, long n);
+    void (*done)(tf_pipeline_t *p, int slot, long n, const char *first);
 } scan_ref;
 
 static void on_due(tf_store_t *st, int status, const char *const *customers, size_t n, void *opaque)
@@ -85,9 +85,12 @@ static void on_due(tf_store_t *st, int status, const char *const *customers, siz
     tf_pipeline_t *p = ref->p;
     slot_t *s = &p->slots[ref->slot];
     long found = -1;
+    int first_queued = 0;
     (void)st;
     if (s->gen == ref->gen) {
         s->scanning = 0;
+        if (status == TF_OK)
+            TF_DEBUG(MOD, "scan of %s: %zu due%s%s", s->tp, n, n ? ", first " : "", n ? customers[0] : "");
         if (status == TF_OK && s->active && !s->fenced) {
             /* The index's answer, not what fitted in the queue: another scan may have
              * filled it meanwhile, and "none due" must mean none. */
@@ -97,10 +100,12 @@ static void on_due(tf_store_t *st, int status, const char *const *customers, siz
                     continue;
                 if (queue_push(p, ref->slot, customers[i]) != TF_OK)
                     break;
+                if (i == 0)
+                    first_queued = 1;
             }
         }
         if (ref->done)
-            ref->done(p, ref->slot, found);
+            ref->done(p, ref->slot, found, first_queued ? customers[0] : NULL);
     }
     free(ref);
     if (status != TF_ECLOSED)
@@ -108,7 +113,7 @@ static void on_due(tf_store_t *st, int status, const char *const *customers, siz
 }
 
 int tf_timers_scan_slot(tf_pipeline_t *p, int slot, int64_t until_ms, size_t limit,
-                        void (*done)(tf_pipeline_t *p, int slot, long n))
+                        void (*done)(tf_pipeline_t *p, int slot, long n, const char *first))
 {
     slot_t *s = &p->slots[slot];
     scan_ref *ref = malloc(sizeof(*ref));

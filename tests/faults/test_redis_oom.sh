@@ -60,7 +60,8 @@ echo "# found: failures=$(stat_of redis_failures), applied=$applied_during, $(gr
 own CONFIG SET maxmemory 0 >/dev/null
 check "memory back: the 200 waiting visits are applied" wait_processed 400 60
 check "ready again" wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$URL/readyz")" = 200 ]'
-check "touchflow_redis_failing back to 0" eval 'curl -s "$URL/metrics" | grep -q "^touchflow_redis_failing 0$"'
+failing_cleared() { curl -s "$URL/metrics" | grep -q "^touchflow_redis_failing 0$"; }
+check "touchflow_redis_failing back to 0" wait_for 20 failing_cleared
 exact() {
   python3 - "$E2E_DIR" "$TOUCHFLOW_REDIS_URL" "$PREFIX" <<'PY'
 import sys
