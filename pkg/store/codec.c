@@ -530,9 +530,16 @@ static void decode_history(tf_customer_t *c, size_t i, const char *v, size_t vl)
     size_t n = 0;
     for (char *t = strtok_r(buf, "|", &save); t && n < 4; t = strtok_r(NULL, "|", &save))
         parts[n++] = t;
-    if (n != 4 || tf_parse_i64(parts[0], strlen(parts[0]), &c->history[i].at_ms) != TF_OK ||
-        tf_stage_parse(parts[1], &c->history[i].from) != TF_OK || tf_stage_parse(parts[2], &c->history[i].to) != TF_OK)
+    /* Parsed aside and kept whole or not at all (found by fuzzing: half an entry
+     * was written back as one that no longer decodes). */
+    int64_t at;
+    tf_stage from, to;
+    if (n != 4 || tf_parse_i64(parts[0], strlen(parts[0]), &at) != TF_OK || tf_stage_parse(parts[1], &from) != TF_OK ||
+        tf_stage_parse(parts[2], &to) != TF_OK)
         return;
+    c->history[i].at_ms = at;
+    c->history[i].from = from;
+    c->history[i].to = to;
     tf_strlcpy(c->history[i].rule, parts[3], sizeof(c->history[i].rule));
     if (c->nhistory < i + 1)
         c->nhistory = i + 1;

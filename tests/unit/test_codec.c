@@ -493,6 +493,22 @@ static void test_watermark_name_with_nul_is_ignored(void **state)
     assert_int_equal(tf_store_doc_watermark(&doc, ""), -1);
 }
 
+/* A history entry that does not parse whole is dropped whole: half of one would be
+ * written back as an entry that no longer decodes (fuzz_codec). */
+static void test_history_entry_is_kept_whole_or_not(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    const char *f[2] = {"stage", "h:0"};
+    size_t fl[2] = {5, 3};
+    const char *v[2] = {"growth", "1767225600000|prospect|lunar|first_purchase"};
+    size_t vl[2] = {6, strlen(v[1])};
+    assert_int_equal(tf_store_decode(&doc, f, fl, v, vl, 2), TF_OK);
+    assert_int_equal(doc.customer.nhistory, 0);
+    assert_int_equal(doc.customer.history[0].at_ms, 0);
+    assert_int_equal(doc.customer.history[0].from, TF_STAGE_NONE);
+}
+
 static void test_watermark_keeps_highest(void **state)
 {
     (void)state;
@@ -972,6 +988,7 @@ int main(void)
         cmocka_unit_test(test_url_missing_host),
         cmocka_unit_test(test_url_bad_scheme_and_db),
         cmocka_unit_test(test_watermark_name_with_nul_is_ignored),
+        cmocka_unit_test(test_history_entry_is_kept_whole_or_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
