@@ -8,7 +8,8 @@
     year.py compare NAME=OUT.jsonl ...  compares the derived events of several runs
                                         (`touchflow consume` output of the output topics):
                                         the same ids with the same content, in the same
-                                        order per customer and family; prints the figures
+                                        order per customer and family (a run named crash*
+                                        may differ in order: re-sends); prints the figures
     year.py sane OUT.jsonl              what any run must show: every family fires, and
                                         no customer who kept buying is declined or churned
 
@@ -229,7 +230,12 @@ def compare(runs):
         for i in (only_base[:5] + only_run[:5] + differ[:5]):
             e = base_body.get(i) or body.get(i)
             print("    %s %s %s %s" % (i, e["subject"], e["type"], e["time"]))
-        bad += len(only_base) + len(only_run) + len(differ) + len(reordered)
+        bad += len(only_base) + len(only_run) + len(differ)
+        # After a crash, derived events committed and never delivered are sent by the
+        # next owner when it visits the customer, after what it derived meanwhile:
+        # the ids and contents match, the order may not (subscribers order by time).
+        if not name.startswith("crash"):
+            bad += len(reordered)
     return 0 if bad == 0 and base_body else 1
 
 
