@@ -384,11 +384,11 @@ static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, 
     tf_derived_t out[TF_LIFECYCLE_MAX_DERIVED];
     int slot = b->groups[g].slot;
     for (;;) {
+        if (c->stage == TF_STAGE_NONE)
+            return; /* nothing scheduled before the first touchpoint */
         int64_t from = c->clock_ms < INT64_MAX ? c->clock_ms + 1 : c->clock_ms;
         int64_t next = INT64_MAX;
         tf_tiers_next(p, slot, from, &next);
-        if (c->stage == TF_STAGE_NONE)
-            return; /* nothing scheduled before the first touchpoint */
         tf_population_t pop = cutoffs_for(p, slot, c, from, self);
         int64_t seg = next != INT64_MAX && next - 1 < until ? next - 1 : until;
         int more;

@@ -54,8 +54,13 @@ void tf_tiers_next(const tf_pipeline_t *p, int slot, int64_t t, int64_t *next_fr
 {
     const slot_t *s = &p->slots[slot];
     *next_from = INT64_MAX;
-    for (size_t i = s->ncuts; i-- > 0 && s->cuts[i].from_ms > t;)
+    if (s->ncuts == 0)
+        return;
+    size_t i = tf_clock_in_force(s->cuts, s->ncuts, sizeof(*s->cuts), t);
+    if (s->cuts[i].from_ms > t) /* t before them all */
         *next_from = s->cuts[i].from_ms;
+    else if (i + 1 < s->ncuts)
+        *next_from = s->cuts[i + 1].from_ms;
 }
 
 static void cut_add(slot_t *s, int64_t from_ms, const tf_population_t *pop)
