@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pipeline/clock.h"
+#include "pipeline/verdict.h"
 #include "pipeline/internal.h"
 
 #define MOD "pipeline"
@@ -440,13 +441,164 @@ static void note_referrals(batch_t *b)
     }
 }
 
+/* Gathers the facts tf_verdict_decide needs about the group's records, in group
+ * order (records dropped before the load are left out; n counts the rest). */
+static size_t verdict_inputs(tf_pipeline_t *p, batch_t *b, const group_t *gr, const tf_store_loaded *res,
+                             tf_verdict_record *in, uint32_t *idx)
+{
+    size_t n = 0, k = 0;
+    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+        const record_t *r = &b->recs[i];
+        if (r->status == REC_DROPPED)
+            continue;
+        tf_verdict_record *v = &in[n];
+        v->is_timer = r->is_timer;
+        v->owned = rec_valid(p, r);
+        v->offset = r->offset;
+        v->watermark = r->is_timer ? -1 : tf_store_doc_watermark(&gr->before, p->slots[r->slot].tp);
+        v->seen = r->is_timer ? 0 : res->seen[k++];
+        v->dedup = r->dedup;
+        idx[n++] = i;
+    }
+    return n;
+}
+
+static size_t group_length(const batch_t *b, const group_t *gr)
+{
+    size_t n = 0;
+    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group)
+        n++;
+    return n;
+}
+
+/* Applies one record: its customer's timers due before it fire first, at their own
+ * times. On stream time that is every timer the partition's stream had passed when
+ * the record was read: a late record is applied where it stands in the partition,
+ * whatever the batches, so a replay applies it the same way. */
+static void apply_record(tf_pipeline_t *p, batch_t *b, group_t *gr, uint32_t i, const tf_population_t *pop)
+{
+    record_t *r = &b->recs[i];
+    uint32_t g = (uint32_t)(gr - b->groups);
+    tf_customer_t *c = &gr->after.customer;
+    const char *customer = b->recs[gr->first].ev.subject;
+    tf_derived_t derived[TF_LIFECYCLE_MAX_DERIVED];
+    if (gr->referred_by[0] && !c->referred_by[0] && i > gr->referred_at)
+        tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
+    tf_clock_view v = {p->clock_stream, 0, INT64_MAX, 0};
+    int64_t now = p->clock_stream ? 0 : tf_timers_batch_clock(p, b, r->slot);
+    fire_timers(p, b, g, i, pop, c, customer, tf_clock_record_until(&v, r->stream_at_ms, r->ev.time_ms, now));
+    tf_population_t at = cutoffs_for(p, r->slot, c, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms, pop);
+    size_t nd = tf_lifecycle_apply(&p->cfg.rules, &at, c, &r->ev, derived);
+    for (size_t d = 0; d < nd; d++) {
+        if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
+            TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
+            b->failed = 1;
+        }
+    }
+    if (r->ev.kind == TF_KIND_REFERRAL)
+        link_referral(p, r);
+}
+
+/* The outbox entries the verdict re-sends wait with record rec. */
+static void replay_outbox(tf_pipeline_t *p, batch_t *b, group_t *gr, uint32_t rec, const tf_store_loaded *res,
+                          const int *resend)
+{
+    uint32_t g = (uint32_t)(gr - b->groups);
+    for (size_t e = 0; e < res->noutbox; e++) {
+        if (resend[e] && add_replay(p, b, g, rec, &res->outbox[e]) != TF_OK)
+            TF_WARN(MOD, "dropping an unreadable outbox entry of %s", b->recs[gr->first].ev.subject);
+    }
+}
+
+#define VERDICT_STACK 256
+
+/* Runs the group's verdict: which records apply, when timers fire, what of the
+ * outbox is sent again. */
+static void process_group(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_store_loaded *res)
+{
+    tf_verdict_record in_stack[VERDICT_STACK];
+    tf_verdict verdict_stack[VERDICT_STACK];
+    uint32_t idx_stack[VERDICT_STACK];
+    int flight_stack[VERDICT_STACK], resend_stack[VERDICT_STACK];
+    size_t len = group_length(b, gr), nout = res->noutbox;
+    tf_verdict_record *in = len <= VERDICT_STACK ? in_stack : malloc(len * sizeof(*in));
+    tf_verdict *verdicts = len <= VERDICT_STACK ? verdict_stack : malloc(len * sizeof(*verdicts));
+    uint32_t *idx = len <= VERDICT_STACK ? idx_stack : malloc(len * sizeof(*idx));
+    int *in_flight = nout <= VERDICT_STACK ? flight_stack : malloc(nout * sizeof(*in_flight));
+    int *resend = nout <= VERDICT_STACK ? resend_stack : malloc(nout * sizeof(*resend));
+    if (!in || !verdicts || !idx || !in_flight || !resend) {
+        TF_ERROR(MOD, "out of memory deciding %zu records of %s", len, b->recs[gr->first].ev.subject);
+        b->failed = 1;
+        goto out;
+    }
+
+    size_t n = verdict_inputs(p, b, gr, res, in, idx);
+    for (size_t e = 0; e < nout; e++)
+        in_flight[e] = tf_inflight_holds(&p->inflight, res->outbox[e].id);
+    tf_verdict_plan plan;
+    tf_verdict_decide(in, n, gr->before.exists, in_flight, nout, verdicts, resend, &plan);
+
+    tf_population_t pop = {0};
+    if (gr->before.customer.purchases > 0) {
+        /* The ranking holds this customer at the value of its last commit. */
+        pop.self_ranked = 1;
+        pop.self_value = tf_customer_value(&p->cfg.rules, &gr->before.customer);
+    }
+    gr->out_first = b->nouts;
+    for (size_t j = 0; j < n; j++) {
+        record_t *r = &b->recs[idx[j]];
+        switch (verdicts[j]) {
+        case TF_VERDICT_DROP: /* revoked while loading: the next owner applies it */
+            r->status = REC_DROPPED;
+            break;
+        case TF_VERDICT_TIMER:
+            r->status = REC_TIMER;
+            gr->has_timer = 1;
+            break;
+        case TF_VERDICT_REPLAYED:
+            r->status = REC_REPLAYED;
+            break;
+        case TF_VERDICT_DUPLICATE:
+            tf_store_doc_set_watermark(&gr->after, p->slots[r->slot].tp, r->offset);
+            r->status = REC_DUPLICATE;
+            break;
+        case TF_VERDICT_APPLY:
+            tf_store_doc_set_watermark(&gr->after, p->slots[r->slot].tp, r->offset);
+            apply_record(p, b, gr, idx[j], &pop);
+            r->status = REC_APPLIED;
+            break;
+        }
+    }
+    if (plan.fire_after) {
+        /* Then everything due by now (the wall clock, or the partition's stream time). */
+        uint32_t last = idx[plan.last_live];
+        fire_timers(p, b, (uint32_t)(gr - b->groups), last, &pop, &gr->after.customer, b->recs[gr->first].ev.subject,
+                    tf_timers_batch_clock(p, b, b->recs[last].slot));
+    }
+    gr->nnew = b->nouts - gr->out_first;
+    if (plan.replay_at != TF_VERDICT_NONE)
+        replay_outbox(p, b, gr, idx[plan.replay_at], res, resend);
+    gr->outbox_held = plan.outbox_held;
+    gr->nout = b->nouts - gr->out_first;
+    gr->changed = plan.changed;
+out:
+    if (in != in_stack)
+        free(in);
+    if (verdicts != verdict_stack)
+        free(verdicts);
+    if (idx != idx_stack)
+        free(idx);
+    if (in_flight != flight_stack)
+        free(in_flight);
+    if (resend != resend_stack)
+        free(resend);
+}
+
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque)
 {
     group_t *gr = opaque;
     batch_t *b = gr->batch;
     tf_pipeline_t *p = b->p;
-    uint32_t g = (uint32_t)(gr - b->groups);
-    int changed = 0;
     (void)st;
     b->outstanding--;
     b->loads_pending--;
@@ -463,104 +615,7 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
     gr->before = *res->doc;
     gr->after = *res->doc;
     gr->loaded = 1;
-    tf_customer_t *c = &gr->after.customer;
-    const char *customer = b->recs[gr->first].ev.subject;
-    tf_population_t pop = {0};
-    if (gr->before.customer.purchases > 0) {
-        /* The ranking holds this customer at the value of its last commit. */
-        pop.self_ranked = 1;
-        pop.self_value = tf_customer_value(&p->cfg.rules, &gr->before.customer);
-    }
-    const char *ids[TF_PIPELINE_MAX_GROUP];
-    size_t nids = 0, k = 0;
-    uint32_t first_replayed = UINT32_MAX, last_live = UINT32_MAX;
-    tf_derived_t derived[TF_LIFECYCLE_MAX_DERIVED];
-    gr->out_first = b->nouts;
-
-    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
-        record_t *r = &b->recs[i];
-        if (r->status == REC_DROPPED)
-            continue;
-        if (r->is_timer) {
-            if (!rec_valid(p, r)) {
-                r->status = REC_DROPPED;
-                continue;
-            }
-            r->status = REC_TIMER;
-            gr->has_timer = 1;
-            last_live = i;
-            continue;
-        }
-        const slot_t *s = &p->slots[r->slot];
-        int seen = res->seen[k++];
-        if (!rec_valid(p, r)) {
-            /* Revoked while loading: the next owner applies it. */
-            r->status = REC_DROPPED;
-            continue;
-        }
-        if (r->offset <= tf_store_doc_watermark(&gr->before, s->tp)) {
-            r->status = REC_REPLAYED;
-            if (first_replayed == UINT32_MAX)
-                first_replayed = i;
-            continue;
-        }
-        /* A duplicate within this batch is as much a duplicate as one in Redis. */
-        for (size_t j = 0; !seen && j < nids; j++)
-            seen = strcmp(ids[j], r->dedup) == 0;
-        tf_store_doc_set_watermark(&gr->after, s->tp, r->offset);
-        changed = 1;
-        last_live = i;
-        if (seen) {
-            r->status = REC_DUPLICATE;
-            continue;
-        }
-        ids[nids++] = r->dedup;
-        if (gr->referred_by[0] && !c->referred_by[0] && i > gr->referred_at)
-            tf_strlcpy(c->referred_by, gr->referred_by, sizeof(c->referred_by));
-        /* Timers due before the event fire before it, at their own times. On
-         * stream time that is every timer the partition's stream had passed when
-         * the record was read: a late record is applied where it stands in the
-         * partition, whatever the batches, so a replay applies it the same way. */
-        tf_clock_view v = {p->clock_stream, 0, INT64_MAX, 0};
-        int64_t now = p->clock_stream ? 0 : tf_timers_batch_clock(p, b, r->slot);
-        fire_timers(p, b, g, i, &pop, c, customer, tf_clock_record_until(&v, r->stream_at_ms, r->ev.time_ms, now));
-        tf_population_t at =
-            cutoffs_for(p, r->slot, c, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms, &pop);
-        size_t nd = tf_lifecycle_apply(&p->cfg.rules, &at, c, &r->ev, derived);
-        for (size_t d = 0; d < nd; d++) {
-            if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
-                TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
-                b->failed = 1;
-            }
-        }
-        if (r->ev.kind == TF_KIND_REFERRAL)
-            link_referral(p, r);
-        r->status = REC_APPLIED;
-    }
-    if (last_live != UINT32_MAX && (changed || gr->before.exists)) {
-        /* Then everything due by now (the wall clock, or the partition's stream time). */
-        fire_timers(p, b, g, last_live, &pop, c, customer, tf_timers_batch_clock(p, b, b->recs[last_live].slot));
-        changed = 1;
-    }
-    gr->nnew = b->nouts - gr->out_first;
-    if (gr->has_timer && first_replayed == UINT32_MAX && last_live != UINT32_MAX) {
-        /* Derived events committed by an earlier firing and never confirmed: a
-         * timer has no offset to hold them back, so the next visit sends them. */
-        first_replayed = last_live;
-    }
-    if (first_replayed != UINT32_MAX) {
-        for (size_t e = 0; e < res->noutbox; e++) {
-            if (tf_inflight_holds(&p->inflight, res->outbox[e].id)) {
-                /* Ours, on its way: sending it again would only duplicate it. */
-                gr->outbox_held = 1;
-                continue;
-            }
-            if (add_replay(p, b, g, first_replayed, &res->outbox[e]) != TF_OK)
-                TF_WARN(MOD, "dropping an unreadable outbox entry of %s", b->recs[gr->first].ev.subject);
-        }
-    }
-    gr->nout = b->nouts - gr->out_first;
-    gr->changed = changed;
+    process_group(p, b, gr, res);
     gr->ready = 1;
     if (!b->failed && b == p->redis_batch)
         commit_group(p, b, gr);
