@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
 #include <event2/event.h>
 
 #include "bus/bus.h"
@@ -156,6 +158,19 @@ static tf_mock_cluster_t *start_embedded(const tf_config_t *cfg)
     return m;
 }
 
+/* Kafka, Redis and the ops listener share the process's descriptors: take all the
+ * system allows, so ops clients waiting out their timeout do not starve the rest. */
+static void raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        TF_WARN(MOD, "cannot raise the open-file limit above %llu", (unsigned long long)was);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -224,6 +239,7 @@ int main(int argc, char **argv)
 
     /* Writes to a closed socket must come back as errors, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    raise_open_files();
     event_set_log_callback(on_libevent_log);
     d.base = event_base_new();
     if (!d.base) {

@@ -336,6 +336,7 @@ static const opt options[] = {
 
     STR("ops.listen", ops_listen, "127.0.0.1:9464", check_listen),
     INT("ops.stall_timeout_s", ops_stall_timeout_s, 0, 86400, 300),
+    INT("ops.max_connections", ops_max_connections, 1, 10000, 64),
 
     /* The lifecycle engine (DOMAIN.md). Bounds keep each figure meaningful and every
      * product the engine forms with it (days in ms, cost x count) far from overflow. */

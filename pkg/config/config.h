@@ -159,6 +159,7 @@ typedef struct {
      * dashboard; "" disables it */
     char ops_listen[128];                       /* ops.listen, default "127.0.0.1:9464" */
     int64_t ops_stall_timeout_s;                /* ops.stall_timeout_s, default 300 (0: never) */
+    int64_t ops_max_connections;                /* ops.max_connections, default 64 */
 
     /* timers */
     char timers_clock[16];                      /* timers.clock, "wall" (default) or "stream" */

@@ -23,6 +23,8 @@
 /* A scrape or a dashboard poll finishes in well under a second; a client idle this
  * long is dropped so that it cannot hold a connection forever. */
 #define OPS_TIMEOUT_S 10
+/* Without a configuration (tests, tools): the default of ops.max_connections. */
+#define OPS_MAX_CONNECTIONS 64
 /* Requests are bare GETs: anything bigger is not for us. */
 #define OPS_MAX_HEADERS 8192
 #define OPS_MAX_BODY 1024
@@ -36,6 +38,9 @@ struct tf_ops_s {
     char address[160];
     int64_t stall_ms;           /* ops.stall_timeout_s */
     tf_pipeline_snapshot *snap; /* one buffer for every request: the loop serves one at a time */
+    struct evhttp_connection **open; /* the connections served, max_conns slots */
+    int64_t conns, max_conns;        /* ops.max_connections */
+    int64_t refused;                 /* connections answered 503 at the cap */
 };
 
 static void on_request(struct evhttp_request *req, void *arg);
@@ -75,6 +80,40 @@ static void bound_address(tf_ops_t *ops, struct evhttp_bound_socket *bs, const c
     snprintf(ops->address, sizeof ops->address, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
+/* The connection cap. evhttp (libevent 2.1) cannot limit the connections it
+ * accepts, so a connection counts from its first request until evhttp frees it;
+ * past ops.max_connections a new one is answered 503 and closed. One that sends
+ * nothing, or its headers too slowly, is dropped by the timeout, so a flood holds
+ * descriptors for seconds at most. */
+static void on_connection_closed(struct evhttp_connection *evcon, void *arg)
+{
+    tf_ops_t *ops = arg;
+    for (int64_t i = 0; i < ops->conns; i++) {
+        if (ops->open[i] == evcon) {
+            ops->open[i] = ops->open[--ops->conns];
+            return;
+        }
+    }
+}
+
+/* 1 when the request's connection may be served (counted from now on). */
+static int admit(tf_ops_t *ops, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!evcon)
+        return 1;
+    for (int64_t i = 0; i < ops->conns; i++)
+        if (ops->open[i] == evcon)
+            return 1;
+    if (ops->conns >= ops->max_conns) {
+        ops->refused++;
+        return 0;
+    }
+    ops->open[ops->conns++] = evcon;
+    evhttp_connection_set_closecb(evcon, on_connection_closed, ops);
+    return 1;
+}
+
 tf_ops_t *tf_ops_new(struct event_base *base, const char *listen, tf_ops_source_fn collect, void *opaque,
                      const tf_config_t *cfg_for_status, char *err, size_t errsize)
 {
@@ -95,6 +134,9 @@ tf_ops_t *tf_ops_new(struct event_base *base, const char *listen, tf_ops_source_
     ops->opaque = opaque;
     ops->started_mono_ms = tf_time_mono_ms();
     ops->stall_ms = cfg_for_status ? cfg_for_status->ops_stall_timeout_s * 1000 : 0;
+    ops->max_conns = cfg_for_status ? cfg_for_status->ops_max_connections : OPS_MAX_CONNECTIONS;
+    if (!(ops->open = calloc((size_t)ops->max_conns, sizeof *ops->open)))
+        goto nomem;
     if (cfg_for_status && !(ops->config_json = tf_config_to_json(cfg_for_status, 1)))
         goto nomem;
     if (!(ops->http = evhttp_new(base)))
@@ -138,6 +180,7 @@ void tf_ops_destroy(tf_ops_t *ops)
     /* Closes the listener and frees every connection with its pending request. */
     if (ops->http)
         evhttp_free(ops->http);
+    free(ops->open);
     free(ops->config_json);
     free(ops->snap);
     free(ops);
@@ -273,6 +316,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     route r = route_of(uri ? evhttp_uri_get_path(uri) : NULL);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+    if (!admit(ops, req)) {
+        if (ops->refused == 1 || ops->refused % 1000 == 0)
+            TF_WARN(MOD, "%lld connections open (ops.max_connections): refusing more (%lld so far)",
+                    (long long)ops->conns, (long long)ops->refused);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", "too many connections\n");
+        return;
+    }
 
     if (r == ROUTE_NONE) {
         reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");

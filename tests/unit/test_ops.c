@@ -11,6 +11,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -570,6 +574,89 @@ static void test_server(void **state)
     event_base_free(f.base);
 }
 
+/* Runs the loop for ms milliseconds. */
+static void pump(server_fixture *f, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(f->base, &tv);
+    event_base_dispatch(f->base);
+}
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    return fd;
+}
+
+/* What the server sent on fd so far, without waiting. */
+static ssize_t raw_peek(int fd, char *buf, size_t size)
+{
+    ssize_t n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+    buf[n > 0 ? n : 0] = 0;
+    return n;
+}
+
+static void test_connection_cap(void **state)
+{
+    (void)state;
+    server_fixture f = {0};
+    char err[256], buf[512];
+    tf_config_t *cfg = malloc(sizeof *cfg);
+    assert_non_null(cfg);
+    tf_config_defaults(cfg);
+    assert_int_equal(tf_config_apply_override(cfg, "ops.max_connections=2", err, sizeof err), 0);
+    f.base = event_base_new();
+    f.snap = snapshot_new();
+    tf_ops_t *ops = tf_ops_new(f.base, "127.0.0.1:0", collect, &f, cfg, err, sizeof err);
+    if (!ops)
+        fail_msg("tf_ops_new: %s", err);
+    free(cfg);
+    int port = port_of(ops);
+
+    /* Two clients keep their connections open after a request (keep-alive). */
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    int kept[2];
+    for (int i = 0; i < 2; i++) {
+        kept[i] = raw_connect(port);
+        assert_int_equal(send(kept[i], get, strlen(get), 0), (ssize_t)strlen(get));
+        pump(&f, 100);
+        assert_true(raw_peek(kept[i], buf, sizeof buf) > 0);
+        assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    }
+    /* A third is told to come back, and closed. */
+    int third = raw_connect(port);
+    assert_int_equal(send(third, get, strlen(get), 0), (ssize_t)strlen(get));
+    pump(&f, 100);
+    assert_true(raw_peek(third, buf, sizeof buf) > 0);
+    assert_non_null(strstr(buf, "HTTP/1.1 503"));
+    assert_non_null(strstr(buf, "too many connections"));
+    close(third);
+    /* The ones admitted are still served. */
+    assert_int_equal(send(kept[0], get, strlen(get), 0), (ssize_t)strlen(get));
+    pump(&f, 100);
+    assert_true(raw_peek(kept[0], buf, sizeof buf) > 0);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    /* One leaves: a new client is served. */
+    close(kept[1]);
+    pump(&f, 100);
+    request(&f, port, EVHTTP_REQ_GET, "/healthz");
+    assert_int_equal(f.code, 200);
+    close(kept[0]);
+    pump(&f, 100);
+    /* Every connection closed is counted out. */
+    for (int i = 0; i < 5; i++) {
+        request(&f, port, EVHTTP_REQ_GET, "/healthz");
+        assert_int_equal(f.code, 200);
+    }
+    tf_ops_destroy(ops);
+    free(f.snap);
+    event_base_free(f.base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_readiness),
         cmocka_unit_test(test_status_document),
         cmocka_unit_test(test_server),
+        cmocka_unit_test(test_connection_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
