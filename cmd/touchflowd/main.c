@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "ops/ops.h"
 #include "pipeline/pipeline.h"
+#include "rebuild.h"
 
 #define MOD "touchflowd"
 
@@ -23,6 +24,7 @@ typedef struct {
     int64_t shutdown_timeout_ms;
     int stopping;
     int drained;
+    int rebuilt;             /* rebuild mode: every partition reached its stop */
     struct event *stats_timer;
 } daemon_t;
 
@@ -44,6 +46,15 @@ static void usage(FILE *out)
             "      --embedded            run against an in-process Kafka mock cluster\n"
             "                            (quickstart only) and print its address\n"
             "      --stats-interval-ms N log processing figures every N ms (default 10000, 0 = off)\n"
+            "      --rebuild-into PREFIX rebuild customer state from the input topics into the\n"
+            "                            Redis key prefix PREFIX, on stream time, up to the offsets\n"
+            "                            the configured group has committed, then exit 0 (README,\n"
+            "                            Recovery); its progress is kept in the group\n"
+            "                            <group>.rebuild.<PREFIX>, so a second run resumes\n"
+            "      --from TIME           with --rebuild-into: start partitions at this RFC 3339\n"
+            "                            time (default: their first offset)\n"
+            "      --emit                with --rebuild-into: send the derived events again, with\n"
+            "                            their deterministic ids (default: state only)\n"
             "  -h, --help                show this help\n"
             "  -V, --version             show the version\n"
             "\n"
@@ -107,6 +118,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     d->stopping = 1;
     TF_INFO(MOD, "signal %d: shutting down", (int)sig);
+    tf_pipeline_stop(d->pipeline, d->shutdown_timeout_ms, on_drained, d);
+}
+
+/* Rebuild mode: every partition is at the live group's offsets. */
+static void on_rebuilt(void *arg)
+{
+    daemon_t *d = arg;
+    if (d->stopping)
+        return;
+    d->rebuilt = 1;
+    d->stopping = 1;
     tf_pipeline_stop(d->pipeline, d->shutdown_timeout_ms, on_drained, d);
 }
 
@@ -179,6 +201,9 @@ int main(int argc, char **argv)
         {"clock", required_argument, NULL, 'K'},
         {"embedded", no_argument, NULL, 'E'},
         {"stats-interval-ms", required_argument, NULL, 'S'},
+        {"rebuild-into", required_argument, NULL, 'R'},
+        {"from", required_argument, NULL, 'F'},
+        {"emit", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -192,6 +217,9 @@ int main(int argc, char **argv)
     daemon_t d = {0};
     tf_mock_cluster_t *mock = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
+    rebuild_opts rebuild = {NULL, NULL, 0};
+    rd_kafka_topic_partition_list_t *stop = NULL;
+    char live_prefix[sizeof(cfg->key_prefix)] = "";
 
     if (!sets || !cfg) {
         fprintf(stderr, "touchflowd: out of memory\n");
@@ -214,6 +242,9 @@ int main(int argc, char **argv)
             }
             break;
         case 'E': embedded = 1; break;
+        case 'R': rebuild.prefix = optarg; break;
+        case 'F': rebuild.from = optarg; break;
+        case 'M': rebuild.emit = 1; break;
         case 'S':
             if (tf_parse_i64(optarg, strlen(optarg), &stats_ms) != TF_OK || stats_ms < 0) {
                 fprintf(stderr, "touchflowd: --stats-interval-ms: expected a non-negative integer\n");
@@ -236,6 +267,20 @@ int main(int argc, char **argv)
     tf_log_level level;
     if (tf_log_level_parse(cfg->log_level, &level) == TF_OK)
         tf_log_set_level(level);
+    if ((rebuild.from || rebuild.emit) && !rebuild.prefix) {
+        fprintf(stderr, "touchflowd: --from and --emit go with --rebuild-into\n");
+        goto out_usage;
+    }
+    if (rebuild.prefix) {
+        if (embedded) {
+            fprintf(stderr, "touchflowd: --rebuild-into reads a real cluster, not --embedded\n");
+            goto out_usage;
+        }
+        tf_strlcpy(live_prefix, cfg->key_prefix, sizeof live_prefix);
+        if ((rc = rebuild_prepare(cfg, NULL, &rebuild, &stop)) != 0)
+            goto out;
+        rc = 1;
+    }
 
     /* Writes to a closed socket must come back as errors, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
@@ -254,6 +299,10 @@ int main(int argc, char **argv)
     d.pipeline = tf_pipeline_new(d.base, cfg, mock ? tf_mock_cluster_bootstraps(mock) : NULL, err, sizeof(err));
     if (!d.pipeline) {
         TF_ERROR(MOD, "cannot start: %s", err);
+        goto out;
+    }
+    if (stop && tf_pipeline_set_rebuild(d.pipeline, stop, on_rebuilt, &d) != TF_OK) {
+        TF_ERROR(MOD, "cannot start the rebuild");
         goto out;
     }
     if (cfg->ops_listen[0]) {
@@ -284,6 +333,11 @@ int main(int argc, char **argv)
     log_stats(d.pipeline, "final");
     rc = 0;
     TF_INFO(MOD, "stopped%s", d.drained ? "" : " (not fully drained: the rest is redelivered)");
+    if (stop) {
+        tf_pipeline_stats st;
+        tf_pipeline_get_stats(d.pipeline, &st);
+        rc = rebuild_report(cfg, live_prefix, stop, d.rebuilt && d.drained, st.applied, st.suppressed);
+    }
     goto out;
 
 out_usage:
@@ -302,6 +356,8 @@ out:
     tf_mock_cluster_destroy(mock);
     if (d.base)
         event_base_free(d.base);
+    if (stop)
+        rd_kafka_topic_partition_list_destroy(stop);
     free(sets);
     free(cfg);
     return rc;

@@ -71,6 +71,8 @@ rd_kafka_message_t *tf_consumer_poll(tf_consumer_t *c);
 int tf_consumer_store(tf_consumer_t *c, const char *topic, int32_t partition, int64_t offset);
 /* Commits stored offsets now, synchronously (revoke, shutdown). */
 int tf_consumer_commit_sync(tf_consumer_t *c);
+/* Pauses fetching of one partition (rebuild mode: past its stop offset). */
+int tf_consumer_pause_partition(tf_consumer_t *c, const char *topic, int32_t partition);
 /* Pauses or resumes fetching of every assigned partition. */
 int tf_consumer_pause(tf_consumer_t *c, int pause);
 /* Current assignment (owned by the consumer; may be NULL). */
@@ -105,6 +107,18 @@ int tf_consumer_caught_up(tf_consumer_t *c, const char *topic, int32_t partition
 void tf_consumer_watermarks(tf_consumer_t *c, const char *topic, int32_t partition, int64_t *lo, int64_t *hi);
 /* 1 when a broker was up in the last statistics (or, before any, while assigned). */
 int tf_consumer_kafka_up(const tf_consumer_t *c);
+
+/* The committed offsets of group for every partition of cfg->input_topics
+ * (RD_KAFKA_OFFSET_INVALID where it has none), read without joining the group.
+ * Blocks up to timeout_ms per request: before the loop only. NULL with the reason in
+ * err. The caller destroys the list. */
+rd_kafka_topic_partition_list_t *tf_bus_group_committed(const tf_config_t *cfg, const char *brokers,
+                                                        const char *group, int timeout_ms, char *err, size_t errsize);
+
+/* Rebuild mode: sets the start offset of each partition assigned: where the group
+ * committed (an earlier run of the same rebuild), else the first offset at or after
+ * from_ms (INT64_MIN: the partition's first). Blocks; 0 or TF_EIO (logged). */
+int tf_bus_rebuild_start(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int64_t from_ms, int timeout_ms);
 
 /* ---- producer ---- */
 

@@ -1,4 +1,5 @@
 /* The consumer: one consumer group member on the event loop. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct tf_consumer_s {
     size_t nstat_lag, stat_lag_cap;
     int stats_seen;
     int brokers_up;
+    int rebuild;               /* cfg->rebuild: start offsets set at assignment */
+    int64_t rebuild_from_ms;
 };
 
 /* Runs on the loop thread (statistics are served by our poll). */
@@ -148,6 +151,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         TF_INFO(MOD, "assigned %d partition(s)", parts->cnt);
         if (c->assignment)
             rd_kafka_topic_partition_list_destroy(c->assignment);
+        if (c->rebuild && tf_bus_rebuild_start(rk, parts, c->rebuild_from_ms, 10000) != TF_OK) {
+            /* Without a start the rebuild cannot run: it stops, as it would at a bad config. */
+            TF_ERROR(MOD, "rebuild: cannot set the start offsets; stopping");
+            raise(SIGTERM);
+        }
         c->assignment = rd_kafka_topic_partition_list_copy(parts);
         c->h.on_rebalance(c, TF_REBALANCE_ASSIGN, parts, c->h.opaque);
         rd_kafka_assign(rk, parts);
@@ -198,6 +206,8 @@ tf_consumer_t *tf_consumer_new(struct event_base *base, const tf_config_t *cfg, 
     }
     c->fds[0] = c->fds[1] = -1;
     c->h = *h;
+    c->rebuild = cfg->rebuild;
+    c->rebuild_from_ms = cfg->rebuild_from_ms;
     conf = tf_bus_conf_new(brokers ? brokers : cfg->brokers, NULL, 0, err, errsize);
     if (!conf || set_defaults(conf, cfg, err, errsize))
         goto fail;
@@ -273,6 +283,15 @@ int tf_consumer_pause(tf_consumer_t *c, int pause)
         return TF_OK;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(c->assignment);
     rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? TF_EIO : TF_OK;
+}
+
+int tf_consumer_pause_partition(tf_consumer_t *c, const char *topic, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     return err ? TF_EIO : TF_OK;
 }

@@ -167,6 +167,12 @@ typedef struct {
     int64_t timers_max_per_second;              /* timers.max_per_second, default 2000: catch-up rate */
 
     tf_config_rules rules;                      /* rules.* */
+
+    /* Rebuild mode (touchflowd --rebuild-into), set by the command line only: the
+     * input is replayed into a fresh key prefix up to a live group's offsets. */
+    int rebuild;
+    int rebuild_emit;                           /* derived events are sent again (same ids) */
+    int64_t rebuild_from_ms;                    /* partitions new to it start here; INT64_MIN: first offset */
 } tf_config_t;
 
 /* Output-family names in the order of tf_config_t.output_topics. */

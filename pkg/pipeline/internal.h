@@ -145,6 +145,10 @@ typedef struct {
     int64_t boundary_ms;      /* the start of the period being entered */
     char boundary_first[TF_EVENT_SUBJECT_MAX + 1]; /* earliest due at its boundary's last scan */
     int boundary_idle_rounds; /* scans in a row that found the same customer first */
+    /* Rebuild mode (rebuild.c): */
+    int64_t stop_at;          /* the first offset not to take, -1 none (not rebuilding) */
+    int64_t next_offset;      /* one past the last offset read, or where it starts */
+    int stop_paused;          /* fetching paused at the stop */
 } slot_t;
 
 struct tier_cut {
@@ -225,6 +229,12 @@ struct tf_pipeline_s {
     uint64_t timers_fired;
     int64_t tier_period_ms; /* stream clock: cutoffs are fixed per period of this length */
 
+    /* rebuild mode */
+    rd_kafka_topic_partition_list_t *rebuild_stop; /* the live group's committed offsets */
+    void (*rebuild_done)(void *arg);
+    void *rebuild_arg;
+    int rebuild_quiet;      /* derived events are not sent (rebuild without --emit) */
+
     tf_pipeline_stats stats;
     uint64_t lat_hist[LAT_BUCKETS];
     uint64_t events_by_kind[16][TF_OUTCOME__COUNT];
@@ -299,6 +309,18 @@ int tf_tiers_boundary_step(tf_pipeline_t *p);
 void tf_tiers_refresh(tf_pipeline_t *p, batch_t *b);
 void tf_tiers_slot_reset(tf_pipeline_t *p, int slot);
 void tf_tiers_slot_free(slot_t *s);
+
+/* rebuild.c */
+/* Slot assigned, reading from offset start (-1 unknown): its stop, if rebuilding. */
+void tf_rebuild_assigned(tf_pipeline_t *p, int slot, int64_t start);
+/* 1 when the record at offset is at or past its partition's stop (not to be
+ * taken); pauses the partition there. */
+int tf_rebuild_past_stop(tf_pipeline_t *p, int slot, int64_t offset);
+/* The consumer was resumed as a whole. */
+void tf_rebuild_resumed(tf_pipeline_t *p);
+/* Calls the rebuild's done callback once every partition reached its stop. */
+void tf_rebuild_check(tf_pipeline_t *p);
+void tf_rebuild_free(tf_pipeline_t *p);
 
 /* batch.c */
 /* The group of customer in b, or NULL. */

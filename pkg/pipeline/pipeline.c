@@ -62,7 +62,8 @@ static void state_lost(tf_pipeline_t *p, const char *fmt, ...)
 static void check_resumed(tf_pipeline_t *p, int slot)
 {
     slot_t *s = &p->slots[slot];
-    if (!p->epoch_fresh || !s->active || s->first_offset < 0 || s->resume_checked)
+    /* A rebuild starts where it is told, into a prefix it fills itself. */
+    if (p->cfg.rebuild || !p->epoch_fresh || !s->active || s->first_offset < 0 || s->resume_checked)
         return;
     int64_t lo = -1, hi = -1;
     tf_consumer_watermarks(p->consumer, s->topic, s->partition, &lo, &hi);
@@ -136,6 +137,7 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
         tf_offsets_reset(p->offsets, s);
         tf_timers_slot_reset(p, s);
         tf_tiers_slot_reset(p, s);
+        tf_rebuild_assigned(p, s, parts->elems[i].offset);
     }
     if (kind == TF_REBALANCE_ASSIGN) {
         p->assigned = 1;
@@ -165,6 +167,8 @@ static void refresh_pause(tf_pipeline_t *p)
         return;
     p->consumer_paused = want;
     tf_consumer_pause(p->consumer, want);
+    if (!want)
+        tf_rebuild_resumed(p);
     TF_INFO(MOD, "%s consumption", want ? "pausing" : "resuming");
 }
 
@@ -242,6 +246,12 @@ static void add_header(rd_kafka_headers_t *h, const char *name, const char *valu
 
 void tf_pipeline_send_dlq(tf_pipeline_t *p, batch_t *b, record_t *r)
 {
+    if (p->cfg.rebuild) {
+        /* The first run sent it: a rebuild only counts it. */
+        p->stats.suppressed++;
+        tf_pipeline_record_release(p, b, r);
+        return;
+    }
     rd_kafka_message_t *m = r->dlq_msg;
     rd_kafka_headers_t *orig = NULL, *h;
     char num[32], when[TF_TIME_RFC3339_LEN];
@@ -309,7 +319,7 @@ static int take_record(tf_pipeline_t *p, batch_t *b, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     int s = slot_find(p, topic, m->partition);
-    if (s < 0 || !p->slots[s].active || p->slots[s].fenced) {
+    if (s < 0 || !p->slots[s].active || p->slots[s].fenced || tf_rebuild_past_stop(p, s, m->offset)) {
         rd_kafka_message_destroy(m);
         return 0;
     }
@@ -554,6 +564,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         for (int i = 0; i < p->nslots; i++)
             check_resumed(p, i);
     tf_pipeline_pump(p);
+    tf_rebuild_check(p);
 }
 
 /* ---- stop ---- */
@@ -623,6 +634,7 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     p->limits.max_future_skew_ms = cfg->max_future_skew_s * TF_MS_PER_SEC;
     p->limits.max_amount = cfg->max_amount;
     p->key_check = strcmp(cfg->key_mismatch, "dead_letter") == 0;
+    p->rebuild_quiet = cfg->rebuild && !cfg->rebuild_emit;
 
     p->offsets = tf_offsets_new();
     p->tick = event_new(base, -1, EV_PERSIST, on_tick, p);
@@ -748,6 +760,7 @@ void tf_pipeline_destroy(tf_pipeline_t *p)
         TF_WARN(MOD, "messages still undelivered at exit; their records are redelivered");
     tf_producer_destroy(p->producer);
     tf_store_destroy(p->store);
+    tf_rebuild_free(p);
     tf_inflight_free(&p->inflight);
     if (p->held)
         rd_kafka_message_destroy(p->held);

@@ -27,6 +27,7 @@ typedef struct {
     uint64_t dead_lettered;    /* records sent to the DLQ */
     uint64_t dlq_by_reason[16];/* by tf_event_error */
     uint64_t derived;          /* derived events delivered */
+    uint64_t suppressed;       /* derived events and dead letters not sent (rebuild) */
     uint64_t derived_by_type[16];
     uint64_t commits;          /* customer commit scripts acknowledged */
     uint64_t fenced;           /* commits refused: a newer owner */
@@ -101,6 +102,14 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out);
  * cfg->brokers when not NULL. Returns NULL with a reason in err. */
 tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, const char *brokers, char *err,
                                size_t errsize);
+
+/* Rebuild mode (cfg->rebuild): each partition is read up to its offset in stop
+ * (the live group's committed offsets; a partition missing from it is not read)
+ * and no further; done(arg) is called on the loop once every assigned partition
+ * has reached it and nothing is in flight. Call before the loop runs. */
+struct rd_kafka_topic_partition_list_s;
+int tf_pipeline_set_rebuild(tf_pipeline_t *p, const struct rd_kafka_topic_partition_list_s *stop,
+                            void (*done)(void *arg), void *arg);
 
 /* Stops taking records and drains in-flight work; done(arg) is called on the loop
  * once everything taken is committed and delivered (or timeout_ms passed: then

@@ -307,6 +307,11 @@ static int out_push(batch_t *b, uint32_t rec, uint32_t group, int fam, size_t of
 /* Encodes a derived event into the arena and the out list. */
 static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec, const tf_derived_t *d)
 {
+    if (p->rebuild_quiet) {
+        /* Rebuilding state only: the first run sent it. */
+        p->stats.suppressed++;
+        return TF_OK;
+    }
     const char *family = tf_derived_family(d->type);
     const char *customer = b->recs[b->groups[group].first].ev.subject;
     int fam = tf_config_family_index(family);
