@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "event/event.h"
 
 struct event_base;
 
@@ -152,6 +153,16 @@ rd_kafka_t *tf_producer_handle(tf_producer_t *p);
  * for shutdown only. Returns the number still undelivered. */
 int tf_producer_flush(tf_producer_t *p, int timeout_ms);
 void tf_producer_destroy(tf_producer_t *p);
+
+/* ---- CloudEvents Kafka protocol binding ---- */
+
+/* The headers and value that carry the derived event json[0..len) (as
+ * tf_derived_encode wrote it) in structured mode (the event is the value) or binary
+ * mode (its data is the value, the attributes are ce_* headers). *value points
+ * into json. The headers are the caller's: pass them to tf_producer_send, or
+ * destroy them when it fails. */
+rd_kafka_headers_t *tf_bus_ce_binding(const char *json, size_t len, int binary, const void **value,
+                                      size_t *value_len);
 
 /* ---- embedded cluster (quickstart only) ---- */
 

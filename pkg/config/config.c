@@ -200,6 +200,13 @@ static int check_key_mismatch(const char *v, char *why, size_t whysize)
     return why_set(why, whysize, "expected \"dead_letter\" or \"apply\", got \"%.32s\"", v);
 }
 
+static int check_output_mode(const char *v, char *why, size_t whysize)
+{
+    if (strcmp(v, "structured") == 0 || strcmp(v, "binary") == 0)
+        return 0;
+    return why_set(why, whysize, "expected \"structured\" or \"binary\", got \"%.32s\"", v);
+}
+
 static int check_clock(const char *v, char *why, size_t whysize)
 {
     if (strcmp(v, "wall") == 0 || strcmp(v, "stream") == 0)
@@ -299,6 +306,7 @@ static const opt options[] = {
     STR("kafka.group_id", group_id, "touchflow", check_group_id),
     TOPICS("kafka.input_topics", input_topics, ninput_topics, "touchpoints"),
     STR("kafka.dlq_topic", dlq_topic, "touchflow.dlq", check_topic),
+    STR("kafka.output_mode", output_mode, "structured", check_output_mode),
     OUT("lifecycle", 0),
     OUT("churn", 1),
     OUT("care", 2),

@@ -124,6 +124,10 @@ typedef struct {
      * "touchflow.<family>" for lifecycle, churn, care, complaint, tier, loyalty,
      * referral, winback */
     char output_topics[8][128];
+    /* kafka.output_mode: the CloudEvents Kafka binding's content mode of derived
+     * events, "structured" (default: the event is the value) or "binary" (data is
+     * the value, attributes in ce_* headers) */
+    char output_mode[16];
     size_t nconsumer_props;
     tf_config_kv consumer_props[TF_CONFIG_MAX_PASSTHROUGH]; /* kafka.consumer.* */
     size_t nproducer_props;

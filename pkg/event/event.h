@@ -213,4 +213,19 @@ void tf_derived_set_id(tf_derived_t *d, const char *cause_source, const char *ca
  * written (excluding the NUL), or TF_EINVAL when buf is too small. */
 int tf_derived_encode(const tf_derived_t *d, const char *instance_source, char *buf, size_t bufsize);
 
+/* The context attributes of an encoded derived event (the output of
+ * tf_derived_encode, unescaped) and where its data object lies in it: what the
+ * CloudEvents Kafka binding puts in headers, and the value of binary mode. */
+typedef struct {
+    char id[TF_ID_LEN];
+    char source[256];
+    char type[64];
+    char subject[TF_EVENT_SUBJECT_MAX + 1];
+    char time[TF_TIME_RFC3339_LEN];
+    size_t data_off, data_len;
+} tf_derived_attrs;
+
+/* Reads json[0..len) as tf_derived_encode writes it. TF_EINVAL for anything else. */
+int tf_derived_attrs_parse(const char *json, size_t len, tf_derived_attrs *out);
+
 #endif

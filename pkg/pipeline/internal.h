@@ -175,6 +175,7 @@ struct tf_pipeline_s {
     tf_config_t cfg;
     tf_event_limits limits;
     int key_check;          /* processing.key_mismatch = dead_letter */
+    int output_binary;      /* kafka.output_mode = binary */
     tf_consumer_t *consumer;
     tf_producer_t *producer;
     tf_store_t *store;

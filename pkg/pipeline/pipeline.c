@@ -635,6 +635,7 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     p->limits.max_amount = cfg->max_amount;
     p->key_check = strcmp(cfg->key_mismatch, "dead_letter") == 0;
     p->rebuild_quiet = cfg->rebuild && !cfg->rebuild_emit;
+    p->output_binary = strcmp(cfg->output_mode, "binary") == 0;
 
     p->offsets = tf_offsets_new();
     p->tick = event_new(base, -1, EV_PERSIST, on_tick, p);

@@ -743,9 +743,14 @@ static void send_out(tf_pipeline_t *p, batch_t *b, out_t *o)
         key = b->arena + o->key_off;
         key_len = o->key_len;
     }
-    int rc = tf_producer_send(p->producer, p->cfg.output_topics[o->family], key, key_len,
-                              b->arena + o->json_off, o->len - (o->json_off - o->off), NULL, &o->ref);
+    const void *value;
+    size_t value_len;
+    rd_kafka_headers_t *h = tf_bus_ce_binding(b->arena + o->json_off, o->len - (o->json_off - o->off),
+                                              p->output_binary, &value, &value_len);
+    int rc = tf_producer_send(p->producer, p->cfg.output_topics[o->family], key, key_len, value, value_len, h,
+                              &o->ref);
     if (rc) {
+        rd_kafka_headers_destroy(h);
         /* Local queue full or a transient error: the retry timer sends it again. */
         p->stats.delivery_retries++;
         TF_WARN(MOD, "cannot queue a derived event now (%s); retrying", tf_strerror(rc));
