@@ -652,6 +652,7 @@ static void test_connection_cap(void **state)
         request(&f, port, EVHTTP_REQ_GET, "/healthz");
         assert_int_equal(f.code, 200);
     }
+    free(f.body);
     tf_ops_destroy(ops);
     free(f.snap);
     event_base_free(f.base);
