@@ -15,6 +15,12 @@ log() { printf 'tests: %s\n' "$*" >&2; }
 
 bash deploy/dev/install-deps.sh
 
+# The third-party CloudEvents readers of tests/e2e/test_cloudevents_sdk.sh (a venv
+# with PyPI packages, a Maven-built jar; cached, rebuilt when their inputs change).
+# The test builds them itself too; a failure here shows up there as a failed test.
+log "preparing the CloudEvents SDK readers (tests/e2e/sdk/build.sh)"
+bash tests/e2e/sdk/build.sh >/dev/null || log "the CloudEvents SDK readers did not build: test_cloudevents_sdk will fail"
+
 log "building (RelWithDebInfo) in build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install everything touchflow needs to build and run its tests on Debian bookworm:
-# the C toolchain and libraries, redis-server, a headless JDK >= 17 and Maven (which
-# fetches the Kafka broker jars, see deploy/dev/kafka/pom.xml), python3 (test scripts),
-# libfaketime (a test runs the daemon 40 days ahead), clang and its libFuzzer runtime
-# (tests/fuzz).
+# the C toolchain and libraries, redis-server, a headless JDK >= 17 (javac too: the
+# CloudEvents Java SDK reader of tests/e2e/sdk is compiled) and Maven (which fetches the
+# Kafka broker jars, see deploy/dev/kafka/pom.xml), python3 (test scripts) and its venv
+# module (tests/e2e/sdk/build.sh installs the PyPI packages of the SDK test into a
+# venv), libfaketime (a test runs the daemon 40 days ahead), clang and its libFuzzer
+# runtime (tests/fuzz).
 #
 # Idempotent: packages already installed are left alone and `apt-get update` only runs
 # when something is missing. Runs apt-get as root, through sudo when not root.
@@ -21,8 +23,9 @@ PACKAGES=(
   maven ca-certificates
   curl prometheus chromium systemd
   libfaketime clang libclang-rt-14-dev
+  python3-venv
 )
-JDK_PACKAGE=openjdk-17-jre-headless
+JDK_PACKAGE=openjdk-17-jdk-headless
 MIN_JAVA=17
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -70,6 +73,9 @@ if [ "$jmaj" -lt "$MIN_JAVA" ]; then
   if [ "$jmaj" -gt 0 ]; then
     log "java $jmaj found on PATH, need >= $MIN_JAVA: installing $JDK_PACKAGE"
   fi
+elif ! command -v javac >/dev/null 2>&1 && ! [ -x "${JAVA_HOME:-/nonexistent}/bin/javac" ]; then
+  # A JRE alone runs the broker but cannot compile the SDK reader.
+  missing+=("$JDK_PACKAGE")
 fi
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 

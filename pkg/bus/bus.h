@@ -158,7 +158,8 @@ void tf_producer_destroy(tf_producer_t *p);
 
 /* The headers and value that carry the derived event json[0..len) (as
  * tf_derived_encode wrote it) in structured mode (the event is the value) or binary
- * mode (its data is the value, the attributes are ce_* headers). *value points
+ * mode (its data is the value, the attributes are ce_* headers); tf-id, tf-type and
+ * tf-subject headers in both, for routers. *value points
  * into json. The headers are the caller's: pass them to tf_producer_send, or
  * destroy them when it fails. */
 rd_kafka_headers_t *tf_bus_ce_binding(const char *json, size_t len, int binary, const void **value,

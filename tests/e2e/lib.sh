@@ -34,17 +34,20 @@ create_topic() { bash "$ROOT/deploy/dev/services.sh" topics-create "$1" "$2" >/d
 # Writes the test's config: the defaults with this run's names. The ops listener is
 # off unless E2E_OPS_LISTEN is set (127.0.0.1:0 takes a free port: see ops_url), so
 # that several daemons of one test never compete for a port. E2E_PRODUCER, a JSON
-# object, sets librdkafka producer properties (kafka.producer).
+# object, sets librdkafka producer properties (kafka.producer). E2E_OUTPUT_MODE sets
+# kafka.output_mode (structured or binary); unset, the key is left out (the default).
 write_config() {
-  local outs="" f rules=""
+  local outs="" f rules="" mode=""
   for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
   [ -n "${E2E_RULES:-}" ] && rules="\"rules\": $E2E_RULES,"
+  [ -n "${E2E_OUTPUT_MODE:-}" ] && mode="\"output_mode\": \"$E2E_OUTPUT_MODE\","
   local producer=${E2E_PRODUCER:-}
   [ -n "$producer" ] || producer='{}'
   cat >"$WORK/touchflow.json" <<JSON
 {
   "kafka": {
     "group_id": "$GROUP",
+    $mode
     "input_topics": ["$IN"],
     "dlq_topic": "$DLQ",
     "output_topics": {${outs%,}},
@@ -67,8 +70,9 @@ setup_topics() {
   for f in $FAMILIES; do create_topic "$OUT_PREFIX.$f" 1; done
 }
 
+# E2E_STATS_MS: the stats line's period (tests that act at a point of progress).
 start_daemon() {
-  "$TFD" -c "$WORK/touchflow.json" --stats-interval-ms 500 >>"$WORK/touchflowd.out" 2>>"$WORK/touchflowd.log" &
+  "$TFD" -c "$WORK/touchflow.json" --stats-interval-ms "${E2E_STATS_MS:-500}" "$@" >>"$WORK/touchflowd.out" 2>>"$WORK/touchflowd.log" &
   DAEMON_PID=$!
 }
 
@@ -94,11 +98,13 @@ free_port() {
 # tests that stop or hang Redis; stop_own_redis kills it (also when stopped), and
 # finish kills any still running. The pid is kept here, not only in $WORK, which
 # finish removes.
+# Further arguments are redis-server options that override these (the last one wins),
+# e.g. start_own_redis PORT --appendonly yes --appendfsync always.
 declare -A OWN_REDIS_PID=()
 start_own_redis() {
   mkdir -p "$WORK/redis-$1"
   redis-server --port "$1" --bind 127.0.0.1 --dir "$WORK/redis-$1" --save '' --appendonly no \
-    --daemonize yes --pidfile "$WORK/redis-$1/pid" --logfile "$WORK/redis-$1/log" || return 1
+    --daemonize yes --pidfile "$WORK/redis-$1/pid" --logfile "$WORK/redis-$1/log" "${@:2}" || return 1
   local _
   for _ in $(seq 50); do
     if redis-cli -p "$1" ping >/dev/null 2>&1 && [ -s "$WORK/redis-$1/pid" ]; then
@@ -219,6 +225,105 @@ if sys.argv[3] == "verbose" and (bad or extra):
 sys.exit(0 if not bad and not extra else 1)
 PY
 }
+
+# ---- fault tests (tests/faults) ----
+
+# Per customer and kind, the events of file $1 missing from the state in Redis and
+# those counted more often than they came: prints "LOST DUPLICATED".
+count_diff() {
+  python3 "$E2E_DIR/redis_state.py" "$TOUCHFLOW_REDIS_URL" "$PREFIX" >"$WORK/state.json" &&
+  python3 - "$1" "$WORK/state.json" <<'PY'
+import json, sys
+from collections import Counter, defaultdict
+want = defaultdict(Counter)
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    want[e["subject"]][e["type"].split(".", 1)[1]] += 1
+state = json.load(open(sys.argv[2]))
+lost = dup = 0
+for c in set(want) | set(state):
+    got = Counter({k[2:]: int(v) for k, v in state.get(c, {}).items() if k.startswith("n:")})
+    for k in set(want[c]) | set(got):
+        lost += max(0, want[c][k] - got[k])
+        dup += max(0, got[k] - want[c][k])
+print(lost, dup)
+PY
+}
+
+# Every output record of family $1 (lifecycle, care...) into file $2.
+consume_out() {
+  "$TF" consume --from-beginning --idle-ms 3000 --timeout-ms 60000 -t "$OUT_PREFIX.$1" >"$2" 2>/dev/null
+}
+
+# Buyers of events file $1 without a stage change caused by a purchase (first
+# purchase, or win-back after an exit) among the lifecycle records of file $2:
+# prints their number, and a few of them on stderr.
+stage_changes_missing() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+buyers = {json.loads(l)["subject"] for l in open(sys.argv[1]) if '"touchpoint.purchase"' in l}
+got = set()
+for l in open(sys.argv[2]):
+    ev = json.loads(json.loads(l)["value"])
+    if ev["data"].get("cause") == "purchase" and ev["data"].get("rule") in ("first_purchase", "winback_purchase"):
+        got.add(ev["subject"])
+missing = buyers - got
+if missing:
+    print("  no purchase stage change for %d buyers, e.g. %s" % (len(missing), sorted(missing)[:5]), file=sys.stderr)
+print(len(missing))
+PY
+}
+
+# The group's lag summed over the partitions of the input topic; -1 while a
+# partition has no committed offset (or the broker does not answer).
+group_lag() {
+  "$TF" lag --json --group "$GROUP" -t "$IN" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    rows = json.load(sys.stdin)
+except ValueError:
+    rows = []
+print(sum(r["lag"] for r in rows) if rows and all(r["current_offset"] is not None for r in rows) else -1)'
+}
+# Waits up to $1 seconds until the group has committed every input record (the
+# daemon commits offsets every second, once records are applied and delivered).
+caught_up() { [ "$(group_lag)" = 0 ]; }
+wait_caught_up() { wait_for "$1" caught_up; }
+
+# Produces file $1 in $2 slices, one every $3 seconds, in the background (sets
+# PRODUCER_PID): the input keeps arriving while the fault is injected.
+produce_paced() {
+  local file=$1 slices=$2 every=$3 n
+  n=$(( ($(wc -l <"$file") + slices - 1) / slices ))
+  split -l "$n" -d -a 3 "$file" "$WORK/slice."
+  (
+    for f in "$WORK"/slice.*; do
+      "$TF" produce -t "$IN" "$f" >/dev/null 2>&1 || echo "producing $f failed" >&2
+      sleep "$every"
+    done
+  ) &
+  PRODUCER_PID=$!
+}
+
+# Runs a Kafka CLI class from the jars deploy/dev/services.sh fetched, e.g.
+# kafka_tool kafka.admin.ConfigCommand --bootstrap-server ... --describe ...
+kafka_tool() {
+  local v libs=
+  for v in ${TOUCHFLOW_DEV_KAFKA_VERSION:-} \
+      "$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/deploy/dev/kafka/pom.xml" | head -n 1)" 3.9.0; do
+    libs=${TOUCHFLOW_DEV_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/touchflow/kafka-$v}/libs
+    [ -d "$libs" ] && break
+  done
+  local java=java
+  [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ] && java=$JAVA_HOME/bin/java
+  printf 'log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=%%p %%m%%n\n' >"$WORK/tools-log4j.properties"
+  "$java" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$WORK/tools-log4j.properties" -cp "$libs/*" "$@"
+}
+
+# The machine-readable summary of a fault test, collected by tests/faults/matrix.sh:
+# fault_line NAME EVENTS LOST DUPLICATED DERIVED_MISSING SECONDS_TO_RECOVER
+fault_line() { echo "FAULT|$1|$2|$3|$4|$5|$6"; }
 
 check() {
   local what=$1; shift
