@@ -382,11 +382,12 @@ static const opt options[] = {
 
     INT(R("churn.warning"), rules.churn_warning, 1, 100, 60),
     INT(R("churn.clear"), rules.churn_clear, 0, 99, 40),
-    INT(R("churn.weight_inactivity"), rules.weight_inactivity, 0, 100, 35),
-    INT(R("churn.weight_spend_decline"), rules.weight_spend_decline, 0, 100, 20),
-    INT(R("churn.weight_complaints"), rules.weight_complaints, 0, 100, 20),
-    INT(R("churn.weight_satisfaction"), rules.weight_satisfaction, 0, 100, 15),
-    INT(R("churn.weight_nps"), rules.weight_nps, 0, 100, 10),
+    /* Inactivity alone reaches the warning: silence is how most customers leave. */
+    INT(R("churn.weight_inactivity"), rules.weight_inactivity, 0, 100, 60),
+    INT(R("churn.weight_spend_decline"), rules.weight_spend_decline, 0, 100, 10),
+    INT(R("churn.weight_complaints"), rules.weight_complaints, 0, 100, 15),
+    INT(R("churn.weight_satisfaction"), rules.weight_satisfaction, 0, 100, 10),
+    INT(R("churn.weight_nps"), rules.weight_nps, 0, 100, 5),
     INT(R("churn.repeat_complaints"), rules.repeat_complaints, 1, 1000, 2),
     INT(R("churn.low_satisfaction_pct"), rules.low_satisfaction_pct, 0, 100, 90),
     INT(R("churn.low_nps"), rules.low_nps, 0, 10, 6),
@@ -1280,6 +1281,10 @@ static void validate_rules(const tf_config_rules *r, errlist *e)
                 ", expected exactly 100",
              r->weight_inactivity, r->weight_spend_decline, r->weight_complaints,
              r->weight_satisfaction, r->weight_nps, sum);
+    if (pct_ok(r->weight_inactivity) && r->weight_inactivity < r->churn_warning)
+        errf(e, "rules.churn.weight_inactivity: %" PRId64 " is below rules.churn.warning (%" PRId64
+                "): a customer who simply stops buying would never be warned before churning",
+             r->weight_inactivity, r->churn_warning);
     int shares_ok = pct_ok(r->key_share_pct) && pct_ok(r->potential_share_pct) &&
                     pct_ok(r->tier_hysteresis_pct);
     int64_t shares = !shares_ok ? 0 : r->key_share_pct + r->potential_share_pct + r->tier_hysteresis_pct;

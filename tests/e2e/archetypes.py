@@ -60,6 +60,8 @@ ANNIVERSARY_BEFORE = 3
 COMPLAINT_FOLLOWUP_DAYS = 7
 CHECKIN_DAYS = 30
 CHURN_AFTER_DAYS = 180
+CHURN_WARNING = 60
+WEIGHT_INACTIVITY = 60  # alone at the warning: a silent customer is warned as it declines
 COST_PER_CARE = 100
 COST_PER_COMPLAINT = 2000
 SLA_MIN = {"low": 4320, "medium": 1440, "high": 480, "critical": 120}
@@ -210,6 +212,17 @@ class Customer:
         self.tiers.append((t, to))
         self.expect(t, "tier.changed", rule, **{"from": frm, "to": to}, **fig)
 
+    def silent_warning(self, t, days_since_purchase):
+        """The churn warning that comes with a decline by inactivity, for that alone."""
+        self.warned_at = t
+        self.expect(t, "churn.warning", "risk_above_warning", risk=WEIGHT_INACTIVITY, reasons=["inactivity"],
+                    warning_threshold=CHURN_WARNING, stage="decline", days_since_purchase=days_since_purchase,
+                    open_complaints=0)
+
+    def cleared_by_purchase(self, t, risk=0):
+        """A purchase retracts a standing warning; right after it inactivity is nil."""
+        self.expect(t, "churn.cleared", "purchase", risk=risk, warned_days=(t - self.warned_at) // DAY)
+
     def stage_at(self, t):
         s = "none"
         for at, to in sorted(self.stages, key=lambda x: x[0]):
@@ -346,6 +359,7 @@ def build():
         c.stage(t0, "prospect", "growth", "first_purchase", "purchase", purchases=1)
         c.stage(t0 + 30 * DAY, "growth", "decline", "inactivity", "timer", purchases=1, threshold_days=30,
                 mean_interval_days=-1, days_since_purchase=30)
+        c.silent_warning(t0 + 30 * DAY, 30)  # standing until the churn: they never come back
         t_churn = t0 + CHURN_AFTER_DAYS * DAY
         c.stage(t_churn, "decline", "churned", "no_purchase", "timer", purchases=1, days_since_purchase=180)
         c.expect(t_churn, "winback.opportunity", "no_purchase", cause="no_purchase", purchases=1,
@@ -393,11 +407,14 @@ def build():
     # mean interval 3 days -> the 30-day floor
     c.stage(buys[1] + 30 * DAY, "growth", "decline", "inactivity", "timer", purchases=2, threshold_days=30,
             mean_interval_days=3)
+    c.silent_warning(buys[1] + 30 * DAY, 30)
     c.stage(buys[2], "decline", "growth", "recovered_purchase", "purchase", purchases=3)
+    c.cleared_by_purchase(buys[2])
     c.stage(buys[4], "growth", "mature", "mature_threshold", "purchase", purchases=5, tenure_days=134)
     # mean interval 134 / 4 = 33.5 days -> 67 days
     c.stage(buys[4] + 67 * DAY, "mature", "decline", "inactivity", "timer", purchases=5, threshold_days=67,
             mean_interval_days=33)
+    c.silent_warning(buys[4] + 67 * DAY, 67)
     t_churn = buys[4] + CHURN_AFTER_DAYS * DAY
     c.stage(t_churn, "decline", "churned", "no_purchase", "timer", purchases=5, days_since_purchase=180)
     c.expect(t_churn, "winback.opportunity", "no_purchase", cause="no_purchase", purchases=5,
@@ -405,10 +422,14 @@ def build():
     c.stage(buys[5], "churned", "growth", "winback_purchase", "purchase", purchases=6)
     c.expect(buys[5], "winback.succeeded", "winback_purchase", order_id="o-season-6", amount=12800,
              churned_count=1, days_churned=(buys[5] - t_churn) // DAY)
+    # the warning stood through the churn; the win-back purchase retracts it
+    c.cleared_by_purchase(buys[5])
     # back in growth with 6 purchases and a year of tenure: mature at once
     c.stage(buys[5], "growth", "mature", "mature_threshold", "purchase", purchases=6)
     # Its only purchase since the spring leaves the recent spend window (15-day
     # buckets: at 77 days, 2025-12-08) before 150 days of inactivity: spend decline.
+    # No warning with it: spend decline 10 and the inactivity signal, from half the
+    # 150-day threshold on, keep the risk under 60 to the year's end (30 by then).
     t, recent, previous = first_spend_decline(c, buys[5], STREAM_END)
     c.stage(t, "mature", "decline", "spend_decline", "timer", purchases=6, recent_spend=recent,
             previous_spend=previous, days_since_purchase=(t - buys[5]) // DAY)
@@ -473,6 +494,7 @@ def build():
     b.stage(tb, "prospect", "growth", "first_purchase", "purchase", purchases=1)
     b.stage(tb + 30 * DAY, "growth", "decline", "inactivity", "timer", purchases=1, threshold_days=30,
             mean_interval_days=-1)
+    b.silent_warning(tb + 30 * DAY, 30)
     t_churn = tb + CHURN_AFTER_DAYS * DAY
     b.stage(t_churn, "decline", "churned", "no_purchase", "timer", purchases=1, days_since_purchase=180)
     b.expect(t_churn, "winback.opportunity", "no_purchase", cause="no_purchase", purchases=1, churned_count=1)
@@ -487,6 +509,7 @@ def build():
     cc.stage(tc1, "prospect", "growth", "first_purchase", "purchase", purchases=1)
     cc.stage(tc2 + 30 * DAY, "growth", "decline", "inactivity", "timer", purchases=2, threshold_days=30,
              mean_interval_days=8)
+    cc.silent_warning(tc2 + 30 * DAY, 30)
     t_churn = tc2 + CHURN_AFTER_DAYS * DAY
     cc.stage(t_churn, "decline", "churned", "no_purchase", "timer", purchases=2, days_since_purchase=180)
     cc.expect(t_churn, "winback.opportunity", "no_purchase", cause="no_purchase", purchases=2, churned_count=1)
@@ -505,6 +528,7 @@ def build():
     c.stage(buys[0], "prospect", "growth", "first_purchase", "purchase", purchases=1)
     c.stage(buys[2] + 30 * DAY, "growth", "decline", "inactivity", "timer", purchases=3, threshold_days=30,
             mean_interval_days=14)
+    c.silent_warning(buys[2] + 30 * DAY, 30)  # warned before the churn, not only after it
     t_churn = buys[2] + CHURN_AFTER_DAYS * DAY
     c.stage(t_churn, "decline", "churned", "no_purchase", "timer", purchases=3, days_since_purchase=180)
     c.expect(t_churn, "winback.opportunity", "no_purchase", cause="no_purchase", purchases=3,
@@ -512,6 +536,7 @@ def build():
     c.stage(buys[3], "churned", "growth", "winback_purchase", "purchase", purchases=4)
     c.expect(buys[3], "winback.succeeded", "winback_purchase", order_id="o-churn-4", amount=9900, churned_count=1,
              days_churned=(buys[3] - t_churn) // DAY)
+    c.cleared_by_purchase(buys[3])
     c.post_purchase()
     c.festivals(buys[0], t_churn)
     c.festivals(buys[3])
@@ -532,10 +557,10 @@ def build():
     c.update(ms("2025-04-23 03:00"), "cmp-2002", "acknowledged")
     t_survey = ms("2025-05-08 02:00")
     c.ev(t_survey, "survey", {"expectation": 10, "perception": 4, "nps": 0})
-    # risk at the survey: inactivity 35 x (23/30 - 0.5) x 2 = 18.67, two open and
-    # repeated complaints 20, satisfaction 40% 15, NPS 0 10: 63.67 -> 64
-    c.stage(t_survey, "growth", "decline", "churn_risk", "survey", purchases=2, risk=64, warning_threshold=60)
-    c.expect(t_survey, "churn.warning", "risk_above_warning", risk=64,
+    # risk at the survey: inactivity 60 x (23/30 - 0.5) x 2 = 32, two open and
+    # repeated complaints 15, satisfaction 40% 10, NPS 0 5: 62
+    c.stage(t_survey, "growth", "decline", "churn_risk", "survey", purchases=2, risk=62, warning_threshold=60)
+    c.expect(t_survey, "churn.warning", "risk_above_warning", risk=62,
              reasons=["inactivity", "repeated_complaints", "low_satisfaction", "low_nps"], warning_threshold=60,
              stage="decline", days_since_purchase=23, open_complaints=2, satisfaction=40.0)
     # A purchase of 05-07 arrives after the survey of 05-08: it counts, and what it
@@ -544,8 +569,8 @@ def build():
     c.buy(t_late, "o-late-3", 9000, 1000, arrive=ms("2025-05-08 06:00"))
     c.stage(t_survey, "decline", "growth", "recovered_purchase", "purchase", purchases=3, days_since_purchase=1,
             tenure_days=37)
-    # risk after it: no inactivity, complaints 20, satisfaction 15, NPS 10
-    c.expect(t_survey, "churn.cleared", "purchase", risk=45, warned_days=0)
+    # risk after it: no inactivity, complaints 15, satisfaction 10, NPS 5
+    c.expect(t_survey, "churn.cleared", "purchase", risk=30, warned_days=0)
     c.update(ms("2025-05-12 02:00"), "cmp-2001", "resolved")
     c.update(ms("2025-05-20 02:00"), "cmp-2002", "resolved")
     t_exit = ms("2025-06-01 02:00")

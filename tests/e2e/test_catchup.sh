@@ -5,7 +5,8 @@
 # (30 days after its last purchase) falls inside the outage. 20 of them bought every
 # week during it: their purchases wait in the backlog, and no decline, churn warning
 # or churn may be emitted for them when the daemon catches up. The other 10 bought
-# nothing: each declines exactly once, at its deadline, once the backlog is applied.
+# nothing: each declines exactly once, at its deadline, once the backlog is applied,
+# and is warned of churn for inactivity with it (inactivity alone reaches the warning).
 set -uo pipefail
 # Small batches: the backlog takes many, so a timer taken early would fire before
 # the purchases of later batches.
@@ -123,13 +124,15 @@ if what == "back":
             bad.append((e["subject"], e["type"], e["data"].get("to"), e["time"]))
     print("  false alarms for the 20 who kept buying: %d %s" % (len(bad), bad[:5]))
     sys.exit(1 if bad else 0)
-declines = {}
+declines, warnings = {}, {}
 for e in evs:
     if e["type"] == "touchflow.lifecycle.stage_changed" and e["data"]["to"] == "decline":
         declines.setdefault(e["subject"], []).append(e)
+    if e["type"] == "touchflow.churn.warning":
+        warnings.setdefault(e["subject"], []).append(e)
 gone = sorted(c for c in deadlines if c.startswith("gone-"))
 for c in gone:
-    d = declines.get(c, [])
+    d, w = declines.get(c, []), warnings.get(c, [])
     if len(d) != 1 or d[0]["data"]["rule"] != "inactivity":
         bad.append((c, [(x["data"]["rule"], x["time"]) for x in d]))
         continue
@@ -137,12 +140,17 @@ for c in gone:
     want = datetime.utcfromtimestamp(deadlines[c] / 1000)
     if t != want:
         bad.append((c, d[0]["time"], "want", want.isoformat()))
-print("  the 10 who stopped buying: %d declined once at their deadline; wrong: %s" % (len(gone) - len(bad), bad[:5]))
+    elif len(w) != 1 or w[0]["time"] != d[0]["time"] or w[0]["data"]["reasons"] != ["inactivity"] or \
+            w[0]["data"]["risk"] != 60:
+        bad.append((c, "warnings", [(x["time"], x["data"]["reasons"], x["data"]["risk"]) for x in w]))
+print("  the 10 who stopped buying: %d declined once at their deadline, warned with it; wrong: %s" %
+      (len(gone) - len(bad), bad[:5]))
 sys.exit(1 if bad else 0)
 PY
 }
 check "no decline, churn warning or churn for the customers whose purchases waited in the backlog" verdict back
-check "each customer who stopped buying declines once, for inactivity, at its deadline" verdict gone
+check "each customer who stopped buying declines once, for inactivity, at its deadline, warned of churn with it" \
+  verdict gone
 
 echo "# took $((SECONDS - started)) s"
 finish

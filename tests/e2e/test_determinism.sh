@@ -12,7 +12,8 @@
 #            are dropped by id, as a subscriber does; what the dead member committed
 #            and never delivered goes out later, so only ids and contents are compared)
 # The first run is also checked for sense (every family fires, no steady buyer is
-# declined, every silent buyer churns, tiers and referrals as the journeys say).
+# declined, every silent buyer churns, warned before it does, tiers and referrals as
+# the journeys say).
 set -uo pipefail
 # shellcheck disable=SC2034 # read by lib.sh
 E2E_CLOCK=stream
@@ -103,7 +104,7 @@ check "live: SIGTERM exits 0" stop_members "$pid"
 consume_run live
 check "live: no dead letters" test "$(stat_of dead_lettered "$WORK/live-a.log")" = 0
 check "live: duplicates recognised (8 sent twice)" test "$(stat_of duplicates "$WORK/live-a.log")" = 8
-check "live: every family fires, steady buyers stay, silent ones churn, tiers and referrals" \
+check "live: every family fires, steady buyers stay, silent ones are warned and churn, tiers and referrals" \
   year sane "$WORK/out-live.jsonl"
 
 run_one default 2000

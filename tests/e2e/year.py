@@ -10,8 +10,9 @@
                                         the same ids with the same content, in the same
                                         order per customer and family (a run named crash*
                                         may differ in order: re-sends); prints the figures
-    year.py sane OUT.jsonl              what any run must show: every family fires, and
-                                        no customer who kept buying is declined or churned
+    year.py sane OUT.jsonl              what any run must show: every family fires, no
+                                        customer who kept buying is declined or churned,
+                                        and every silent buyer is warned before it churns
 
 The archetypes: steady buyers on their own rhythm (never declined), buyers who go
 silent (declined, warned, churned), win-backs, seasonal buyers, one-off buyers
@@ -254,8 +255,19 @@ def sane(path, feed):
     silent = {e["subject"] for e in events if e["type"] == "touchflow.lifecycle.stage_changed" and
               e["subject"].startswith("silent-") and e["data"].get("to") == "churned"}
     credited = {e["data"]["referred_id"] for e in events if e["type"] == "touchflow.referral.credited"}
-    print("  tiers entered: %s; silent buyers churned: %d of 20; referrals credited: %d; declines of steady "
-          "buyers: %d" % (dict(tiers), len(silent), len(credited), len(false_declines)))
+    # DOMAIN.md: a customer who simply stops buying is warned (for inactivity) before
+    # the decline turns into churn, and the warning still stands when it does.
+    unwarned = []
+    for c in sorted(silent):
+        mine = sorted((e["time"], e["type"], e["data"]) for e in events if e["subject"] == c)
+        churn_at = min(t for t, ty, d in mine if ty == "touchflow.lifecycle.stage_changed" and d.get("to") == "churned")
+        churn_evs = [(t, ty, d) for t, ty, d in mine if t < churn_at and ty.startswith("touchflow.churn.")]
+        last = churn_evs[-1] if churn_evs else None
+        if not last or last[1] != "touchflow.churn.warning" or "inactivity" not in last[2]["reasons"]:
+            unwarned.append((c, churn_at, last and (last[0], last[1])))
+    print("  tiers entered: %s; silent buyers churned: %d of 20, warned before: %d; referrals credited: %d; "
+          "declines of steady buyers: %d" % (dict(tiers), len(silent), len(silent) - len(unwarned), len(credited),
+                                             len(false_declines)))
     ok = True
     if missing:
         print("  no event of type %s" % ", ".join(missing))
@@ -264,6 +276,9 @@ def sane(path, feed):
         print("  steady buyers declined or churned: %s" % false_declines[:5])
         ok = False
     if len(silent) != 20 or not {"key", "potential", "temporary"} <= set(tiers):
+        ok = False
+    if unwarned:
+        print("  silent buyers churned without a standing warning: %s" % unwarned[:5])
         ok = False
     if credited != set(feed.credit_want):
         print("  referrals credited: %s, want %s" % (sorted(credited), sorted(feed.credit_want)))

@@ -755,7 +755,11 @@ static void test_rules_defaults(void **state)
     assert_int_equal(r->weight_inactivity + r->weight_spend_decline + r->weight_complaints +
                          r->weight_satisfaction + r->weight_nps,
                      100);
-    assert_int_equal(r->weight_inactivity, 35);
+    assert_int_equal(r->weight_inactivity, 60); /* alone at the warning threshold */
+    assert_int_equal(r->weight_spend_decline, 10);
+    assert_int_equal(r->weight_complaints, 15);
+    assert_int_equal(r->weight_satisfaction, 10);
+    assert_int_equal(r->weight_nps, 5);
     assert_int_equal(r->low_nps, 6);
     assert_int_equal(r->festival_days_before, 3);
     assert_int_equal(r->complaint_followup_days, 7);
@@ -793,14 +797,16 @@ static void test_rules_overrides(void **state)
 {
     (void)state;
     tf_config_t *c = cfg_new();
-    set_ok(c, "rules.churn.warning=70");
-    assert_int_equal(c->rules.churn_warning, 70);
+    set_ok(c, "rules.churn.warning=50");
+    assert_int_equal(c->rules.churn_warning, 50);
     set_ok(c, "rules.tiers.hysteresis_pct=0");
     assert_int_equal(c->rules.tier_hysteresis_pct, 0);
     set_ok(c, "timers.clock=stream");
     assert_string_equal(c->timers_clock, "stream");
-    set_ok(c, "rules.churn={\"clear\": 30, \"weight_nps\": 10}");
+    set_ok(c, "rules.churn={\"clear\": 30, \"weight_nps\": 10, \"weight_satisfaction\": 5}");
     assert_int_equal(c->rules.churn_clear, 30);
+    assert_int_equal(c->rules.weight_nps, 10);
+    assert_int_equal(c->rules.weight_satisfaction, 5);
 
     /* A list replaces the parsed levels, as JSON or comma-separated. */
     set_ok(c, "rules.loyalty.levels=[\"a:0\",\"b:10\"]");
@@ -910,16 +916,16 @@ static void test_rules_validate(void **state)
     assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
     assert_int_equal(count_lines(errbuf), 3);
     assert_has(errbuf, "rules.churn.weight_*: ");
-    assert_has(errbuf, "sum to 110, expected exactly 100");
+    assert_has(errbuf, "sum to 115, expected exactly 100");
     assert_has(errbuf, "rules.churn.clear: 60 must be below rules.churn.warning (60)");
     assert_has(errbuf, "rules.tiers.key_share_pct + potential_share_pct + hysteresis_pct: 50 + 50 + 2 is 102, at most 100");
 
     /* The same through overrides: each value is valid alone, the whole is not. */
     tf_config_defaults(c);
-    set_ok(c, "rules.churn.weight_inactivity=30");
+    set_ok(c, "rules.churn.weight_spend_decline=5");
     assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
     assert_has(errbuf, "sum to 95");
-    set_ok(c, "rules.churn.weight_nps=15");
+    set_ok(c, "rules.churn.weight_nps=10");
     assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
     set_ok(c, "rules.churn.clear=70");
     assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
@@ -949,6 +955,43 @@ static void test_rules_validate(void **state)
     c->rules.nlevels = 0;
     assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
     assert_has(errbuf, "rules.loyalty.levels: 0 levels, expected 1 to 8");
+    free(c);
+}
+
+/* DOMAIN.md: inactivity alone must be able to reach the warning, or a customer who
+ * simply stops buying churns unwarned. Refused however it comes about. */
+static void test_rules_inactivity_weight(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    set_ok(c, "rules.churn.weight_inactivity=50");
+    set_ok(c, "rules.churn.weight_spend_decline=20");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_string_equal(errbuf, "rules.churn.weight_inactivity: 50 is below rules.churn.warning (60): a customer "
+                                "who simply stops buying would never be warned before churning");
+    set_ok(c, "rules.churn.warning=50"); /* at the warning: enough */
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+
+    /* Raising the warning over the default weight is refused too, naming the weight. */
+    tf_config_defaults(c);
+    set_ok(c, "rules.churn.warning=61");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 1);
+    assert_has(errbuf, "rules.churn.weight_inactivity: 60 is below rules.churn.warning (61)");
+
+    /* Reported with the other cross-field errors, in a file as well. */
+    tf_config_defaults(c);
+    c->rules.weight_inactivity = 0;
+    c->rules.weight_satisfaction = 70;
+    c->rules.churn_clear = 60;
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_int_equal(count_lines(errbuf), 2);
+    assert_has(errbuf, "rules.churn.clear: 60 must be below rules.churn.warning (60)");
+    assert_has(errbuf, "rules.churn.weight_inactivity: 0 is below rules.churn.warning (60)");
+    tf_config_defaults(c);
+    assert_int_equal(load_text(c, "{\"rules\": {\"churn\": {\"weight_inactivity\": 40, \"weight_nps\": 25}}}"), 0);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "rules.churn.weight_inactivity: 40 is below rules.churn.warning (60)");
     free(c);
 }
 
@@ -1060,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_rules_overrides),
         cmocka_unit_test(test_rules_entry_errors),
         cmocka_unit_test(test_rules_validate),
+        cmocka_unit_test(test_rules_inactivity_weight),
         cmocka_unit_test(test_rules_round_trip),
         cmocka_unit_test(test_family_index),
         cmocka_unit_test(test_to_json_redacts),
