@@ -29,6 +29,11 @@ void tf_lc_change_stage(tf_customer_t *c, tf_stage to, const tf_cause *cause, co
 int tf_lc_is_mature(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms);
 /* The no-purchase period after which growth or mature declines, in ms. */
 int64_t tf_lc_inactivity_threshold_ms(const tf_config_rules *r, const tf_customer_t *c);
+/* The silence at which inactivity counts in full toward churn risk: the customer's
+ * own threshold, but never past half way to the churn point (rules.stages
+ * churn_after_days), so a customer of a long rhythm is warned with time left to act
+ * rather than churned unwarned. */
+int64_t tf_lc_warning_horizon_ms(const tf_config_rules *r, const tf_customer_t *c);
 /* Time-driven transitions at cause->at_ms: decline by inactivity, spend or risk;
  * churned after the exit period; mature by tenure. */
 void tf_lc_review_stage(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);

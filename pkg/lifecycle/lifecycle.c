@@ -324,7 +324,7 @@ void tf_lifecycle_schedule(const tf_config_rules *r, tf_customer_t *c)
     c->due[TF_TIMER_REVIEW] = 0;
     if (c->purchases > 0 &&
         (c->stage == TF_STAGE_GROWTH || c->stage == TF_STAGE_MATURE || c->stage == TF_STAGE_DECLINE)) {
-        int64_t cand[4], period = r->review_days * TF_MS_PER_DAY;
+        int64_t cand[5], period = r->review_days * TF_MS_PER_DAY;
         size_t n = 0;
         /* The periodic review keeps to a grid from the last touchpoint, so when it
          * falls does not depend on when the customer was last looked at. */
@@ -334,6 +334,9 @@ void tf_lifecycle_schedule(const tf_config_rules *r, tf_customer_t *c)
             cand[n++] = c->last_purchase_ms + r->churn_after_days * TF_MS_PER_DAY;
         else
             cand[n++] = c->last_purchase_ms + tf_lc_inactivity_threshold_ms(r, c);
+        /* Silence alone warns once inactivity counts in full. */
+        if (!c->warned)
+            cand[n++] = c->last_purchase_ms + tf_lc_warning_horizon_ms(r, c);
         if (c->stage == TF_STAGE_GROWTH && c->purchases >= r->mature_min_purchases)
             cand[n++] = c->first_purchase_ms + r->mature_min_tenure_days * TF_MS_PER_DAY;
         if (c->purchases == 1 && c->tier == TF_TIER_REGULAR)

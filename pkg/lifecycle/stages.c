@@ -64,6 +64,13 @@ int64_t tf_lc_inactivity_threshold_ms(const tf_config_rules *r, const tf_custome
     return own > floor_ms ? own : floor_ms;
 }
 
+int64_t tf_lc_warning_horizon_ms(const tf_config_rules *r, const tf_customer_t *c)
+{
+    int64_t own = tf_lc_inactivity_threshold_ms(r, c);
+    int64_t halfway = r->churn_after_days * TF_MS_PER_DAY / 2;
+    return own < halfway || halfway <= 0 ? own : halfway;
+}
+
 static void decline(tf_customer_t *c, const tf_cause *cause, const char *rule, tf_emit *e, const char *f1, int64_t v1,
                     const char *f2, int64_t v2)
 {

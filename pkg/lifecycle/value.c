@@ -83,8 +83,9 @@ int64_t tf_lc_risk(const tf_config_rules *r, const tf_customer_t *c, int64_t now
     double risk = 0;
     reasons[0] = '\0';
     if (c->purchases > 0) {
-        /* Nothing at half the customer's own decline threshold, all of it at the threshold. */
-        double idle = (double)(now_ms - c->last_purchase_ms) / (double)tf_lc_inactivity_threshold_ms(r, c);
+        /* Nothing at half the customer's own decline threshold, all of it at the
+         * threshold (or half way to the churn point, when that comes first). */
+        double idle = (double)(now_ms - c->last_purchase_ms) / (double)tf_lc_warning_horizon_ms(r, c);
         double s = clamp01((idle - 0.5) * 2);
         if (s > 0) {
             risk += s * (double)r->weight_inactivity;

@@ -428,11 +428,15 @@ def build():
     c.stage(buys[5], "growth", "mature", "mature_threshold", "purchase", purchases=6)
     # Its only purchase since the spring leaves the recent spend window (15-day
     # buckets: at 77 days, 2025-12-08) before 150 days of inactivity: spend decline.
-    # No warning with it: spend decline 10 and the inactivity signal, from half the
-    # 150-day threshold on, keep the risk under 60 to the year's end (30 by then).
     t, recent, previous = first_spend_decline(c, buys[5], STREAM_END)
     c.stage(t, "mature", "decline", "spend_decline", "timer", purchases=6, recent_spend=recent,
             previous_spend=previous, days_since_purchase=(t - buys[5]) // DAY)
+    # Its own 150-day threshold is past half way to the churn point, so the silence
+    # counts in full at 90 days: at the review of day 84 inactivity (84/90 - 1/2) x 2
+    # x 60 = 52 and the spend decline 10 reach the warning.
+    c.warned_at = buys[5] + 84 * DAY
+    c.expect(c.warned_at, "churn.warning", "risk_above_warning", risk=62, reasons=["inactivity", "spend_decline"],
+             warning_threshold=CHURN_WARNING, stage="decline", days_since_purchase=84, open_complaints=0)
     c.post_purchase()
     c.festivals(buys[0], t_churn)
     c.festivals(buys[5])

@@ -48,4 +48,7 @@ check "no retry loop: one refusal logged" test "$(grep -c 'refused as too large'
 check "SIGTERM exits 0" stop_daemon
 
 echo "# took $((SECONDS - started)) s"
+good=$(stat_of applied)
+fault_line "dead letter too large for the DLQ" 6 $((good < 5 ? 5 - good : 0)) $((good > 5 ? good - 5 : 0)) \
+  $((1 - $(wc -l <"$WORK/dlq.jsonl"))) -
 finish

@@ -60,6 +60,7 @@ follow = {e["data"]["occasion"] for e in hot if e["type"] == "touchflow.care.rem
 esc = {(e["data"]["complaint_id"], e["data"]["level"]) for e in hot if e["type"] == "touchflow.complaint.escalated"}
 others = {e["subject"] for e in evs if e["subject"].startswith("cust-other-")}
 dups = sum(n - 1 for n in ids.values() if n > 1)
+open(sys.argv[1] + ".missing", "w").write("%d\n" % (500 - len(follow) + 1000 - len(esc)))
 print("  cust-hot: %d derived events, %d follow-ups of 500 orders, %d escalations of 500 complaints; %d duplicates; "
       "other customers with events: %d" % (len(hot), len(follow), len(esc), dups, len(others)))
 sys.exit(0 if len(hot) > 1500 and len(follow) == 500 and len(esc) == 1000 and dups == 0 and len(others) == 10 else 1)
@@ -70,4 +71,7 @@ check "the hot customer's outbox is empty: every event acknowledged" \
   test "$(redis_cli HLEN "${PREFIX}c:{cust-hot}:outbox")" = 0
 
 echo "# took $((SECONDS - started)) s"
+done_n=$(($(stat_of applied) + $(stat_of replayed) + $(stat_of duplicates)))
+fault_line "one hot customer (1000 events, one batch)" "$total" $((done_n < total ? total - done_n : 0)) \
+  $((done_n > total ? done_n - total : 0)) "$(cat "$WORK/out.jsonl.missing" 2>/dev/null || echo '?')" -
 finish

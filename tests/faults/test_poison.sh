@@ -88,4 +88,7 @@ check "the good records counted exactly, nothing of the poison applied" counts
 check "SIGTERM exits 0" stop_daemon
 
 echo "# took $((SECONDS - started)) s"
+good=$(stat_of applied)
+fault_line "poison records (10000 among 1100 good)" 11100 $((good < 1100 ? 1100 - good : 0)) \
+  $((good > 1100 ? good - 1100 : 0)) $((10000 - $(wc -l <"$WORK/dlq.jsonl"))) -
 finish

@@ -43,12 +43,14 @@ kill -9 "$(own_redis_pid "$OWN_PORT")"
 unset "OWN_REDIS_PID[$OWN_PORT]"
 sleep 1
 start_own_redis "$OWN_PORT" || { echo "cannot restart redis-server"; exit 1; }
+t0=$SECONDS
 lost_seen() { grep -q 'redis lost data: the epoch counter is at 1, not above' "$WORK/touchflowd.log"; }
 check "the loss is logged at error level, naming the epoch counter" wait_for 30 lost_seen
 check "touchflow_redis_state_lost_total counts it" eval 'curl -s "$URL/metrics" | grep -q "^touchflow_redis_state_lost_total 1$"'
 check "/status shows it" eval 'curl -s "$URL/status" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"redis_state_lost\"]; sys.exit(0 if d[\"count\"] == 1 and \"epoch counter\" in d[\"detail\"] else 1)"'
 "$TF" produce -t "$IN" "$WORK/b.jsonl" >/dev/null 2>&1
 check "processing goes on by itself: 50 more applied" wait_processed 150 60
+recover=$((SECONDS - t0))
 check "SIGTERM exits 0" stop_daemon
 echo "# found: $(grep -o '"msg":"redis lost data[^"]*' "$WORK/touchflowd.log" | head -n 1)"
 
@@ -64,4 +66,8 @@ echo "# found: $(grep -o '"msg":"redis lost data[^"]*' "$WORK/touchflowd.log" | 
 check "SIGTERM exits 0" stop_daemon
 
 echo "# took $((SECONDS - started)) s"
+# What was applied before each loss is gone by design: lost counts it.
+cat "$WORK/a.jsonl" "$WORK/b.jsonl" "$WORK/c.jsonl" >"$WORK/all.jsonl"
+read -r lost dup < <(count_diff "$WORK/all.jsonl")
+fault_line "redis restarted empty, then flushed (loss expected)" 200 "$lost" "$dup" - "$recover"
 finish

@@ -58,7 +58,9 @@ check "nothing dead-lettered for a server-wide error" test "$(stat_of dead_lette
 echo "# found: failures=$(stat_of redis_failures), applied=$applied_during, $(grep -c 'OOM command not allowed' "$WORK/touchflowd.log") OOM replies logged"
 
 own CONFIG SET maxmemory 0 >/dev/null
+t0=$SECONDS
 check "memory back: the 200 waiting visits are applied" wait_processed 400 60
+recover=$((SECONDS - t0))
 check "ready again" wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$URL/readyz")" = 200 ]'
 failing_cleared() { curl -s "$URL/metrics" | grep -q "^touchflow_redis_failing 0$"; }
 check "touchflow_redis_failing back to 0" wait_for 20 failing_cleared
@@ -78,4 +80,7 @@ check "every customer's visits counted exactly once" exact
 check "SIGTERM exits 0" stop_daemon
 
 echo "# took $((SECONDS - started)) s"
+cat "$WORK/a.jsonl" "$WORK/b.jsonl" >"$WORK/all.jsonl"
+read -r lost dup < <(count_diff "$WORK/all.jsonl")
+fault_line "redis OOM (maxmemory, noeviction)" 400 "$lost" "$dup" - "$recover"
 finish

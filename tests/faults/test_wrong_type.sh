@@ -97,4 +97,7 @@ check "the log names each refused customer" eval 'for c in cust-str cust-stage c
 check "SIGTERM exits 0" stop_daemon
 
 echo "# took $((SECONDS - started)) s"
+others_done=$(($(stat_of applied) + $(stat_of replayed) + $(stat_of duplicates)))
+fault_line "redis keys of a wrong type (4 customers)" 104 $((others_done < 100 ? 100 - others_done : 0)) \
+  $((others_done > 100 ? others_done - 100 : 0)) - "$took"
 finish

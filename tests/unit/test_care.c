@@ -71,7 +71,9 @@ static void test_care_festivals(void **state)
     (void)state;
     harness *h = h_new();
     h_calendar(h);
-    h->r.inactivity_min_days = 1000; /* stays a growing customer all year */
+    /* Stays a growing customer all year: silence neither declines nor warns. */
+    h->r.inactivity_min_days = 1000;
+    h->r.churn_after_days = 3000;
     buy(h, T0, 1000);
     run(h, at(2027, 1, 1, 0, 0));
     STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
@@ -185,6 +187,7 @@ static void test_care_anniversary(void **state)
     (void)state;
     harness *h = h_new();
     h->r.inactivity_min_days = 1000;
+    h->r.churn_after_days = 3000;
     buy(h, T0, 1000);
     run(h, at(2027, 1, 3, 0, 0) - 1);
     STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");

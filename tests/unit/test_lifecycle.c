@@ -606,6 +606,37 @@ static void silent_churner(int purchases, int64_t gap_days, int64_t decline_days
     teardown_h(h);
 }
 
+/* A long rhythm: the customer's own threshold (twice its interval) reaches or passes
+ * the churn point, so inactivity counts in full half way to it (90 days by default)
+ * and the warning comes by then, whatever declined the customer first. */
+static void silent_churner_long(int purchases, int64_t gap_days)
+{
+    harness *h = h_new();
+    h_calendar(h);
+    for (int i = 0; i < purchases; i++)
+        buy(h, T0 + i * gap_days * DAY, 5000);
+    const int64_t last = T0 + (purchases - 1) * gap_days * DAY;
+    run(h, last + 365 * DAY);
+    const tf_derived_t *w = NULL, *c = NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        const tf_derived_t *d = &h->log[i];
+        if (d->type == TF_DERIVED_CHURN_WARNING && d->time_ms > last && !w)
+            w = d;
+        if (d->type == TF_DERIVED_STAGE_CHANGED && strcmp(fig_s(d, "to"), "churned") == 0)
+            c = d;
+    }
+    if (!w || !c || w >= c) {
+        dump(h);
+        fail_msg("%d purchases %lld days apart: want a churn warning before the churn", purchases,
+                 (long long)gap_days);
+    }
+    assert_non_null(strstr(fig_s(w, "reasons"), "inactivity"));
+    assert_true(w->time_ms <= last + h->r.churn_after_days / 2 * DAY);
+    assert_string_equal(c->rule, "no_purchase");
+    assert_int_equal(c->time_ms, last + h->r.churn_after_days * DAY);
+    teardown_h(h);
+}
+
 static void test_silent_churner(void **state)
 {
     (void)state;
@@ -613,6 +644,11 @@ static void test_silent_churner(void **state)
     silent_churner(4, 10, 30); /* a short rhythm: still the floor */
     silent_churner(4, 20, 40); /* twice the customer's own 20-day rhythm */
     silent_churner(3, 25, 50); /* twice a 25-day rhythm */
+    silent_churner_long(4, 45);  /* twice the rhythm is the half-way point */
+    silent_churner_long(4, 60);
+    silent_churner_long(4, 90);
+    silent_churner_long(4, 100); /* twice the rhythm is past the churn point */
+    silent_churner_long(3, 150);
 }
 
 /* contract_end / unsubscribe end the relationship from any stage, once. */
