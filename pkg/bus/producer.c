@@ -21,6 +21,7 @@ struct tf_producer_s {
     void *opaque;
     int fatal;            /* the client raised a fatal error: replace it */
     uint64_t rebuilds;
+    tf_log_throttle delivery_log;
     /* Handles for the topics we write, taken at start so their metadata is fetched
      * before the first record needs it (no stall on the first derived event). */
     char topic_names[9][256];
@@ -35,8 +36,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     tf_producer_t *p = opaque;
     (void)rk;
-    if (m->err)
-        TF_WARN(MOD, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    uint64_t held_back;
+    /* An outage fails every outstanding delivery: one line per 10 s says it. */
+    if (m->err && tf_log_throttle_pass(&p->delivery_log, tf_time_mono_ms(), 10 * TF_MS_PER_SEC, &held_back))
+        TF_WARN(MOD, "delivery to %s failed: %s (%llu more failed deliveries since the last report; they are sent again)",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err), (unsigned long long)held_back);
     p->cb(p, m->err, m->_private, p->opaque);
 }
 

@@ -42,6 +42,17 @@ void tf_log_write(tf_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void tf_log_vwrite(tf_log_level level, const char *module, const char *fmt, va_list ap);
 
+/* A repeated message, at most once per window: the first of a burst is written,
+ * the rest are counted and summed up when the window has passed. */
+typedef struct {
+    int64_t window_start_ms; /* 0: no message yet */
+    uint64_t suppressed;     /* messages held back in the current window */
+} tf_log_throttle;
+
+/* Returns 1 when the message at now_ms is to be written; then *held_back is how
+ * many were held back since the last one written (to say so). */
+int tf_log_throttle_pass(tf_log_throttle *t, int64_t now_ms, int64_t window_ms, uint64_t *held_back);
+
 /* The level check comes before any argument is formatted. */
 #define TF_LOG(level, module, ...)                          \
     do {                                                    \

@@ -93,3 +93,15 @@ void tf_log_write(tf_log_level level, const char *module, const char *fmt, ...)
     tf_log_vwrite(level, module, fmt, ap);
     va_end(ap);
 }
+
+int tf_log_throttle_pass(tf_log_throttle *t, int64_t now_ms, int64_t window_ms, uint64_t *held_back)
+{
+    if (t->window_start_ms != 0 && now_ms - t->window_start_ms < window_ms) {
+        t->suppressed++;
+        return 0;
+    }
+    *held_back = t->suppressed;
+    t->suppressed = 0;
+    t->window_start_ms = now_ms ? now_ms : 1;
+    return 1;
+}

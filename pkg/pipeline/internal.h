@@ -206,6 +206,8 @@ struct tf_pipeline_s {
     int64_t progress_mono_ms; /* records last finished or a batch went through Redis */
     int paused;             /* Redis is down */
     int consumer_paused;    /* what the consumer was last told */
+    int stalled;            /* no record could be taken for a while: paused, polled on */
+    int64_t polled_mono_ms; /* the consumer was last polled */
     int stopping;
     int pump_depth;
     int64_t stop_deadline_ms;

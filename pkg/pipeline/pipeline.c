@@ -158,11 +158,13 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
 
 /* ---- Redis availability ---- */
 
-/* The consumer is paused while Redis is down or the batch at the front keeps
- * failing; it is still polled meanwhile (poll_only), so the group keeps us. */
+/* The consumer is paused while Redis is down, the batch at the front keeps
+ * failing or no record could be taken for a while (deliveries outstanding); it
+ * is still polled meanwhile (poll_only), so the group keeps us and broker errors
+ * are still heard. */
 static void refresh_pause(tf_pipeline_t *p)
 {
-    int want = p->paused || p->stats.redis_failing;
+    int want = p->paused || p->stats.redis_failing || p->stalled;
     if (want == p->consumer_paused || !p->consumer)
         return;
     p->consumer_paused = want;
@@ -453,6 +455,7 @@ static int fill_batch(tf_pipeline_t *p, batch_t *b)
         if (take_record(p, b, m))
             break;
     }
+    p->polled_mono_ms = tf_time_mono_ms();
     if (b->nrecs == 0)
         return 0;
     b->seq = p->next_seq++;
@@ -471,6 +474,7 @@ static int fill_batch(tf_pipeline_t *p, batch_t *b)
 static void poll_only(tf_pipeline_t *p)
 {
     rd_kafka_message_t *m;
+    p->polled_mono_ms = tf_time_mono_ms();
     while ((m = tf_consumer_poll(p->consumer)) != NULL)
         if (stash_push(p, m) != TF_OK)
             rd_kafka_message_destroy(m);
@@ -482,6 +486,10 @@ void tf_pipeline_pump(tf_pipeline_t *p)
     if (p->pump_depth)
         return;
     p->pump_depth++;
+    if (p->stalled && free_batch(p) && p->stats.inflight < (uint64_t)p->cfg.max_inflight) {
+        p->stalled = 0;
+        refresh_pause(p);
+    }
     for (;;) {
         int progressed = 0;
         batch_t *b;
@@ -502,7 +510,7 @@ void tf_pipeline_pump(tf_pipeline_t *p)
     }
     /* Only while paused or unassigned: polling under backpressure would move
      * librdkafka's bounded prefetch into an unbounded stash. */
-    if (!p->stopping && (p->paused || p->stats.redis_failing || !p->assigned))
+    if (!p->stopping && (p->paused || p->stats.redis_failing || p->stalled || !p->assigned))
         poll_only(p);
     p->pump_depth--;
     check_drained(p);
@@ -551,6 +559,23 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     tf_pipeline_pump(p);
 }
 
+/* Unpolled, the consumer would be dropped from the group after
+ * max.poll.interval.ms and stop hearing the broker; so once no record has
+ * been taken for a while (every batch waiting on deliveries), it is paused and
+ * polled on until there is room again. Not sooner: pausing drops librdkafka's
+ * prefetch, which at full speed would cost a refetch per batch. */
+#define STALL_MS 1000
+
+static void check_stalled(tf_pipeline_t *p)
+{
+    if (p->stalled || p->stopping || !p->assigned || tf_time_mono_ms() - p->polled_mono_ms < STALL_MS)
+        return;
+    p->stalled = 1;
+    TF_WARN(MOD, "no record could be taken for %d ms (%llu in flight): pausing consumption until there is room",
+            STALL_MS, (unsigned long long)p->stats.inflight);
+    refresh_pause(p);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     tf_pipeline_t *p = arg;
@@ -563,6 +588,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (p->epoch_fresh && p->epoch > 0)
         for (int i = 0; i < p->nslots; i++)
             check_resumed(p, i);
+    check_stalled(p);
     tf_pipeline_pump(p);
     tf_rebuild_check(p);
 }
@@ -678,7 +704,7 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
         goto fail;
     struct timeval tv = {0, 200 * 1000};
     event_add(p->tick, &tv);
-    p->progress_mono_ms = tf_time_mono_ms();
+    p->progress_mono_ms = p->polled_mono_ms = tf_time_mono_ms();
     return p;
 fail:
     tf_pipeline_destroy(p);

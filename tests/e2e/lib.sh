@@ -41,8 +41,9 @@ write_config() {
   for f in $FAMILIES; do outs="$outs\"$f\":\"$OUT_PREFIX.$f\","; done
   [ -n "${E2E_RULES:-}" ] && rules="\"rules\": $E2E_RULES,"
   [ -n "${E2E_OUTPUT_MODE:-}" ] && mode="\"output_mode\": \"$E2E_OUTPUT_MODE\","
-  local producer=${E2E_PRODUCER:-}
+  local producer=${E2E_PRODUCER:-} consumer=${E2E_CONSUMER:-}
   [ -n "$producer" ] || producer='{}'
+  [ -n "$consumer" ] || consumer='{"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}'
   cat >"$WORK/touchflow.json" <<JSON
 {
   "kafka": {
@@ -51,7 +52,7 @@ write_config() {
     "input_topics": ["$IN"],
     "dlq_topic": "$DLQ",
     "output_topics": {${outs%,}},
-    "consumer": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
+    "consumer": $consumer,
     "producer": $producer
   },
   "redis": {"key_prefix": "$PREFIX"},

@@ -45,6 +45,7 @@ echo "# injected: Kafka broker kill -9 with $at of $EVENTS applied, down for 6 s
 sleep 6
 check "the daemon is alive while the broker is down" kill -0 "$DAEMON_PID"
 kafka_up=$(curl -s "$URL/metrics" | awk '$1 == "touchflow_kafka_up" {print $2}')
+check "the outage is seen: touchflow_kafka_up is 0 while the broker is down" test "${kafka_up:-}" = 0
 echo "# found: while down: applied=$(stat_of applied) derived=$(stat_of derived) inflight=$(stat_of inflight) paused=$(stat_of paused) touchflow_kafka_up=${kafka_up:-?}"
 check "the broker starts again" broker_up
 t0=$SECONDS

@@ -7,10 +7,15 @@
 # touchflowd stays up and keeps sending, derives nothing less, commits no input offset
 # past a record whose stage change was not delivered, and once the topic accepts
 # again delivers everything: every buyer's purchase stage change is on the topic,
-# every outbox in Redis ends empty, every customer's counts are exact.
+# every outbox in Redis ends empty, every customer's counts are exact. Meanwhile the
+# consumer stays polled (max.poll.interval.ms is set below the refusal, so a
+# consumer left unpolled would leave the group) and the failed deliveries are
+# reported once per 10 s, not once each.
 set -uo pipefail
 # shellcheck disable=SC2034 # read by lib.sh
 E2E_OPS_LISTEN=127.0.0.1:0
+# shellcheck disable=SC2034 # read by lib.sh
+E2E_CONSUMER='{"session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "max.poll.interval.ms": "6000"}'
 source "$(dirname "$0")/../e2e/lib.sh"
 started=$SECONDS
 
@@ -48,6 +53,12 @@ check "the refusal held: nothing new on the topic ($before, then $during)" test 
 retries=$(metric touchflow_delivery_retries_total)
 check "the refused events are being sent again (touchflow_delivery_retries_total ${retries:-?})" test "${retries:-0}" -gt 0
 "$TF" lag --json --group "$GROUP" -t "$IN" >"$WORK/lag-refused.json" 2>/dev/null
+joins=$(grep -c "assigned .* partition" "$WORK/touchflowd.log")
+check "the member stayed in the group through the refusal (assigned once: $joins)" test "$joins" = 1
+check "no max.poll.interval.ms expiry logged" eval '! grep -q "MAXPOLL\|leaving group" "$WORK/touchflowd.log"'
+reports=$(grep -c "delivery to .* failed" "$WORK/touchflowd.log")
+check "failed deliveries reported at most once per 10 s ($reports lines for $REFUSE_S s)" test "$reports" -le $((REFUSE_S / 10 + 2))
+check "the stall was noticed: consumption paused while nothing could be taken" grep -q "no record could be taken" "$WORK/touchflowd.log"
 echo "# found: during the refusal: applied=$(stat_of applied) derived=$(stat_of derived) inflight=$(stat_of inflight) paused=$(stat_of paused) lag=$(group_lag) delivery_retries=$retries"
 
 check "the lifecycle topic accepts again" topic_config --delete-config max.message.bytes

@@ -359,6 +359,24 @@ static void test_log_enabled(void **state)
     tf_log_set_level(TF_LOG_INFO);
 }
 
+static void test_log_throttle(void **state)
+{
+    (void)state;
+    tf_log_throttle t = {0};
+    uint64_t held = 99;
+    assert_int_equal(tf_log_throttle_pass(&t, 5000, 1000, &held), 1); /* the first is written */
+    assert_int_equal(held, 0);
+    assert_int_equal(tf_log_throttle_pass(&t, 5001, 1000, &held), 0);
+    assert_int_equal(tf_log_throttle_pass(&t, 5999, 1000, &held), 0); /* still in the window */
+    assert_int_equal(tf_log_throttle_pass(&t, 6000, 1000, &held), 1); /* the window has passed */
+    assert_int_equal(held, 2);
+    assert_int_equal(tf_log_throttle_pass(&t, 9000, 1000, &held), 1); /* a quiet gap: nothing held */
+    assert_int_equal(held, 0);
+    tf_log_throttle z = {0};
+    assert_int_equal(tf_log_throttle_pass(&z, 0, 1000, &held), 1); /* a clock at 0 still opens a window */
+    assert_int_equal(tf_log_throttle_pass(&z, 10, 1000, &held), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_log_level_parse),
         cmocka_unit_test(test_log_enabled),
+        cmocka_unit_test(test_log_throttle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
