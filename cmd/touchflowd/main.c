@@ -159,13 +159,13 @@ static int load_config(tf_config_t *cfg, const char *path, const char *const *se
 
 static tf_mock_cluster_t *start_embedded(const tf_config_t *cfg)
 {
-    const char *topics[TF_CONFIG_MAX_TOPICS + 9];
+    const char *topics[TF_CONFIG_MAX_TOPICS + 1 + TF_CONFIG_FAMILIES];
     size_t n = 0;
     char err[256];
     for (size_t i = 0; i < cfg->ninput_topics; i++)
         topics[n++] = cfg->input_topics[i];
     topics[n++] = cfg->dlq_topic;
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < TF_CONFIG_FAMILIES; i++)
         topics[n++] = cfg->output_topics[i];
     tf_mock_cluster_t *m = tf_mock_cluster_new(topics, n, 4, err, sizeof(err));
     if (!m) {

@@ -24,8 +24,8 @@ struct tf_producer_s {
     tf_log_throttle delivery_log;
     /* Handles for the topics we write, taken at start so their metadata is fetched
      * before the first record needs it (no stall on the first derived event). */
-    char topic_names[9][256];
-    rd_kafka_topic_t *topics[9];
+    char topic_names[TF_CONFIG_FAMILIES + 1][256]; /* the families' and the dead-letter topic */
+    rd_kafka_topic_t *topics[TF_CONFIG_FAMILIES + 1];
     size_t ntopics;
 };
 
@@ -174,7 +174,7 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
     conf = NULL;
     p->base = base;
     tf_strlcpy(p->topic_names[p->ntopics++], cfg->dlq_topic, sizeof(p->topic_names[0]));
-    for (size_t i = 0; i < 8; i++)
+    for (size_t i = 0; i < TF_CONFIG_FAMILIES; i++)
         tf_strlcpy(p->topic_names[p->ntopics++], cfg->output_topics[i], sizeof(p->topic_names[0]));
     if (client_open(p, err, errsize) != TF_OK)
         goto fail;

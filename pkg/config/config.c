@@ -22,8 +22,8 @@
 
 #include <jansson.h>
 
-const char *const tf_config_families[8] = {
-    "lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback",
+const char *const tf_config_families[TF_CONFIG_FAMILIES] = {
+    "lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback", "segment",
 };
 
 /* ------------------------------------------------------------------------------
@@ -315,6 +315,7 @@ static const opt options[] = {
     OUT("loyalty", 5),
     OUT("referral", 6),
     OUT("winback", 7),
+    OUT("segment", 8),
     MAP("kafka.consumer", consumer_props, nconsumer_props, check_consumer_prop),
     MAP("kafka.producer", producer_props, nproducer_props, check_producer_prop),
 
@@ -1084,7 +1085,7 @@ int tf_config_family_index(const char *family)
 {
     if (!family)
         return -1;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < TF_CONFIG_FAMILIES; i++)
         if (strcmp(tf_config_families[i], family) == 0)
             return i;
     return -1;
@@ -1325,13 +1326,13 @@ int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize)
             errf(&e, "kafka.dlq_topic: \"%s\" is also an input topic (kafka.input_topics); "
                      "dead letters would be consumed again",
                  in);
-        for (int f = 0; f < 8; f++)
+        for (int f = 0; f < TF_CONFIG_FAMILIES; f++)
             if (strcmp(cfg->output_topics[f], in) == 0)
                 errf(&e, "kafka.output_topics.%s: \"%s\" is also an input topic "
                          "(kafka.input_topics); derived events would be consumed again",
                      tf_config_families[f], in);
     }
-    for (int f = 0; f < 8; f++)
+    for (int f = 0; f < TF_CONFIG_FAMILIES; f++)
         if (strcmp(cfg->output_topics[f], cfg->dlq_topic) == 0)
             errf(&e, "kafka.output_topics.%s: \"%s\" is also kafka.dlq_topic; dead letters "
                      "and derived events need separate topics",

@@ -24,6 +24,8 @@ typedef struct {
 #define TF_RULES_MAX_FESTIVALS 128
 #define TF_RULES_MAX_LEVELS 8
 #define TF_RULES_NAME_MAX 32
+/* Families of derived events, each with its output topic (tf_config_families). */
+#define TF_CONFIG_FAMILIES 9
 
 /* A dated festival of the care calendar: rules.care.festivals entries
  * "YYYY-MM-DD name". */
@@ -123,7 +125,7 @@ typedef struct {
     /* output topic per derived family: kafka.output_topics.<family>; default
      * "touchflow.<family>" for lifecycle, churn, care, complaint, tier, loyalty,
      * referral, winback */
-    char output_topics[8][128];
+    char output_topics[TF_CONFIG_FAMILIES][128];
     /* kafka.output_mode: the CloudEvents Kafka binding's content mode of derived
      * events, "structured" (default: the event is the value) or "binary" (data is
      * the value, attributes in ce_* headers) */
@@ -180,7 +182,7 @@ typedef struct {
 } tf_config_t;
 
 /* Output-family names in the order of tf_config_t.output_topics. */
-extern const char *const tf_config_families[8];
+extern const char *const tf_config_families[TF_CONFIG_FAMILIES];
 
 /* Fills every field with its default. */
 void tf_config_defaults(tf_config_t *cfg);

@@ -163,6 +163,8 @@ typedef enum {
     TF_DERIVED_REFERRAL_CREDITED,
     TF_DERIVED_WINBACK_OPPORTUNITY,
     TF_DERIVED_WINBACK_SUCCEEDED,
+    TF_DERIVED_SEGMENT_ENTERED,
+    TF_DERIVED_SEGMENT_EXITED,
     TF_DERIVED__COUNT
 } tf_derived_type;
 
@@ -176,7 +178,7 @@ typedef enum { TF_FIG_INT = 1, TF_FIG_NUM, TF_FIG_STR, TF_FIG_LIST } tf_figure_k
 
 #define TF_FIG_NAME_MAX 32
 #define TF_FIG_STR_MAX (TF_EVENT_REF_MAX + 8) /* room for any id the contract allows */
-#define TF_DERIVED_MAX_FIGURES 12
+#define TF_DERIVED_MAX_FIGURES 16
 
 /* One named figure in a derived event's data. */
 typedef struct {
@@ -186,6 +188,31 @@ typedef struct {
     double num;
     char str[TF_FIG_STR_MAX];
 } tf_figure;
+
+/* The channels a customer can consent to (profile data.consent) and a trigger may
+ * use. */
+typedef enum { TF_CHANNEL_EMAIL = 0, TF_CHANNEL_SMS, TF_CHANNEL_PHONE, TF_CHANNEL__COUNT } tf_channel;
+/* "email", "sms", "phone"; NULL when out of range. */
+const char *tf_channel_name(tf_channel c);
+/* 0 or TF_ENOTFOUND. */
+int tf_channel_parse(const char *name, size_t len, tf_channel *out);
+
+#define TF_DERIVED_CTX_NAME_MAX 32
+
+/* What a subscription's filter reads of a derived event without parsing it: the
+ * customer as the rules left it when the event fired. The rules fill it (and
+ * write the same facts into data as figures); routing reads only this. */
+typedef struct {
+    char stage[TF_DERIVED_CTX_NAME_MAX];     /* stage name, "" when not known */
+    char tier[TF_DERIVED_CTX_NAME_MAX];      /* tier name, "" when not known */
+    char level[TF_DERIVED_CTX_NAME_MAX];     /* member level, "" before the first */
+    char care_kind[TF_DERIVED_CTX_NAME_MAX]; /* care.reminder's kind, else "" */
+    int64_t value;                           /* lifetime profit, when has_value */
+    int has_value;
+    uint32_t channels;                       /* bit (1u << tf_channel): channels the trigger may use */
+    uint64_t segments;                       /* bit i: member of the i-th configured segment */
+    int segment;                             /* segment.entered/exited: the segment's index, else -1 */
+} tf_derived_ctx;
 
 /* A derived event as the rules produce it. Plain data; owns no heap memory.
  * data is encoded as {"rule":rule, <figures...>} in order. */
@@ -197,6 +224,7 @@ typedef struct {
     char rule[TF_FIG_NAME_MAX];
     size_t nfigures;
     tf_figure figures[TF_DERIVED_MAX_FIGURES];
+    tf_derived_ctx ctx;
 } tf_derived_t;
 
 /* Appends a figure; TF_EINVAL when full or the name/string does not fit. */

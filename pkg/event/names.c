@@ -60,6 +60,8 @@ static const struct {
     { "touchflow.referral.credited", "referral" },
     { "touchflow.winback.opportunity", "winback" },
     { "touchflow.winback.succeeded", "winback" },
+    { "touchflow.segment.entered", "segment" },
+    { "touchflow.segment.exited", "segment" },
 };
 _Static_assert(sizeof derived_names / sizeof derived_names[0] == TF_DERIVED__COUNT, "derived_names");
 
@@ -105,4 +107,22 @@ const char *tf_derived_family(tf_derived_type t)
     if ((int)t < 0 || t >= TF_DERIVED__COUNT)
         return NULL;
     return derived_names[t].family;
+}
+
+static const char *const channel_names[] = {"email", "sms", "phone"};
+_Static_assert(sizeof channel_names / sizeof channel_names[0] == TF_CHANNEL__COUNT, "channel_names");
+
+const char *tf_channel_name(tf_channel c)
+{
+    return (unsigned)c < TF_CHANNEL__COUNT ? channel_names[c] : NULL;
+}
+
+int tf_channel_parse(const char *name, size_t len, tf_channel *out)
+{
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        if (strlen(channel_names[i]) == len && memcmp(channel_names[i], name, len) == 0) {
+            *out = (tf_channel)i;
+            return TF_OK;
+        }
+    return TF_ENOTFOUND;
 }

@@ -87,7 +87,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->ninput_topics, 1);
     assert_string_equal(c->input_topics[0], "touchpoints");
     assert_string_equal(c->dlq_topic, "touchflow.dlq");
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < TF_CONFIG_FAMILIES; i++) {
         char want[128];
         snprintf(want, sizeof want, "touchflow.%s", tf_config_families[i]);
         assert_string_equal(c->output_topics[i], want);
