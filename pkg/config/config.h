@@ -24,6 +24,7 @@ typedef struct {
 #define TF_RULES_MAX_FESTIVALS 128
 #define TF_RULES_MAX_LEVELS 8
 #define TF_RULES_NAME_MAX 32
+#define TF_RULES_MAX_SEGMENTS 32
 /* Families of derived events, each with its output topic (tf_config_families). */
 #define TF_CONFIG_FAMILIES 9
 
@@ -39,6 +40,13 @@ typedef struct {
     char name[TF_RULES_NAME_MAX];
     int64_t min_points;
 } tf_rules_level;
+
+/* A customer segment, rules.segments (the predicates are parsed in
+ * config_segments.c). Customers' membership is kept in their state; derived
+ * events carry it as tf_derived_ctx.segments, bit i for segments[i]. */
+typedef struct {
+    char name[TF_RULES_NAME_MAX];
+} tf_rules_segment;
 
 /* Every threshold of the lifecycle engine (DOMAIN.md): the rules.* section. Money
  * is in minor units, shares and weights in percent, durations in the unit the name
@@ -89,11 +97,11 @@ typedef struct {
     /* rules.churn: risk 0-100 is the weighted sum of five signals in [0, 1] */
     int64_t churn_warning;              /* default 60 */
     int64_t churn_clear;                /* default 40, below the warning */
-    int64_t weight_inactivity;          /* default 35 */
-    int64_t weight_spend_decline;       /* default 20 */
-    int64_t weight_complaints;          /* default 20 */
-    int64_t weight_satisfaction;        /* default 15 */
-    int64_t weight_nps;                 /* default 10 */
+    int64_t weight_inactivity;          /* default 60, at least churn_warning */
+    int64_t weight_spend_decline;       /* default 10 */
+    int64_t weight_complaints;          /* default 15 */
+    int64_t weight_satisfaction;        /* default 10 */
+    int64_t weight_nps;                 /* default 5 */
     int64_t repeat_complaints;          /* complaints within the spend window that count as repeated, default 2 */
     int64_t low_satisfaction_pct;       /* S under this is a signal, default 90 */
     int64_t low_nps;                    /* mean NPS at or under this is a signal, default 6 */
@@ -113,6 +121,10 @@ typedef struct {
     int64_t sla_medium_min;             /* default 1440 (24 h) */
     int64_t sla_high_min;               /* default 480 (8 h) */
     int64_t sla_critical_min;           /* default 120 (2 h) */
+
+    /* rules.segments, in the configured order (at most TF_RULES_MAX_SEGMENTS) */
+    size_t nsegments;
+    tf_rules_segment segments[TF_RULES_MAX_SEGMENTS];
 } tf_config_rules;
 
 typedef struct {
