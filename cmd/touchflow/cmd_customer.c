@@ -15,8 +15,12 @@
  *   "category", "opened_ms", "closed_ms"} plus "opened" / "closed" as RFC 3339 when
  *   set; unused slots ("") are left out;
  *   "sb" as "spend_buckets": {"base", "buckets"} (oldest first);
- *   "followup" and "complaint_followup" as {"due", "due_ms", "order" / "complaint"},
- *   left out when none is pending.
+ *   "followup" as {"due", "due_ms", "order"}, left out when none is pending;
+ *   "complaint_followup" ("<slot>:<due>,...") as "followup_due" / "followup_due_ms"
+ *   in the complaint_details entry of each slot (a value written before 1.2,
+ *   "<due>|<id>", as {"due", "due_ms", "complaint"});
+ *   "tags" and "segments" ("a,b") as arrays of strings; "consent"
+ *   ("<channel>=<state>@<ms>,...") as {"<channel>": {"consent", "at", "at_ms"}}.
  * "timers" and "complaint_details" are absent when empty. A value that does not
  * parse is shown as it is under its own field name, like any unknown field. */
 #include <getopt.h>
@@ -247,6 +251,74 @@ static json_t *due_ref_entry(const char *v, size_t len, const char *idname)
     return e;
 }
 
+/* "tags" = "a,b" as ["a", "b"]; NULL when not UTF-8. */
+static json_t *tags_array(const char *v, size_t len)
+{
+    json_t *arr = json_array();
+    for (size_t at = 0; arr && at < len;) {
+        const char *q = memchr(v + at, ',', len - at);
+        size_t n = q ? (size_t)(q - (v + at)) : len - at;
+        if (!tf_utf8_valid(v + at, n) || json_array_append_new(arr, json_stringn(v + at, n)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        at += n + 1;
+    }
+    return arr;
+}
+
+/* "consent" = "email=granted@<ms>,..." as {"email": {"consent", "at", "at_ms"}};
+ * NULL when malformed. */
+static json_t *consent_object(const char *v, size_t len)
+{
+    char buf[256], *save = NULL;
+    json_t *o = json_object();
+    if (!o || len >= sizeof(buf)) {
+        json_decref(o);
+        return NULL;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '='), *at = strchr(t, '@');
+        int64_t ms;
+        json_t *e;
+        if (!eq || !at || at < eq) {
+            json_decref(o);
+            return NULL;
+        }
+        *eq = *at = '\0';
+        if (parse_ms(at + 1, &ms) || !tf_utf8_valid(t, strlen(t)) || !tf_utf8_valid(eq + 1, strlen(eq + 1)) ||
+            !(e = json_pack("{s:s}", "consent", eq + 1)) || set_time(e, "at", ms) != 0 ||
+            json_object_set_new(o, t, e) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* "complaint_followup" = "<slot>:<due>,..." into due[slot]; -1 when it is not that. */
+static int complaint_followups(const char *v, size_t len, int64_t due[TF_COMPLAINT_SLOTS])
+{
+    char buf[512], *save = NULL;
+    if (len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(t, ':');
+        int64_t slot, ms;
+        if (!colon)
+            return -1;
+        *colon = '\0';
+        if (parse_ms(t, &slot) || parse_ms(colon + 1, &ms) || slot < 0 || slot >= TF_COMPLAINT_SLOTS)
+            return -1;
+        due[slot] = ms;
+    }
+    return 0;
+}
+
 /* "sb" = "<base>:<v0>,<v1>,..." as {"base", "buckets"}; NULL when malformed. */
 static json_t *spend_buckets(const char *v, size_t len)
 {
@@ -323,6 +395,7 @@ static json_t *customer_json(const char *id, const redisReply *r)
 {
     json_t *root = json_object(), *offsets = json_object(), *counts = json_object(), *timers = json_object();
     json_t *history[TF_STAGE_HISTORY_SLOTS] = {0}, *complaints[TF_COMPLAINT_SLOTS] = {0}, *sb = NULL;
+    int64_t cp_followup[TF_COMPLAINT_SLOTS] = {0};
     int bad = !root || !offsets || !counts || !timers;
     /* The daemon leaves fields at their defaults out of the hash: show them with
      * the default, so every field is always there for readers. */
@@ -386,6 +459,23 @@ static json_t *customer_json(const char *id, const redisReply *r)
                 continue;
             }
         }
+        if (namelen == 18 && memcmp(name, "complaint_followup", 18) == 0 && memchr(v->str, '|', v->len) == NULL &&
+            complaint_followups(v->str, (size_t)v->len, cp_followup) == 0)
+            continue;
+        if ((namelen == 4 && memcmp(name, "tags", 4) == 0) || (namelen == 8 && memcmp(name, "segments", 8) == 0)) {
+            json_t *e = tags_array(v->str, (size_t)v->len);
+            if (e) {
+                bad = set_field(root, name, namelen, e) != 0;
+                continue;
+            }
+        }
+        if (namelen == 7 && memcmp(name, "consent", 7) == 0) {
+            json_t *e = consent_object(v->str, (size_t)v->len);
+            if (e) {
+                bad = set_field(root, name, namelen, e) != 0;
+                continue;
+            }
+        }
         if ((namelen == 8 && memcmp(name, "followup", 8) == 0) ||
             (namelen == 18 && memcmp(name, "complaint_followup", 18) == 0)) {
             json_t *e = v->len ? due_ref_entry(v->str, (size_t)v->len, namelen == 8 ? "order" : "complaint") : NULL;
@@ -423,9 +513,12 @@ static json_t *customer_json(const char *id, const redisReply *r)
     for (int i = 0; !bad && i < TF_STAGE_HISTORY_SLOTS; i++)
         if (history[i])
             bad = json_array_append(hist, history[i]) != 0;
-    for (int i = 0; !bad && i < TF_COMPLAINT_SLOTS; i++)
-        if (complaints[i])
+    for (int i = 0; !bad && i < TF_COMPLAINT_SLOTS; i++) {
+        if (complaints[i] && cp_followup[i] > 0)
+            bad = set_time(complaints[i], "followup_due", cp_followup[i]) != 0;
+        if (!bad && complaints[i])
             bad = json_array_append(cps, complaints[i]) != 0;
+    }
     if (!bad && json_array_size(hist) > 0)
         bad = json_object_set(root, "stage_history", hist) != 0;
     if (!bad && json_array_size(cps) > 0)

@@ -27,6 +27,8 @@ void tf_cli_usage(FILE *out)
           "  config check FILE...       Validate config files (TOUCHFLOW_* environment applied)\n"
           "  lag                        Committed offsets and lag per partition of the group\n"
           "  dlq replay                 Re-inject dead letters (original record) after a fix\n"
+          "  route [FILE]               Dry run: which subscriptions would receive a derived\n"
+          "                             event (JSON as on the topic, from FILE or stdin)\n"
           "  help                       Show this help\n"
           "\n"
           "Global options (before the command):\n"
@@ -83,6 +85,12 @@ void tf_cli_usage(FILE *out)
           "      --dry-run              List what would be replayed; commit nothing\n"
           "      --idle-ms MS           Stop when nothing came for MS (default: 3000)\n"
           "\n"
+          "Route options (the subscriptions of -c/-o; output: receivers, then each skipped\n"
+          "subscription with the first filter field that turned the event away):\n"
+          "      --type TYPE            Binary mode: the input is the data object of a TYPE event\n"
+          "      --subject ID           The customer, for the output (binary mode)\n"
+          "      --json                 One JSON object instead of the lines\n"
+          "\n"
           "Configuration: defaults < config file < TOUCHFLOW_* environment < command line.\n"
           "Environment: TOUCHFLOW_KAFKA_BROKERS, TOUCHFLOW_REDIS_URL, TOUCHFLOW_KEY_PREFIX, ...\n"
           "\n"
@@ -94,7 +102,8 @@ void tf_cli_usage(FILE *out)
           "  touchflow -b 127.0.0.1:9092 produce -t touchpoints events.jsonl\n"
           "  touchflow -b 127.0.0.1:9092 gen --count 200000 -t touchpoints\n"
           "  touchflow consume -t touchflow.lifecycle --from-beginning --idle-ms 2000\n"
-          "  touchflow config check config/touchflow.json\n",
+          "  touchflow config check config/touchflow.json\n"
+          "  touchflow -c touchflow.json route event.json\n",
           out);
 }
 
@@ -243,6 +252,8 @@ int main(int argc, char **argv)
         return tf_cli_cmd_consume(&opts, argc, argv);
     if (strcmp(cmd, "gen") == 0)
         return tf_cli_cmd_gen(&opts, argc, argv);
+    if (strcmp(cmd, "route") == 0)
+        return tf_cli_cmd_route(&opts, argc, argv);
     tf_cli_errorf("unknown command '%s'", cmd);
     fprintf(stderr, "Try 'touchflow --help' for more information.\n");
     return TF_CLI_USAGE;

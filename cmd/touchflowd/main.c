@@ -67,11 +67,12 @@ static void log_stats(tf_pipeline_t *p, const char *what)
     tf_pipeline_get_stats(p, &s);
     TF_INFO(MOD,
             "%s: consumed=%llu applied=%llu duplicates=%llu replayed=%llu dead_lettered=%llu derived=%llu "
-            "commits=%llu fenced=%llu redis_failures=%llu inflight=%llu paused=%d "
+            "unrouted=%llu commits=%llu fenced=%llu redis_failures=%llu inflight=%llu paused=%d "
             "commit_latency_p50_ms=%.1f commit_latency_p99_ms=%.1f",
             what, (unsigned long long)s.consumed, (unsigned long long)s.applied,
             (unsigned long long)s.duplicates, (unsigned long long)s.replayed,
-            (unsigned long long)s.dead_lettered, (unsigned long long)s.derived, (unsigned long long)s.commits,
+            (unsigned long long)s.dead_lettered, (unsigned long long)s.derived,
+            (unsigned long long)s.derived_unrouted, (unsigned long long)s.commits,
             (unsigned long long)s.fenced, (unsigned long long)s.redis_failures, (unsigned long long)s.inflight,
             s.paused, s.commit_latency_p50_ms, s.commit_latency_p99_ms);
 }
@@ -159,14 +160,13 @@ static int load_config(tf_config_t *cfg, const char *path, const char *const *se
 
 static tf_mock_cluster_t *start_embedded(const tf_config_t *cfg)
 {
-    const char *topics[TF_CONFIG_MAX_TOPICS + 1 + TF_CONFIG_FAMILIES];
+    const char *topics[TF_CONFIG_MAX_TOPICS + TF_CONFIG_ROUTES_MAX + 1];
     size_t n = 0;
     char err[256];
     for (size_t i = 0; i < cfg->ninput_topics; i++)
         topics[n++] = cfg->input_topics[i];
-    topics[n++] = cfg->dlq_topic;
-    for (size_t i = 0; i < TF_CONFIG_FAMILIES; i++)
-        topics[n++] = cfg->output_topics[i];
+    /* Every topic a subscription writes, and the dead-letter topic. */
+    n += tf_config_output_topic_list(cfg, topics + n);
     tf_mock_cluster_t *m = tf_mock_cluster_new(topics, n, 4, err, sizeof(err));
     if (!m) {
         fprintf(stderr, "touchflowd: %s\n", err);

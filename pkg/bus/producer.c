@@ -24,8 +24,8 @@ struct tf_producer_s {
     tf_log_throttle delivery_log;
     /* Handles for the topics we write, taken at start so their metadata is fetched
      * before the first record needs it (no stall on the first derived event). */
-    char topic_names[TF_CONFIG_FAMILIES + 1][256]; /* the families' and the dead-letter topic */
-    rd_kafka_topic_t *topics[TF_CONFIG_FAMILIES + 1];
+    char topic_names[TF_CONFIG_ROUTES_MAX + 1][256]; /* the subscriptions' and the dead-letter topic */
+    rd_kafka_topic_t *topics[TF_CONFIG_ROUTES_MAX + 1];
     size_t ntopics;
 };
 
@@ -173,9 +173,10 @@ tf_producer_t *tf_producer_new(struct event_base *base, const tf_config_t *cfg, 
     p->conf = conf;
     conf = NULL;
     p->base = base;
-    tf_strlcpy(p->topic_names[p->ntopics++], cfg->dlq_topic, sizeof(p->topic_names[0]));
-    for (size_t i = 0; i < TF_CONFIG_FAMILIES; i++)
-        tf_strlcpy(p->topic_names[p->ntopics++], cfg->output_topics[i], sizeof(p->topic_names[0]));
+    const char *names[TF_CONFIG_ROUTES_MAX + 1];
+    size_t n = tf_config_output_topic_list(cfg, names);
+    for (size_t i = 0; i < n; i++)
+        tf_strlcpy(p->topic_names[p->ntopics++], names[i], sizeof(p->topic_names[0]));
     if (client_open(p, err, errsize) != TF_OK)
         goto fail;
     p->safety = event_new(base, -1, EV_PERSIST, on_safety, p);

@@ -120,6 +120,11 @@ static int check_topic(const char *v, char *why, size_t whysize)
     return tf_config_topic_check(v, why, whysize) ? -1 : 0;
 }
 
+static int check_topic_or_off(const char *v, char *why, size_t whysize)
+{
+    return *v ? check_topic(v, why, whysize) : 0;
+}
+
 static int check_brokers(const char *v, char *why, size_t whysize)
 {
     if (!*v)
@@ -255,8 +260,8 @@ static int check_producer_prop(const char *name, const char *value, char *why, s
  * The option table. */
 
 /* OPT_LIST is an array of strings stored as such; OPT_ENTRIES an array of strings
- * stored parsed (internal.h). */
-typedef enum { OPT_STR, OPT_INT, OPT_LIST, OPT_MAP, OPT_ENTRIES } opt_type;
+ * stored parsed (internal.h); OPT_JSON a value of its own JSON shape (internal.h). */
+typedef enum { OPT_STR, OPT_INT, OPT_LIST, OPT_MAP, OPT_ENTRIES, OPT_JSON } opt_type;
 
 typedef struct {
     const char *key;
@@ -271,6 +276,7 @@ typedef struct {
     str_check_fn check;  /* OPT_STR, OPT_LIST items; NULL: anything that fits */
     prop_check_fn prop_check; /* OPT_MAP */
     const tf_config_entries *entries; /* OPT_ENTRIES */
+    const tf_config_json_option *json; /* OPT_JSON */
 } opt;
 
 #define MEMBER_SIZE(f) sizeof(((tf_config_t *)0)->f)
@@ -290,8 +296,13 @@ typedef struct {
       .prop_check = chk }
 #define ENTRIES(k, desc, max) \
     { .key = k, .type = OPT_ENTRIES, .entries = &desc, .max_items = max }
+#define JSONV(k, desc) { .key = k, .type = OPT_JSON, .json = &desc }
+#define NAMES(k, f, n, max, def, chk) \
+    { .key = k, .type = OPT_LIST, .off = offsetof(tf_config_t, f), .size = MEMBER_SIZE(f[0]), \
+      .count_off = offsetof(tf_config_t, n), .max_items = max, .min = 0, .def_str = def, .check = chk }
+/* "" switches the family's own subscription off (config_subs.c). */
 #define OUT(fam, i) \
-    STR("kafka.output_topics." fam, output_topics[i], "touchflow." fam, check_topic)
+    STR("kafka.output_topics." fam, output_topics[i], "touchflow." fam, check_topic_or_off)
 
 #define MS_MAX INT64_C(600000)       /* 10 minutes */
 #define YEAR_S INT64_C(31536000)
@@ -318,6 +329,7 @@ static const opt options[] = {
     OUT("segment", 8),
     MAP("kafka.consumer", consumer_props, nconsumer_props, check_consumer_prop),
     MAP("kafka.producer", producer_props, nproducer_props, check_producer_prop),
+    JSONV("subscriptions", tf_config_subscriptions_option),
 
     STR("redis.url", redis_url, "redis://127.0.0.1:6379", check_redis_url),
     STR("redis.key_prefix", key_prefix, "tf:", check_key_prefix),
@@ -406,6 +418,11 @@ static const opt options[] = {
     INT(R("complaints.sla_medium_min"), rules.sla_medium_min, 1, 43200, 1440),
     INT(R("complaints.sla_high_min"), rules.sla_high_min, 1, 43200, 480),
     INT(R("complaints.sla_critical_min"), rules.sla_critical_min, 1, 43200, 120),
+
+    /* Consent and exits (config_rules.c checks the values). */
+    STR(R("consent.unstated"), rules.consent_unstated, "granted", tf_config_check_consent_unstated),
+    NAMES(R("exit.kinds"), rules.exit_kinds, rules.nexit_kinds, 2, "contract_end", tf_config_check_exit_kind),
+    JSONV(R("segments"), tf_config_segments),
 
     STR("timers.clock", timers_clock, "wall", check_clock),
     INT("timers.scan_interval_ms", timers_scan_interval_ms, 10, MS_MAX, 1000),
@@ -876,6 +893,9 @@ static void apply_json(tf_config_t *cfg, const opt *o, errlist *e, const char *l
         }
         return;
     }
+    case OPT_JSON:
+        o->json->set(cfg, e, label, v);
+        return;
     }
 }
 
@@ -992,8 +1012,9 @@ static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *l
         free(copy);
         return;
     }
-    case OPT_MAP: {
-        if (tlen == 0 || t[0] != '{') {
+    case OPT_MAP:
+    case OPT_JSON: {
+        if (o->type == OPT_MAP && (tlen == 0 || t[0] != '{')) {
             errf(e, "%s: expected a JSON object such as {\"linger.ms\":\"5\"}, or set one "
                     "property with %s.<property>=<value>",
                  label, label);
@@ -1002,7 +1023,8 @@ static void apply_text(tf_config_t *cfg, const opt *o, errlist *e, const char *l
         json_error_t jerr;
         json_t *obj = json_loadb(t, tlen, JSON_REJECT_DUPLICATES, &jerr);
         if (!obj) {
-            errf(e, "%s: invalid JSON object at column %d: %s", label, jerr.column, jerr.text);
+            errf(e, "%s: invalid JSON%s at column %d: %s", label, o->type == OPT_MAP ? " object" : "",
+                 jerr.column, jerr.text);
             return;
         }
         apply_json(cfg, o, e, label, obj);
@@ -1077,6 +1099,8 @@ void tf_config_defaults(tf_config_t *cfg)
             assert(e.count == 0 && "the built-in default is valid");
             break;
         }
+        case OPT_JSON:
+            break; /* the zeroed value is the default (internal.h) */
         }
     }
 }
@@ -1253,6 +1277,9 @@ static void validate_option(const tf_config_t *cfg, const opt *o, errlist *e)
     case OPT_ENTRIES:
         o->entries->check(cfg, e, o->key);
         return;
+    case OPT_JSON:
+        o->json->check(cfg, e, o->key);
+        return;
     }
 }
 
@@ -1327,13 +1354,13 @@ int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize)
                      "dead letters would be consumed again",
                  in);
         for (int f = 0; f < TF_CONFIG_FAMILIES; f++)
-            if (strcmp(cfg->output_topics[f], in) == 0)
+            if (cfg->output_topics[f][0] && strcmp(cfg->output_topics[f], in) == 0)
                 errf(&e, "kafka.output_topics.%s: \"%s\" is also an input topic "
                          "(kafka.input_topics); derived events would be consumed again",
                      tf_config_families[f], in);
     }
     for (int f = 0; f < TF_CONFIG_FAMILIES; f++)
-        if (strcmp(cfg->output_topics[f], cfg->dlq_topic) == 0)
+        if (cfg->output_topics[f][0] && strcmp(cfg->output_topics[f], cfg->dlq_topic) == 0)
             errf(&e, "kafka.output_topics.%s: \"%s\" is also kafka.dlq_topic; dead letters "
                      "and derived events need separate topics",
                  tf_config_families[f], cfg->dlq_topic);
@@ -1413,6 +1440,8 @@ static json_t *option_json(const tf_config_t *cfg, const opt *o, int redact)
         }
         return a;
     }
+    case OPT_JSON:
+        return o->json->dump(cfg);
     }
     return NULL;
 }

@@ -41,11 +41,60 @@ typedef struct {
     int64_t min_points;
 } tf_rules_level;
 
-/* A customer segment, rules.segments (the predicates are parsed in
- * config_segments.c). Customers' membership is kept in their state; derived
- * events carry it as tf_derived_ctx.segments, bit i for segments[i]. */
+/* What a segment predicate reads of a customer: rules.segments[i].when[j].field.
+ * stage, tier and level take `in` (a list of names); tags takes `has` or `lacks`
+ * (a tag); the others are numbers bounded by `min` and/or `max` (inclusive). */
+typedef enum {
+    TF_SEG_STAGE = 0,
+    TF_SEG_TIER,
+    TF_SEG_LEVEL,
+    TF_SEG_RFM_R,
+    TF_SEG_RFM_F,
+    TF_SEG_RFM_M,
+    TF_SEG_SPEND,               /* net: spend less refunds, minor units */
+    TF_SEG_PURCHASES,
+    TF_SEG_DAYS_SINCE_PURCHASE, /* whole days since the last purchase: time-driven */
+    TF_SEG_TENURE_DAYS,         /* whole days since the first purchase: time-driven */
+    TF_SEG_SATISFACTION,        /* tf_customer_satisfaction, 0-100 (more when delighted) */
+    TF_SEG_NPS,                 /* the mean NPS answer, 0-10 */
+    TF_SEG_OPEN_COMPLAINTS,
+    TF_SEG_CHURN_RISK,          /* 0-100 */
+    TF_SEG_TAGS,
+    TF_SEG__COUNT
+} tf_segment_field;
+
+/* "stage", "days_since_purchase", ... as the config and the derived events' figures
+ * name them; NULL when out of range. */
+const char *tf_config_segment_field_name(tf_segment_field f);
+
+#define TF_RULES_MAX_PREDICATES 8
+#define TF_RULES_MAX_IN 8
+#define TF_RULES_TAG_MAX 33 /* a profile tag (1-32 bytes) and its NUL */
+
+/* One predicate of a segment's `when` (all must hold). */
+typedef struct {
+    tf_segment_field field;
+    /* stage, tier: bits of tf_vocab indexes (TF_VOCAB_STAGE, TF_VOCAB_TIER);
+     * level: names of rules.loyalty.levels, in[0..nin) */
+    uint32_t in_mask;
+    size_t nin;
+    char in[TF_RULES_MAX_IN][TF_RULES_NAME_MAX];
+    /* numbers: the bounds that were given */
+    int has_min, has_max;
+    int64_t min, max;
+    /* tags: has (lacks == 0) or lacks the tag */
+    int lacks;
+    char tag[TF_RULES_TAG_MAX];
+} tf_rules_predicate;
+
+/* A customer segment, rules.segments[i]: a name ([a-z0-9_-]{1,31}) and the
+ * predicates that must all hold (config_segments.c parses and checks them).
+ * Customers' membership is kept in their state; derived events carry it as
+ * tf_derived_ctx.segments, bit i for segments[i]. */
 typedef struct {
     char name[TF_RULES_NAME_MAX];
+    size_t nwhen;
+    tf_rules_predicate when[TF_RULES_MAX_PREDICATES];
 } tf_rules_segment;
 
 /* Every threshold of the lifecycle engine (DOMAIN.md): the rules.* section. Money
@@ -122,10 +171,42 @@ typedef struct {
     int64_t sla_high_min;               /* default 480 (8 h) */
     int64_t sla_critical_min;           /* default 120 (2 h) */
 
+    /* rules.consent: what a channel whose consent was never stated counts as,
+     * "granted" (default: triggers may use it, as before consent was kept) or
+     * "withdrawn" */
+    char consent_unstated[16];
+    /* rules.exit: the exit touchpoint kinds that end the relationship (the customer
+     * churns), default ["contract_end"]; an unsubscribe withdraws consent either way */
+    size_t nexit_kinds;
+    char exit_kinds[2][16];
+
     /* rules.segments, in the configured order (at most TF_RULES_MAX_SEGMENTS) */
     size_t nsegments;
     tf_rules_segment segments[TF_RULES_MAX_SEGMENTS];
 } tf_config_rules;
+
+/* subscriptions.<name>: a subscriber of derived events (config_subs.c). Every
+ * filter field left empty (0, or no names) restricts nothing; one that is set
+ * matches only an event that carries that fact with one of the listed values. */
+#define TF_CONFIG_MAX_SUBS 32
+#define TF_CONFIG_SUB_NAME_MAX 64
+/* The subscriptions in force: one per family plus the configured ones. */
+#define TF_CONFIG_ROUTES_MAX (TF_CONFIG_FAMILIES + TF_CONFIG_MAX_SUBS)
+typedef struct {
+    char name[TF_CONFIG_SUB_NAME_MAX];  /* 1-63 of [A-Za-z0-9._-] */
+    char topic[128];                    /* "": absent (a family's own topic for a family name) */
+    char mode[16];                      /* "structured", "binary"; "": kafka.output_mode */
+    int enabled;                        /* default 1 */
+    uint32_t types;                     /* filter.types: bit per tf_derived_type */
+    uint32_t families;                  /* filter.types "touchflow.<family>.*": bit per family */
+    int has_types;                      /* filter.types was given (a family name's default is its family) */
+    uint32_t care_kinds, stages, tiers; /* bit per tf_vocab index */
+    size_t nlevels;                     /* filter.levels: names of rules.loyalty.levels */
+    char levels[TF_RULES_MAX_LEVELS][TF_RULES_NAME_MAX];
+    size_t nsegments;                   /* filter.segments: names of rules.segments */
+    char segments[TF_RULES_MAX_SEGMENTS][TF_RULES_NAME_MAX];
+    int consent;                        /* filter.consent: a tf_channel the event must allow, -1 none */
+} tf_config_sub;
 
 typedef struct {
     /* kafka */
@@ -136,12 +217,17 @@ typedef struct {
     char dlq_topic[128];                        /* kafka.dlq_topic, default "touchflow.dlq" */
     /* output topic per derived family: kafka.output_topics.<family>; default
      * "touchflow.<family>" for lifecycle, churn, care, complaint, tier, loyalty,
-     * referral, winback */
+     * referral, winback; "" switches the family's own subscription off */
     char output_topics[TF_CONFIG_FAMILIES][128];
     /* kafka.output_mode: the CloudEvents Kafka binding's content mode of derived
      * events, "structured" (default: the event is the value) or "binary" (data is
      * the value, attributes in ce_* headers) */
     char output_mode[16];
+    /* subscriptions (config_subs.c), in the configured order; none by default. Each
+     * family also has its own subscription, named after it, unless one of these
+     * takes its name: see tf_config_subscriptions. */
+    size_t nsubs;
+    tf_config_sub subs[TF_CONFIG_MAX_SUBS];
     size_t nconsumer_props;
     tf_config_kv consumer_props[TF_CONFIG_MAX_PASSTHROUGH]; /* kafka.consumer.* */
     size_t nproducer_props;
@@ -231,11 +317,26 @@ int tf_config_apply_override(tf_config_t *cfg, const char *assignment, char *err
  * from the input topics, the DLQ topic distinct from the output topics (output
  * families may share a topic), rules.churn.clear < rules.churn.warning, the five
  * rules.churn.weight_* summing to 100, rules.tiers.key_share_pct +
- * potential_share_pct + hysteresis_pct <= 100. Reports all problems. */
+ * potential_share_pct + hysteresis_pct <= 100; each subscription's topic (not an
+ * input or the DLQ topic) and the levels and segments it names (of rules.*).
+ * Reports all problems. */
 int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize);
 
 /* Index of a family in tf_config_families, or -1. */
 int tf_config_family_index(const char *family);
+
+/* The subscriptions in force, written to out (room for TF_CONFIG_ROUTES_MAX):
+ * first one per family, in tf_config_families order, named after the family: the
+ * configured subscription of that name when there is one (its topic defaults to
+ * kafka.output_topics.<family>, its types to "touchflow.<family>.*"), else the
+ * implicit one (that topic, that family's types, enabled unless the topic is "");
+ * then the other configured subscriptions in order. Every mode is resolved
+ * ("structured" or "binary"). Returns how many. cfg is expected valid. */
+size_t tf_config_subscriptions(const tf_config_t *cfg, tf_config_sub *out);
+
+/* The distinct topics enabled subscriptions write to, then the dead-letter topic,
+ * borrowed from cfg, into out (room for TF_CONFIG_ROUTES_MAX + 1). Returns how many. */
+size_t tf_config_output_topic_list(const tf_config_t *cfg, const char **out);
 
 /* ---- helpers shared with the modules that use the values (additions) ---- */
 

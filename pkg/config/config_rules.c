@@ -1,5 +1,6 @@
 /* config_rules: the two list options of the rules that are stored parsed,
- * rules.loyalty.levels ("name:min_points") and rules.care.festivals ("YYYY-MM-DD name").
+ * rules.loyalty.levels ("name:min_points") and rules.care.festivals ("YYYY-MM-DD name"),
+ * and the value checks of rules.consent.unstated and rules.exit.kinds.
  *
  * The parsed arrays of tf_config_rules are the only copy of these values: every entry
  * point of config.c parses into them and tf_config_to_json formats from them, so the
@@ -387,3 +388,21 @@ const tf_config_entries tf_config_festivals = {
     .count = festivals_count,
     .format = festivals_format,
 };
+
+/* ---- rules.consent, rules.exit ---- */
+
+int tf_config_check_consent_unstated(const char *v, char *why, size_t whysize)
+{
+    if (strcmp(v, "granted") == 0 || strcmp(v, "withdrawn") == 0)
+        return 0;
+    snprintf(why, whysize, "expected \"granted\" or \"withdrawn\", got \"%s\"", v);
+    return -1;
+}
+
+int tf_config_check_exit_kind(const char *v, char *why, size_t whysize)
+{
+    if (strcmp(v, "contract_end") == 0 || strcmp(v, "unsubscribe") == 0)
+        return 0;
+    snprintf(why, whysize, "expected \"contract_end\" or \"unsubscribe\" (an exit touchpoint), got \"%s\"", v);
+    return -1;
+}

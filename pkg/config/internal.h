@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 
 /* Problems, one per line, never more than size bytes in buf (which may be NULL). */
@@ -41,6 +43,33 @@ typedef struct {
     /* Entry i as text; buf needs TF_CONFIG_ENTRY_MAX bytes. */
     void (*format)(const tf_config_t *cfg, size_t i, char *buf, size_t size);
 } tf_config_entries;
+
+/* rules.consent.unstated: "granted" or "withdrawn". 0, or -1 with the reason in why. */
+int tf_config_check_consent_unstated(const char *v, char *why, size_t whysize);
+/* An item of rules.exit.kinds: "contract_end" or "unsubscribe". */
+int tf_config_check_exit_kind(const char *v, char *why, size_t whysize);
+
+/* An option whose value has a JSON shape of its own (rules.segments: an array of
+ * objects), parsed into tf_config_t by its own file, which also writes it back. Its
+ * default is the zeroed value (no items). */
+typedef struct {
+    /* Parses v (borrowed; NULL counts as a wrong type) into cfg; changes cfg only
+     * when v is valid, else reports every problem naming the key under label. */
+    void (*set)(tf_config_t *cfg, tf_config_errlist *e, const char *label, json_t *v);
+    /* Reports what set would have refused in the parsed value (a config built in
+     * code), and what depends on other keys (names of rules.loyalty.levels). */
+    void (*check)(const tf_config_t *cfg, tf_config_errlist *e, const char *label);
+    /* The value as JSON, a new reference; NULL when out of memory. */
+    json_t *(*dump)(const tf_config_t *cfg);
+} tf_config_json_option;
+
+/* rules.segments (config_segments.c). */
+extern const tf_config_json_option tf_config_segments;
+
+/* subscriptions (config_subs.c): an object of named subscriptions; the section
+ * replaces the set. Its checks span sections (topics, rules.loyalty.levels,
+ * rules.segments). */
+extern const tf_config_json_option tf_config_subscriptions_option;
 
 /* rules.loyalty.levels: "name:min_points". */
 extern const tf_config_entries tf_config_levels;

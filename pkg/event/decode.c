@@ -48,6 +48,8 @@ static const char *const statuses[] = { NULL, "acknowledged", "resolved", "reope
 static const char *const email_actions[] = { NULL, "open", "click", "bounce", NULL };
 static const char *const social_actions[] = { NULL, "like", "comment", "share", "message", "follow", NULL };
 static const char *const formats[] = { NULL, "exhibition", "seminar", "webinar", "visit", NULL };
+/* In tf_channel order, shifted by one (0 is "absent"). */
+static const char *const consent_channels[] = { NULL, "email", "sms", "phone", NULL };
 
 /* The stored enums take the table index, so the tables must follow the enums. */
 _Static_assert(sizeof directions / sizeof directions[0] == TF_DIR_OUTBOUND + 2, "directions");
@@ -476,6 +478,13 @@ static const field_spec reason_fields[] = {
     OPT("reason", F_TEXT, NO_FIELD),
     END,
 };
+static const field_spec unsubscribe_fields[] = {
+    OPT("reason", F_TEXT, NO_FIELD),
+    OPT_ONE_OF("channel", F_CHOICE, consent_channels, AT(channel)),
+    END,
+};
+
+static tf_event_error check_unsubscribe(const decode_ctx *c, const json_t *data, tf_event_t *out);
 
 typedef tf_event_error (*kind_check_fn)(const decode_ctx *c, const json_t *data, tf_event_t *out);
 static tf_event_error check_survey(const decode_ctx *c, const json_t *data, tf_event_t *out);
@@ -498,7 +507,7 @@ static const struct {
     [TF_KIND_STORE_VISIT] = { store_visit_fields, NULL },
     [TF_KIND_EVENT_ATTENDANCE] = { event_attendance_fields, NULL },
     [TF_KIND_CONTRACT_END] = { reason_fields, NULL },
-    [TF_KIND_UNSUBSCRIBE] = { reason_fields, NULL },
+    [TF_KIND_UNSUBSCRIBE] = { unsubscribe_fields, check_unsubscribe },
 };
 
 static int is_count(const json_t *v)
@@ -600,31 +609,69 @@ static tf_event_error check_items(const decode_ctx *c, const json_t *items)
     return TF_EV_OK;
 }
 
-static tf_event_error check_tags(const decode_ctx *c, const json_t *tags)
+/* Tags are kept in the customer's state and read by segment predicates: bounded,
+ * one line each, and without commas (they travel comma-separated in lists). */
+static tf_event_error check_tags(const decode_ctx *c, const json_t *tags, tf_event_t *out)
 {
     size_t i;
     const json_t *t;
 
     if (!json_is_array(tags))
         return fail(c, TF_EV_INVALID_FIELD, "data.tags: must be an array of strings");
+    if (json_array_size(tags) > TF_EVENT_MAX_TAGS)
+        return fail(c, TF_EV_INVALID_FIELD, "data.tags: %zu tags, at most %d", json_array_size(tags),
+                    TF_EVENT_MAX_TAGS);
     json_array_foreach(tags, i, t) {
-        if (!json_is_string(t))
+        const char *s = json_string_value(t);
+        size_t len = json_string_length(t);
+        size_t k;
+        long at;
+
+        if (s == NULL)
             return fail(c, TF_EV_INVALID_FIELD, "data.tags[%zu]: must be a string", i);
+        if (len == 0 || len > TF_EVENT_TAG_MAX)
+            return fail(c, TF_EV_INVALID_FIELD, "data.tags[%zu]: must be 1-%d bytes, got %zu", i, TF_EVENT_TAG_MAX,
+                        len);
+        if ((at = control_char_at(s, len)) >= 0)
+            return fail(c, TF_EV_INVALID_FIELD, "data.tags[%zu]: control character at byte %ld", i, at);
+        if (memchr(s, ',', len) != NULL)
+            return fail(c, TF_EV_INVALID_FIELD, "data.tags[%zu]: must not contain a comma", i);
+        for (k = 0; k < out->ntags; k++)
+            if (strcmp(out->tags[k], s) == 0)
+                break;
+        if (k == out->ntags) /* a repeated tag is the same tag */
+            copy_str(out->tags[out->ntags++], TF_EVENT_TAG_MAX + 1, s, len);
+    }
+    out->has_tags = 1;
+    return TF_EV_OK;
+}
+
+static tf_event_error check_consent(const decode_ctx *c, const json_t *consent, tf_event_t *out)
+{
+    if (!json_is_object(consent))
+        return fail(c, TF_EV_INVALID_FIELD, "data.consent: must be an object of booleans");
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++) {
+        const char *name = consent_channels[i + 1];
+        const json_t *v = json_object_get(consent, name);
+        if (v != NULL && !json_is_boolean(v))
+            return fail(c, TF_EV_INVALID_FIELD, "data.consent.%s: must be a boolean", name);
+        if (v != NULL)
+            out->consent[i] = json_is_true(v) ? TF_CONSENT_GRANTED : TF_CONSENT_WITHDRAWN;
     }
     return TF_EV_OK;
 }
 
-static tf_event_error check_consent(const decode_ctx *c, const json_t *consent)
+/* Unsubscribing withdraws consent: to the channel named, or to every channel. */
+static tf_event_error check_unsubscribe(const decode_ctx *c, const json_t *data, tf_event_t *out)
 {
-    static const char *const channels[] = { "email", "sms", "phone" };
+    tf_channel ch;
 
-    if (!json_is_object(consent))
-        return fail(c, TF_EV_INVALID_FIELD, "data.consent: must be an object of booleans");
-    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++) {
-        const json_t *v = json_object_get(consent, channels[i]);
-        if (v != NULL && !json_is_boolean(v))
-            return fail(c, TF_EV_INVALID_FIELD, "data.consent.%s: must be a boolean", channels[i]);
-    }
+    (void)c;
+    (void)data;
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        if (out->channel[0] == '\0' ||
+            (tf_channel_parse(out->channel, strlen(out->channel), &ch) == TF_OK && ch == (tf_channel)i))
+            out->consent[i] = TF_CONSENT_WITHDRAWN;
     return TF_EV_OK;
 }
 
@@ -715,9 +762,9 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
     case F_ITEMS:
         return check_items(c, v);
     case F_TAGS:
-        return check_tags(c, v);
+        return check_tags(c, v, out);
     case F_CONSENT:
-        return check_consent(c, v);
+        return check_consent(c, v, out);
     }
     assert(0 && "field type without a case");
     return fail(c, TF_EV_INVALID_FIELD, "data.%s: cannot be validated", f->key);

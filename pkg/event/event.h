@@ -93,6 +93,24 @@ typedef enum { TF_CST_NONE = 0, TF_CST_ACKNOWLEDGED, TF_CST_RESOLVED, TF_CST_REO
 const char *tf_complaint_category_name(tf_complaint_category c);
 const char *tf_complaint_severity_name(tf_complaint_severity s);
 
+/* The channels a customer can consent to (profile data.consent) and a trigger may
+ * use. */
+typedef enum { TF_CHANNEL_EMAIL = 0, TF_CHANNEL_SMS, TF_CHANNEL_PHONE, TF_CHANNEL__COUNT } tf_channel;
+/* "email", "sms", "phone"; NULL when out of range. */
+const char *tf_channel_name(tf_channel c);
+/* 0 or TF_ENOTFOUND. */
+int tf_channel_parse(const char *name, size_t len, tf_channel *out);
+
+/* Consent to one channel as a profile or an unsubscribe states it; 0 is "not stated". */
+typedef enum { TF_CONSENT_UNSTATED = 0, TF_CONSENT_GRANTED, TF_CONSENT_WITHDRAWN } tf_consent;
+/* "unstated", "granted", "withdrawn"; NULL when out of range. */
+const char *tf_consent_name(tf_consent c);
+
+/* profile data.tags: at most this many tags of 1 to TF_EVENT_TAG_MAX bytes each
+ * (EVENTS.md); more or longer is invalid_field. */
+#define TF_EVENT_MAX_TAGS 16
+#define TF_EVENT_TAG_MAX 32
+
 /* A validated touchpoint. Strings are NUL-terminated copies; fields that the kind
  * does not carry are zero / empty. */
 typedef struct {
@@ -132,6 +150,15 @@ typedef struct {
     int birth_month, birth_day, birth_year;
     /* profile: the anniversary date the customer gave (0 when absent) */
     int anniv_year, anniv_month, anniv_day;
+
+    /* profile: has_tags when data.tags was given (an empty array too: it clears
+     * the set); tags de-duplicated, in the order given */
+    int has_tags;
+    size_t ntags;
+    char tags[TF_EVENT_MAX_TAGS][TF_EVENT_TAG_MAX + 1];
+    /* profile data.consent per channel; unsubscribe: withdrawn for its data.channel,
+     * or for every channel without one */
+    tf_consent consent[TF_CHANNEL__COUNT];
 
     /* free-form short labels (channel, email/social action, outcome...) */
     char channel[TF_EVENT_SHORT_MAX + 1];
@@ -188,14 +215,6 @@ typedef struct {
     double num;
     char str[TF_FIG_STR_MAX];
 } tf_figure;
-
-/* The channels a customer can consent to (profile data.consent) and a trigger may
- * use. */
-typedef enum { TF_CHANNEL_EMAIL = 0, TF_CHANNEL_SMS, TF_CHANNEL_PHONE, TF_CHANNEL__COUNT } tf_channel;
-/* "email", "sms", "phone"; NULL when out of range. */
-const char *tf_channel_name(tf_channel c);
-/* 0 or TF_ENOTFOUND. */
-int tf_channel_parse(const char *name, size_t len, tf_channel *out);
 
 #define TF_DERIVED_CTX_NAME_MAX 32
 
@@ -255,5 +274,18 @@ typedef struct {
 
 /* Reads json[0..len) as tf_derived_encode writes it. TF_EINVAL for anything else. */
 int tf_derived_attrs_parse(const char *json, size_t len, tf_derived_attrs *out);
+
+/* ---- output vocabularies (what a subscription filter names) ---- */
+
+/* The names derived events carry for a customer's stage, tier and a care
+ * reminder's kind (EVENTS.md). Indexes are positions in these lists, not the
+ * lifecycle's enums: a filter keeps them as bits. */
+typedef enum { TF_VOCAB_STAGE = 0, TF_VOCAB_TIER, TF_VOCAB_CARE_KIND, TF_VOCAB__COUNT } tf_vocab;
+/* How many names vocabulary v has (at most 32). */
+int tf_vocab_count(tf_vocab v);
+/* The i-th name of v, or NULL past the end. */
+const char *tf_vocab_name(tf_vocab v, int i);
+/* The index of name[0..len) in v, or -1. */
+int tf_vocab_index(tf_vocab v, const char *name, size_t len);
 
 #endif

@@ -126,3 +126,10 @@ int tf_channel_parse(const char *name, size_t len, tf_channel *out)
         }
     return TF_ENOTFOUND;
 }
+
+static const char *const consent_names[] = {"unstated", "granted", "withdrawn"};
+
+const char *tf_consent_name(tf_consent c)
+{
+    return (unsigned)c < sizeof consent_names / sizeof consent_names[0] ? consent_names[c] : NULL;
+}

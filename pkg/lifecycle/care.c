@@ -58,20 +58,25 @@ static tf_complaint_t *complaint_find(tf_customer_t *c, const char *id)
     return NULL;
 }
 
-/* A free slot: the oldest resolved complaint gives way first, then the oldest. */
+/* How readily a remembered complaint gives way: a resolved one already followed
+ * up first, then one whose follow-up is pending, open ones last. */
+static int expendable(const tf_complaint_t *k)
+{
+    if (k->state != TF_COMPLAINT_RESOLVED)
+        return 0;
+    return k->followup_due_ms ? 1 : 2;
+}
+
+/* A free slot: the most expendable complaint gives way, the oldest among equals. */
 static tf_complaint_t *complaint_slot(tf_customer_t *c)
 {
     if (c->ncomplaints < TF_MAX_COMPLAINTS)
         return &c->complaint[c->ncomplaints++];
     size_t victim = 0;
-    int found_resolved = 0;
-    for (size_t i = 0; i < c->ncomplaints; i++) {
-        const tf_complaint_t *k = &c->complaint[i];
-        int resolved = k->state == TF_COMPLAINT_RESOLVED;
-        if ((resolved && !found_resolved) || (resolved == found_resolved && k->opened_ms < c->complaint[victim].opened_ms)) {
+    for (size_t i = 1; i < c->ncomplaints; i++) {
+        const tf_complaint_t *k = &c->complaint[i], *v = &c->complaint[victim];
+        if (expendable(k) > expendable(v) || (expendable(k) == expendable(v) && k->opened_ms < v->opened_ms))
             victim = i;
-            found_resolved |= resolved;
-        }
     }
     /* open_complaints counts the remembered complaints that are open: a forgotten
      * one could never be resolved again. */
@@ -131,10 +136,9 @@ void tf_lc_complaint_update(const tf_config_rules *r, tf_customer_t *c, const tf
         k->closed_ms = ev->time_ms;
         if (was_open && c->open_complaints > 0)
             c->open_complaints--;
-        if (r->complaint_followup_days > 0) {
-            c->complaint_followup_due_ms = ev->time_ms + r->complaint_followup_days * TF_MS_PER_DAY;
-            tf_strlcpy(c->complaint_followup_id, k->id, sizeof(c->complaint_followup_id));
-        }
+        /* Each resolution is followed up on its own, however close two are. */
+        if (r->complaint_followup_days > 0)
+            k->followup_due_ms = ev->time_ms + r->complaint_followup_days * TF_MS_PER_DAY;
         break;
     case TF_CST_REOPENED:
         /* The SLA starts over. */
@@ -144,10 +148,7 @@ void tf_lc_complaint_update(const tf_config_rules *r, tf_customer_t *c, const tf
         k->level = 0;
         k->closed_ms = 0;
         /* Open again: the follow-up waits for the next resolution. */
-        if (strcmp(c->complaint_followup_id, k->id) == 0) {
-            c->complaint_followup_id[0] = '\0';
-            c->complaint_followup_due_ms = 0;
-        }
+        k->followup_due_ms = 0;
         if (k->opened_ms > 0)
             k->opened_ms = ev->time_ms;
         break;
@@ -188,6 +189,19 @@ static tf_complaint_t *next_escalation(const tf_config_rules *r, tf_customer_t *
             best = k;
             *due = at;
         }
+    }
+    return best;
+}
+
+/* The resolved complaint whose follow-up is due first (the first remembered among
+ * equal times, so two firing at one time go in a fixed order), or NULL. */
+static tf_complaint_t *next_complaint_followup(tf_customer_t *c)
+{
+    tf_complaint_t *best = NULL;
+    for (size_t i = 0; i < c->ncomplaints; i++) {
+        tf_complaint_t *k = &c->complaint[i];
+        if (k->followup_due_ms > 0 && (!best || k->followup_due_ms < best->followup_due_ms))
+            best = k;
     }
     return best;
 }
@@ -252,8 +266,9 @@ void tf_lc_schedule_care(const tf_config_rules *r, tf_customer_t *c)
         int64_t from = c->last_seen_ms > c->checkin_done_ms ? c->last_seen_ms : c->checkin_done_ms;
         c->due[TF_TIMER_CHECKIN] = from + r->checkin_days * TF_MS_PER_DAY;
     }
-    if (c->complaint_followup_id[0])
-        c->due[TF_TIMER_COMPLAINT_FOLLOWUP] = c->complaint_followup_due_ms;
+    const tf_complaint_t *fk = next_complaint_followup(c);
+    if (fk)
+        c->due[TF_TIMER_COMPLAINT_FOLLOWUP] = fk->followup_due_ms;
     int64_t at = 0;
     if (next_escalation(r, c, &at))
         c->due[TF_TIMER_SLA] = at;
@@ -355,10 +370,18 @@ int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, cons
             tf_derived_add_int(&e->out[at], "days_without_contact", since);
         return 0;
     }
-    case TF_TIMER_COMPLAINT_FOLLOWUP:
-        fire_pending(c, &cause, "complaint_followup", "complaint", c->complaint_followup_id,
-                     &c->complaint_followup_due_ms, e);
+    case TF_TIMER_COMPLAINT_FOLLOWUP: {
+        tf_complaint_t *k = next_complaint_followup(c);
+        if (!k)
+            return -1;
+        /* The occasion names the complaint: two follow-ups due at one time get
+         * their own ids. */
+        snprintf(occasion, sizeof(occasion), "complaint:%s", k->id);
+        cause.occasion = occasion;
+        k->followup_due_ms = 0;
+        tf_lc_care_reminder(c, &cause, "complaint_followup", occasion, 0, e);
         return 0;
+    }
     case TF_TIMER_SLA: {
         int64_t at = 0;
         tf_complaint_t *k = next_escalation(r, c, &at);

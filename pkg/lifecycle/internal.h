@@ -72,6 +72,28 @@ void tf_lc_schedule_care(const tf_config_rules *r, tf_customer_t *c);
 int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, const char *customer, int64_t due,
                     tf_emit *e);
 
+/* segments.c: rules.segments, pure functions of the state and a time */
+/* Membership of c at t: bit i when every predicate of r->segments[i] holds. A
+ * predicate on a figure the customer does not have (days since purchase, tenure
+ * and RFM before the first purchase, satisfaction without surveys, NPS without
+ * answers) does not hold. */
+uint64_t tf_lc_segments_at(const tf_config_rules *r, const tf_customer_t *c, int64_t t);
+/* The first time after t at which the membership of c changes by the passage of
+ * time alone (days_since_purchase and tenure_days crossing a bound, the rest as it
+ * is), or 0 when none does. */
+int64_t tf_lc_segments_next_change(const tf_config_rules *r, const tf_customer_t *c, int64_t t);
+/* The stored membership (c->segments, by name) as bits of r->segments. */
+uint64_t tf_lc_segments_member(const tf_config_rules *r, const tf_customer_t *c);
+/* A fingerprint of r->segments (names, order and predicates); 0 when there are none. */
+int64_t tf_lc_segments_fingerprint(const tf_config_rules *r);
+/* Re-judges membership at c->clock_ms and emits segment.exited, then
+ * segment.entered, per change (in config order) for cause. A customer whose
+ * segments_fp differs from the config's is re-judged silently: a config change is
+ * not a customer's change. */
+void tf_lc_review_segments(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
+/* d's ctx.segments and "segments" figure (when segments are configured): c's membership. */
+void tf_lc_segments_context(const tf_config_rules *r, const tf_customer_t *c, tf_derived_t *d);
+
 /* Calendar helpers. */
 /* Money and counts summed over a customer's lifetime saturate instead of
  * overflowing (signed overflow is undefined): amounts are bounded per event

@@ -15,7 +15,7 @@ static const char *const tier_names[TF_TIER__COUNT] = {
 
 static const char *const timer_names[TF_TIMER__COUNT] = {
     "review", "birthday", "festival", "followup", "checkin",
-    "anniversary", "date", "complaint_followup", "sla",
+    "anniversary", "date", "complaint_followup", "sla", "segment",
 };
 
 const char *tf_stage_name(tf_stage s)
@@ -89,6 +89,26 @@ int64_t tf_customer_value(const tf_config_rules *r, const tf_customer_t *c)
     return tf_lc_add(c->gross_profit, cost == INT64_MIN ? INT64_MAX : -cost);
 }
 
+uint32_t tf_customer_channels(const tf_config_rules *r, const tf_customer_t *c)
+{
+    /* Anything but "withdrawn" keeps the behaviour from before consent was kept. */
+    int unstated_ok = strcmp(r->consent_unstated, "withdrawn") != 0;
+    uint32_t bits = 0;
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        if (c->consent[i] == TF_CONSENT_GRANTED || (c->consent[i] == TF_CONSENT_UNSTATED && unstated_ok))
+            bits |= 1u << i;
+    return bits;
+}
+
+int tf_lifecycle_exit_churns(const tf_config_rules *r, tf_event_kind kind)
+{
+    const char *name = tf_event_kind_name(kind);
+    for (size_t i = 0; name && i < r->nexit_kinds && i < sizeof(r->exit_kinds) / sizeof(r->exit_kinds[0]); i++)
+        if (strcmp(r->exit_kinds[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 int64_t tf_customer_next_due(const tf_customer_t *c)
 {
     int64_t best = 0;
@@ -120,6 +140,64 @@ tf_derived_t *tf_lc_derive(tf_emit *e, tf_derived_type type, const tf_cause *cau
         tf_derived_set_id(d, cause->customer, id);
     }
     return d;
+}
+
+/* ---- the context of derived events ---- */
+
+/* "email,sms" for the bits of tf_channel set in bits. */
+static void channel_list(uint32_t bits, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        if (bits & (1u << i))
+            len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s%s", len ? "," : "",
+                                    tf_channel_name((tf_channel)i));
+}
+
+/* What a subscription filters on, for one derived event: the customer as the rules
+ * left it, in d->ctx and as the data figures stage, tier, level (when the customer
+ * has one), value (buyers) and channels; a figure the type already carries under
+ * that name is not written twice. referral.credited is about the referrer, whose
+ * state is not at hand: it carries only the channels a customer who stated no
+ * consent has. Then the customer's segments (tf_lc_segments_context). */
+static void fill_context(const tf_config_rules *r, const tf_customer_t *c, tf_derived_t *d)
+{
+    tf_derived_ctx *x = &d->ctx;
+    char list[TF_CHANNEL__COUNT * 8];
+    if (d->type == TF_DERIVED_REFERRAL_CREDITED) {
+        tf_customer_t stranger;
+        memset(&stranger, 0, sizeof(stranger));
+        x->channels = tf_customer_channels(r, &stranger);
+    } else {
+        tf_strlcpy(x->stage, tf_stage_name(c->stage), sizeof(x->stage));
+        tf_strlcpy(x->tier, tf_tier_name(c->tier), sizeof(x->tier));
+        tf_strlcpy(x->level, c->level, sizeof(x->level));
+        x->has_value = c->purchases > 0;
+        x->value = x->has_value ? tf_customer_value(r, c) : 0;
+        x->channels = tf_customer_channels(r, c);
+        /* tf_derived_add_* refuse a name already taken: the type's own figure stays. */
+        tf_derived_add_str(d, "stage", x->stage);
+        tf_derived_add_str(d, "tier", x->tier);
+        if (x->level[0])
+            tf_derived_add_str(d, "level", x->level);
+        if (x->has_value)
+            tf_derived_add_int(d, "value", x->value);
+    }
+    if (d->type == TF_DERIVED_CARE_REMINDER)
+        tf_strlcpy(x->care_kind, d->rule, sizeof(x->care_kind)); /* a reminder's rule is its kind */
+    channel_list(x->channels, list, sizeof(list));
+    tf_derived_add_list(d, "channels", list);
+    tf_lc_segments_context(r, c, d);
+}
+
+/* Where derived events are finalised, once the rules that fired them have run:
+ * out[from..to) get their context. Everything every derived event carries is
+ * added here, in this one place (segment membership too). */
+static void finalise(const tf_config_rules *r, const tf_customer_t *c, tf_derived_t *out, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        fill_context(r, c, &out[i]);
 }
 
 /* ---- touchpoints ---- */
@@ -160,8 +238,12 @@ static void apply_purchase(const tf_config_rules *r, tf_customer_t *c, const tf_
         tf_lc_change_stage(c, TF_STAGE_GROWTH, cause, "first_purchase", e);
         break;
     case TF_STAGE_CHURNED:
-        /* A late purchase from before the exit is counted, not a win-back. */
-        if (ev->time_ms > since) {
+        /* A late purchase from before the exit is counted, not a win-back. A
+         * prospect that left before buying was never won, so its first purchase
+         * is one, not a win-back. */
+        if (ev->time_ms > since && c->purchases == 1) {
+            tf_lc_change_stage(c, TF_STAGE_GROWTH, cause, "first_purchase", e);
+        } else if (ev->time_ms > since) {
             tf_lc_change_stage(c, TF_STAGE_GROWTH, cause, "winback_purchase", e);
             tf_derived_t *d = tf_lc_derive(e, TF_DERIVED_WINBACK_SUCCEEDED, cause, "winback_purchase");
             if (d) {
@@ -223,8 +305,29 @@ static void apply_survey(tf_customer_t *c, const tf_event_t *ev)
     }
 }
 
+/* Consent stated by a profile or withdrawn by an unsubscribe, per channel; a
+ * statement older than the one kept is a late record and changes nothing. */
+static void apply_consent(tf_customer_t *c, const tf_event_t *ev)
+{
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++) {
+        if (ev->consent[i] == TF_CONSENT_UNSTATED || ev->time_ms < c->consent_at_ms[i])
+            continue;
+        c->consent[i] = ev->consent[i];
+        c->consent_at_ms[i] = ev->time_ms;
+    }
+}
+
 static void apply_profile(tf_customer_t *c, const tf_event_t *ev)
 {
+    /* The tags of a profile are the customer's tags now (an empty list clears them). */
+    if (ev->has_tags && ev->time_ms >= c->tags_at_ms) {
+        memset(c->tags, 0, sizeof(c->tags));
+        c->ntags = ev->ntags < TF_EVENT_MAX_TAGS ? ev->ntags : TF_EVENT_MAX_TAGS;
+        for (size_t i = 0; i < c->ntags; i++)
+            tf_strlcpy(c->tags[i], ev->tags[i], sizeof(c->tags[i]));
+        c->tags_at_ms = ev->time_ms;
+    }
+    apply_consent(c, ev);
     if (ev->birth_month) {
         c->birth_month = ev->birth_month;
         c->birth_day = ev->birth_day;
@@ -236,10 +339,14 @@ static void apply_profile(tf_customer_t *c, const tf_event_t *ev)
     }
 }
 
-static void apply_exit(tf_customer_t *c, const tf_event_t *ev, const tf_cause *cause, tf_emit *e)
+/* An unsubscribe withdraws consent (to its channel, or to all); whether an exit
+ * also ends the relationship is rules.exit.kinds (by default contract_end only:
+ * leaving one mailing list is not leaving the company). */
+static void apply_exit(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev, const tf_cause *cause,
+                       tf_emit *e)
 {
-    (void)ev;
-    if (c->stage == TF_STAGE_CHURNED)
+    apply_consent(c, ev);
+    if (c->stage == TF_STAGE_CHURNED || !tf_lifecycle_exit_churns(r, ev->kind))
         return;
     tf_lc_enter_churned(c, cause, "explicit_exit", e);
 }
@@ -255,6 +362,8 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
     if (first) {
         c->stage = TF_STAGE_PROSPECT;
         c->stage_since_ms = ev->time_ms;
+        /* A new customer's segments are judged by this config from the start. */
+        c->segments_fp = tf_lc_segments_fingerprint(rules);
     }
     c->counts[ev->kind]++;
     /* Late events still count but never move the first/last-seen marks the wrong way. */
@@ -294,7 +403,7 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
         break;
     case TF_KIND_CONTRACT_END:
     case TF_KIND_UNSUBSCRIBE:
-        apply_exit(c, ev, &now, &e);
+        apply_exit(rules, c, ev, &now, &e);
         break;
     default:
         break;
@@ -312,6 +421,8 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
     tf_lc_review_level(rules, c, &now, &e);
     if (pop)
         tf_lc_review_tier(rules, pop, c, &now, &e);
+    tf_lc_review_segments(rules, c, &now, &e);
+    finalise(rules, c, out, 0, e.n);
     tf_lifecycle_schedule(rules, c);
     return e.n;
 }
@@ -348,6 +459,8 @@ void tf_lifecycle_schedule(const tf_config_rules *r, tf_customer_t *c)
         c->due[TF_TIMER_REVIEW] = best;
     }
     tf_lc_schedule_care(r, c);
+    /* After the care timers, which clear the ones after them. */
+    c->due[TF_TIMER_SEGMENT] = c->stage == TF_STAGE_NONE ? 0 : tf_lc_segments_next_change(r, c, now);
 }
 
 /* The review: every time-driven judgement at once, at its due time. */
@@ -382,14 +495,23 @@ size_t tf_lifecycle_advance(const tf_config_rules *rules, const tf_population_t 
             return e.n;
         }
         int64_t due = c->due[which];
+        size_t from = e.n;
         if (due > c->clock_ms)
             c->clock_ms = due;
         if (which == TF_TIMER_REVIEW) {
             tf_cause cause = {NULL, customer, "review", NULL, due};
             fire_review(rules, pop, c, &cause, &e);
-        } else if (tf_lc_fire_care(rules, c, (tf_timer)which, customer, due, &e) != 0) {
+        } else if (which != TF_TIMER_SEGMENT &&
+                   tf_lc_fire_care(rules, c, (tf_timer)which, customer, due, &e) != 0) {
             break; /* a timer that cannot fire would spin: leave it to the next event */
         }
+        /* Segments follow every firing (the segment timer's is only that): a
+         * change due at a time another timer shares is seen by whichever fires
+         * first there. */
+        tf_cause seen = {NULL, customer, tf_timer_name((tf_timer)which), NULL, due};
+        tf_lc_review_segments(rules, c, &seen, &e);
+        /* Each firing's events carry the customer as that firing left it. */
+        finalise(rules, c, out, from, e.n);
     }
     /* The due times computed above stay right: each is past until_ms, and moving
      * the clock up to it changes none of them. */

@@ -53,6 +53,7 @@ typedef enum {
     TF_TIMER_DATE,                /* the anniversary date the customer gave */
     TF_TIMER_COMPLAINT_FOLLOWUP,  /* after a resolution */
     TF_TIMER_SLA,                 /* the earliest complaint deadline */
+    TF_TIMER_SEGMENT,             /* the next time a segment membership changes by time alone */
     TF_TIMER__COUNT
 } tf_timer;
 const char *tf_timer_name(tf_timer t);
@@ -67,6 +68,10 @@ typedef struct {
     int level;                   /* escalations sent: 0, 1 or 2 */
     int64_t opened_ms;           /* SLA start (reopen restarts it); 0 = update seen before the complaint */
     int64_t closed_ms;           /* resolved at */
+    /* The follow-up care reminder of this resolution, 0 when none is pending: each
+     * resolved complaint is followed up on its own (TF_TIMER_COMPLAINT_FOLLOWUP is
+     * the earliest). */
+    int64_t followup_due_ms;
 } tf_complaint_t;
 
 /* Cutoffs of the value ranking of all buyers (a rebuildable index in Redis), as
@@ -148,13 +153,29 @@ typedef struct {
     int64_t followup_due_ms;          /* pending post-purchase follow-up */
     char followup_order[TF_REF_MAX + 1];
     int64_t checkin_done_ms;
-    int64_t complaint_followup_due_ms;
-    char complaint_followup_id[TF_REF_MAX + 1];
+
+    /* profile: the tags of the latest profile that gave any (it replaces the set),
+     * and consent per channel (tf_channel) with the time of the statement; a
+     * statement older than the one kept is a late record and changes nothing */
+    size_t ntags;
+    char tags[TF_EVENT_MAX_TAGS][TF_EVENT_TAG_MAX + 1];
+    int64_t tags_at_ms;
+    tf_consent consent[TF_CHANNEL__COUNT];
+    int64_t consent_at_ms[TF_CHANNEL__COUNT];
 
     /* referrals */
     char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* who brought this customer */
     int referral_credited;
     int64_t referrals;                /* customers this one referred */
+
+    /* Segment membership (rules.segments): the names of the segments the customer
+     * is in, in the config's order, and the fingerprint of the rules.segments that
+     * judged it (0: none configured). Kept by name so that the hash reads without
+     * the config; a config whose segments differ from the fingerprint re-judges
+     * membership once, silently (segments.c). */
+    size_t nsegments;
+    char segments[TF_RULES_MAX_SEGMENTS][TF_RULES_NAME_MAX];
+    int64_t segments_fp;
 
     int64_t due[TF_TIMER__COUNT];     /* 0 = not scheduled */
 
@@ -180,9 +201,17 @@ double tf_customer_nps(const tf_customer_t *c);
 int64_t tf_customer_value(const tf_config_rules *r, const tf_customer_t *c);
 /* The earliest scheduled timer, or 0 when none. */
 int64_t tf_customer_next_due(const tf_customer_t *c);
+/* The channels a trigger about c may use, as bits (1u << tf_channel): those with
+ * consent granted, and those never stated when rules.consent.unstated is
+ * "granted". Pure; every derived event carries it (ctx.channels, "channels"). */
+uint32_t tf_customer_channels(const tf_config_rules *r, const tf_customer_t *c);
+/* Whether an exit touchpoint of kind (contract_end, unsubscribe) ends the
+ * relationship (the customer churns): its kind is in rules.exit.kinds. */
+int tf_lifecycle_exit_churns(const tf_config_rules *r, tf_event_kind kind);
 
-/* The most derived events one touchpoint can cause. */
-#define TF_LIFECYCLE_MAX_DERIVED 12
+/* The most derived events one touchpoint (or one timer firing) can cause: the
+ * rules' own, and a segment.entered or .exited per configured segment. */
+#define TF_LIFECYCLE_MAX_DERIVED (12 + TF_RULES_MAX_SEGMENTS)
 
 /* Applies ev to c at c's own clock (call tf_lifecycle_advance to min(ev time, now)
  * first, so timers due before the event fire before it). Derived events are written

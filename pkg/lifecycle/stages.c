@@ -33,6 +33,9 @@ void tf_lc_enter_churned(tf_customer_t *c, const tf_cause *cause, const char *ru
     int64_t since_purchase = c->last_purchase_ms ? (cause->at_ms - c->last_purchase_ms) / TF_MS_PER_DAY : -1;
     tf_lc_change_stage(c, TF_STAGE_CHURNED, cause, rule, e);
     c->churned_count++;
+    /* A prospect that never bought has no relationship to win back. */
+    if (c->purchases == 0)
+        return;
     tf_derived_t *d = tf_lc_derive(e, TF_DERIVED_WINBACK_OPPORTUNITY, cause, rule);
     if (!d)
         return;

@@ -207,6 +207,18 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
         put_fmt(&w, "\"} %" PRIu64 "\n", st->derived_by_type[t]);
     }
 
+    family(&w, "touchflow_derived_unrouted_total", "counter",
+           "Derived events no subscription wanted (not sent), and outbox entries whose subscriptions are gone.");
+    put_fmt(&w, "touchflow_derived_unrouted_total %" PRIu64 "\n", st->derived_unrouted);
+
+    family(&w, "touchflow_subscription_sent_total", "counter",
+           "Derived events delivered, by subscription (an event sent to two subscriptions counts in both).");
+    for (size_t i = 0; i < s->nsubscriptions; i++) {
+        put_str(&w, "touchflow_subscription_sent_total{subscription=\"");
+        label(&w, s->subscriptions[i].name);
+        put_fmt(&w, "\"} %" PRIu64 "\n", s->subscriptions[i].sent);
+    }
+
     family(&w, "touchflow_dlq_records_total", "counter",
            "Records sent to the dead-letter topic, by tf-error-code.");
     for (int r = TF_EV_OK + 1; r < TF_EV__COUNT; r++) {

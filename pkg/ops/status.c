@@ -70,6 +70,7 @@ static json_t *stats_json(const tf_pipeline_snapshot *s)
         {"replayed", st->replayed},
         {"dead_lettered", st->dead_lettered},
         {"derived", st->derived},
+        {"derived_unrouted", st->derived_unrouted},
         {"commits", st->commits},
         {"fenced", st->fenced},
         {"redis_failures", st->redis_failures},
@@ -87,6 +88,11 @@ static json_t *stats_json(const tf_pipeline_snapshot *s)
     bad |= json_object_set_new(o, "commit_latency_p50_ms", json_real(st->commit_latency_p50_ms));
     bad |= json_object_set_new(o, "commit_latency_p99_ms", json_real(st->commit_latency_p99_ms));
     bad |= json_object_set_new(o, "commit_latency_count", json_integer((json_int_t)st->commit_latency_count));
+    /* Records delivered per subscription in force (derived counts each event once). */
+    json_t *subs = json_object();
+    for (size_t i = 0; subs && i < s->nsubscriptions; i++)
+        bad |= json_object_set_new(subs, s->subscriptions[i].name, json_integer((json_int_t)s->subscriptions[i].sent));
+    bad |= json_object_set_new(o, "subscription_sent", subs);
     if (bad) {
         json_decref(o);
         return NULL;

@@ -9,6 +9,7 @@
 #include "lifecycle/lifecycle.h"
 #include "pipeline/inflight.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/route.h"
 #include "store/store.h"
 
 #define TF_PIPELINE_MAX_SLOTS 1024
@@ -74,12 +75,16 @@ typedef struct {
     tf_store_doc_t before, after;
 } group_t;
 
+/* One record to send: a derived event to one of its destinations. An event with
+ * several destinations is several outs in a row sharing one payload; the first
+ * holds its outbox entry and its id in flight, the others (extra) only send. */
 typedef struct {
     send_ref ref;
     uint32_t rec;          /* the record whose offset waits for this */
     uint32_t group;
-    int family;
-    size_t off, len;       /* "<family>[\t<key>]\n<json>" in the arena: the outbox payload */
+    int sub;               /* the destination: a subscription of p->routes */
+    int extra;             /* a further destination of the out before it */
+    size_t off, len;       /* "<sub>[,<sub>...][\t<key>]\n<json>" in the arena: the outbox payload */
     size_t json_off;
     size_t key_off, key_len; /* record key when not the group's customer (key_len 0) */
     char id[TF_ID_LEN];
@@ -175,7 +180,8 @@ struct tf_pipeline_s {
     tf_config_t cfg;
     tf_event_limits limits;
     int key_check;          /* processing.key_mismatch = dead_letter */
-    int output_binary;      /* kafka.output_mode = binary */
+    tf_route_table routes;  /* the subscriptions in force */
+    uint64_t sub_sent[TF_ROUTE_MAX]; /* records delivered per subscription */
     tf_consumer_t *consumer;
     tf_producer_t *producer;
     tf_store_t *store;

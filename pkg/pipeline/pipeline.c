@@ -661,7 +661,7 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     p->limits.max_amount = cfg->max_amount;
     p->key_check = strcmp(cfg->key_mismatch, "dead_letter") == 0;
     p->rebuild_quiet = cfg->rebuild && !cfg->rebuild_emit;
-    p->output_binary = strcmp(cfg->output_mode, "binary") == 0;
+    tf_route_table_build(cfg, &p->routes);
 
     p->offsets = tf_offsets_new();
     p->tick = event_new(base, -1, EV_PERSIST, on_tick, p);
@@ -743,6 +743,12 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
             out->timers_due += p->slots[i].timers_pending;
     out->redis_up = tf_store_is_up(p->store);
     out->kafka_up = p->consumer ? tf_consumer_kafka_up(p->consumer) : 0;
+    out->nsubscriptions = p->routes.n;
+    for (size_t i = 0; i < p->routes.n; i++) {
+        tf_strlcpy(out->subscriptions[i].name, p->routes.subs[i].name, sizeof(out->subscriptions[i].name));
+        out->subscriptions[i].enabled = p->routes.subs[i].enabled;
+        out->subscriptions[i].sent = p->sub_sent[i];
+    }
     for (int i = 0; i < p->nslots && out->npartitions < TF_SNAPSHOT_MAX_PARTITIONS; i++) {
         const slot_t *s = &p->slots[i];
         if (!s->active || !p->consumer)

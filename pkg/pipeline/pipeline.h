@@ -29,6 +29,7 @@ typedef struct {
     uint64_t derived;          /* derived events delivered */
     uint64_t suppressed;       /* derived events and dead letters not sent (rebuild) */
     uint64_t derived_by_type[16];
+    uint64_t derived_unrouted; /* derived events no subscription wanted (not sent) */
     uint64_t commits;          /* customer commit scripts acknowledged */
     uint64_t fenced;           /* commits refused: a newer owner */
     uint64_t redis_failures;   /* batches retried after a Redis failure */
@@ -90,6 +91,14 @@ typedef struct {
     int64_t idle_ms;          /* since records last finished or a batch went through Redis */
     int redis_up;
     int kafka_up;             /* a broker answered recently */
+    /* The subscriptions in force (tf_config_subscriptions order) and the records
+     * delivered to each. */
+    size_t nsubscriptions;
+    struct {
+        char name[TF_CONFIG_SUB_NAME_MAX];
+        int enabled;
+        uint64_t sent;
+    } subscriptions[TF_CONFIG_ROUTES_MAX];
     size_t npartitions;
     tf_partition_status partitions[TF_SNAPSHOT_MAX_PARTITIONS];
 } tf_pipeline_snapshot;

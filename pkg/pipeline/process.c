@@ -280,31 +280,41 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
     tf_pipeline_pump(p);
 }
 
-/* Lists a "<family>\n<json>" payload at off in the arena for delivery. */
-static int out_push(batch_t *b, uint32_t rec, uint32_t group, int fam, size_t off, size_t flen, size_t len, int type,
-                    const char *id)
+/* Lists a "<subs>[\t<key>]\n<json>" payload at off in the arena for delivery, once
+ * per destination in dests (a mask of p->routes). */
+static int out_push(batch_t *b, uint32_t rec, uint32_t group, uint64_t dests, size_t off, size_t flen, size_t len,
+                    int type, const char *id)
 {
-    out_t *o = tf_batch_out_new(b);
-    if (!o)
-        return TF_ENOMEM;
-    /* "<family>\t<key>": the event is keyed by another customer (a referrer). */
-    const char *tab = memchr(b->arena + off, '\t', flen);
-    if (tab) {
-        o->key_off = (size_t)(tab - b->arena) + 1;
-        o->key_len = off + flen - o->key_off;
+    int first = 1;
+    for (int i = 0; dests; i++, dests >>= 1) {
+        if (!(dests & 1))
+            continue;
+        out_t *o = tf_batch_out_new(b);
+        if (!o)
+            return TF_ENOMEM;
+        /* "<subs>\t<key>": the event is keyed by another customer (a referrer). */
+        const char *tab = memchr(b->arena + off, '\t', flen);
+        if (tab) {
+            o->key_off = (size_t)(tab - b->arena) + 1;
+            o->key_len = off + flen - o->key_off;
+        }
+        o->rec = rec;
+        o->group = group;
+        o->sub = i;
+        o->extra = !first;
+        o->off = off;
+        o->json_off = off + flen + 1;
+        o->len = len;
+        o->type = type;
+        tf_strlcpy(o->id, id, sizeof(o->id));
+        first = 0;
     }
-    o->rec = rec;
-    o->group = group;
-    o->family = fam;
-    o->off = off;
-    o->json_off = off + flen + 1;
-    o->len = len;
-    o->type = type;
-    tf_strlcpy(o->id, id, sizeof(o->id));
     return TF_OK;
 }
 
-/* Encodes a derived event into the arena and the out list. */
+/* Routes a derived event, then encodes it into the arena and the out list. The
+ * payload names its destinations: a replay after a crash goes where this went,
+ * whatever the routing would say of it by then. */
 static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec, const tf_derived_t *d)
 {
     if (p->rebuild_quiet) {
@@ -312,16 +322,31 @@ static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t re
         p->stats.suppressed++;
         return TF_OK;
     }
-    const char *family = tf_derived_family(d->type);
+    uint64_t dests = tf_route_distinct(&p->routes, tf_route(&p->routes, d->type, &d->ctx));
+    if (!dests) {
+        p->stats.derived_unrouted++;
+        return TF_OK;
+    }
     const char *customer = b->recs[b->groups[group].first].ev.subject;
-    int fam = tf_config_family_index(family);
-    size_t flen = strlen(family), room = 8192;
+    size_t flen = 0, room = 8192;
+    for (size_t i = 0; i < p->routes.n; i++)
+        if ((dests >> i) & 1)
+            flen += strlen(p->routes.subs[i].name) + 1;
     int other_key = strcmp(d->subject, customer) != 0;
     size_t klen = other_key ? strlen(d->subject) + 1 : 0;
-    size_t off = tf_batch_arena_reserve(b, flen + klen + 1 + room);
-    if (off == (size_t)-1 || fam < 0)
+    size_t off = tf_batch_arena_reserve(b, flen + klen + room);
+    if (off == (size_t)-1)
         return TF_ENOMEM;
-    memcpy(b->arena + off, family, flen);
+    flen = 0;
+    for (size_t i = 0; i < p->routes.n; i++) {
+        if (!((dests >> i) & 1))
+            continue;
+        size_t n = strlen(p->routes.subs[i].name);
+        if (flen)
+            b->arena[off + flen++] = ',';
+        memcpy(b->arena + off + flen, p->routes.subs[i].name, n);
+        flen += n;
+    }
     if (other_key) {
         b->arena[off + flen] = '\t';
         memcpy(b->arena + off + flen + 1, d->subject, klen - 1);
@@ -332,7 +357,7 @@ static int add_derived(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t re
     if (n < 0)
         return TF_EINVAL;
     b->arena_len = off + flen + 1 + (size_t)n; /* give back the unused room */
-    return out_push(b, rec, group, fam, off, flen, flen + 1 + (size_t)n, (int)d->type, d->id);
+    return out_push(b, rec, group, dests, off, flen, flen + 1 + (size_t)n, (int)d->type, d->id);
 }
 
 /* Re-queues derived events found in the outbox: committed before a crash or a lost
@@ -342,20 +367,27 @@ static int add_replay(tf_pipeline_t *p, batch_t *b, uint32_t group, uint32_t rec
     const char *nl = memchr(e->payload, '\n', e->payload_len);
     if (!nl || strlen(e->id) >= TF_ID_LEN)
         return TF_EINVAL;
-    char family[32];
     size_t flen = (size_t)(nl - e->payload);
     const char *tab = memchr(e->payload, '\t', flen);
-    size_t name_len = tab ? (size_t)(tab - e->payload) : flen;
-    if (name_len >= sizeof(family))
-        return TF_EINVAL;
-    memcpy(family, e->payload, name_len);
-    family[name_len] = '\0';
-    int fam = tf_config_family_index(family);
+    size_t names_len = tab ? (size_t)(tab - e->payload) : flen;
+    /* Where it was routed when derived; subscriptions since removed or switched off
+     * are skipped. */
+    size_t skipped;
+    uint64_t dests = tf_route_parse_dests(&p->routes, e->payload, names_len, &skipped);
+    if (skipped)
+        TF_WARN(MOD, "an outbox entry of %s names subscriptions \"%.*s\", of which %zu %s no longer configured or "
+                "switched off: not sent there",
+                b->recs[b->groups[group].first].ev.subject, (int)(names_len > 200 ? 200 : names_len), e->payload,
+                skipped, skipped == 1 ? "is" : "are");
+    if (!dests) {
+        p->stats.derived_unrouted++;
+        return TF_ENOTFOUND;
+    }
     size_t off = tf_batch_arena_reserve(b, e->payload_len);
-    if (fam < 0 || off == (size_t)-1)
-        return TF_EINVAL;
+    if (off == (size_t)-1)
+        return TF_ENOMEM;
     memcpy(b->arena + off, e->payload, e->payload_len);
-    return out_push(b, rec, group, fam, off, flen, e->payload_len, -1, e->id);
+    return out_push(b, rec, group, dests, off, flen, e->payload_len, -1, e->id);
 }
 
 /* The cutoffs the rules see for customer c at time t. The cutoffs include the
@@ -510,7 +542,10 @@ static void replay_outbox(tf_pipeline_t *p, batch_t *b, group_t *gr, uint32_t re
 {
     uint32_t g = (uint32_t)(gr - b->groups);
     for (size_t e = 0; e < res->noutbox; e++) {
-        if (resend[e] && add_replay(p, b, g, rec, &res->outbox[e]) != TF_OK)
+        if (!resend[e])
+            continue;
+        int rc = add_replay(p, b, g, rec, &res->outbox[e]);
+        if (rc != TF_OK && rc != TF_ENOTFOUND) /* not found: reported per name */
             TF_WARN(MOD, "dropping an unreadable outbox entry of %s", b->recs[gr->first].ev.subject);
     }
 }
@@ -679,6 +714,8 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     tf_store_outbox_add *adds = b->adds;
     for (uint32_t o = gr->out_first; o < gr->out_first + gr->nnew; o++) {
         out_t *ot = &b->outs[o];
+        if (ot->extra)
+            continue; /* the event's entry is its first destination's */
         adds[nadds].id = ot->id;
         adds[nadds].payload = b->arena + ot->off;
         adds[nadds].payload_len = ot->len;
@@ -745,10 +782,10 @@ static void send_out(tf_pipeline_t *p, batch_t *b, out_t *o)
     }
     const void *value;
     size_t value_len;
-    rd_kafka_headers_t *h = tf_bus_ce_binding(b->arena + o->json_off, o->len - (o->json_off - o->off),
-                                              p->output_binary, &value, &value_len);
-    int rc = tf_producer_send(p->producer, p->cfg.output_topics[o->family], key, key_len, value, value_len, h,
-                              &o->ref);
+    const tf_route_sub *sub = &p->routes.subs[o->sub];
+    rd_kafka_headers_t *h = tf_bus_ce_binding(b->arena + o->json_off, o->len - (o->json_off - o->off), sub->binary,
+                                              &value, &value_len);
+    int rc = tf_producer_send(p->producer, sub->topic, key, key_len, value, value_len, h, &o->ref);
     if (rc) {
         rd_kafka_headers_destroy(h);
         /* Local queue full or a transient error: the retry timer sends it again. */
@@ -772,7 +809,7 @@ void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b)
     for (uint32_t o = 0; o < b->nouts; o++) {
         if (b->groups[b->outs[o].group].nout == 0)
             continue;
-        if (tf_inflight_add(&p->inflight, b->outs[o].id) != TF_OK)
+        if (!b->outs[o].extra && tf_inflight_add(&p->inflight, b->outs[o].id) != TF_OK)
             TF_WARN(MOD, "out of memory: a visit may send %s again", b->outs[o].id);
         send_out(p, b, &b->outs[o]);
     }
@@ -863,9 +900,12 @@ void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void 
     }
     out_t *o = &b->outs[ref->index];
     group_t *gr = &b->groups[o->group];
-    p->stats.derived++;
-    if (o->type >= 0 && o->type < 16)
-        p->stats.derived_by_type[o->type]++;
+    p->sub_sent[o->sub]++;
+    if (!o->extra) {
+        p->stats.derived++;
+        if (o->type >= 0 && o->type < 16)
+            p->stats.derived_by_type[o->type]++;
+    }
     if (--gr->undelivered == 0) {
         size_t n = 0;
         const char **ids = b->ack_ids;
@@ -873,14 +913,17 @@ void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void 
             /* Left in the outbox: a later visit sends them again, same ids. */
             TF_WARN(MOD, "out of memory acknowledging the outbox of %s", b->recs[gr->first].ev.subject);
             for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout; i++)
-                tf_inflight_remove(&p->inflight, b->outs[i].id);
+                if (!b->outs[i].extra)
+                    tf_inflight_remove(&p->inflight, b->outs[i].id);
             tf_pipeline_record_release(p, b, &b->recs[o->rec]);
             tf_pipeline_flush_offsets(p);
             return;
         }
         ids = b->ack_ids;
+        /* Every destination of every event of the group has delivered. */
         for (uint32_t i = gr->out_first; i < gr->out_first + gr->nout; i++)
-            ids[n++] = b->outs[i].id;
+            if (!b->outs[i].extra)
+                ids[n++] = b->outs[i].id;
         for (size_t i = 0; i < n; i++)
             tf_inflight_delivered(&p->inflight, ids[i]);
         /* Best effort: a leftover entry is only re-sent later, with the same id. */

@@ -20,9 +20,20 @@
  *   tier (name), level (member level name, text, "" before the first purchase),
  *   birthday "MM-DD" and date "YYYY-MM-DD" (the anniversary the customer gave),
  *   "" when not given,
- *   followup "<due ms>|<order id>" and complaint_followup "<due ms>|<complaint id>",
- *   "" when none pending (the id is last: it may contain '|'),
+ *   followup "<due ms>|<order id>", "" when none pending (the id is last: it may
+ *   contain '|'),
+ *   complaint_followup: the pending complaint follow-ups as "<slot>:<due ms>"
+ *   joined by ',' (slot: the cp: field of the complaint), "" when none; a value
+ *   "<due ms>|<complaint id>" is the single follow-up kept before 1.2 and is
+ *   decoded onto that complaint,
  *   referred_by (customer id, "" when nobody; also set by tf_store_link_referral),
+ *   segments: the names of the segments the customer is in joined by ',' (config
+ *   order), "" when none or written before segments existed, with segments_fp the
+ *   fingerprint of the rules.segments that judged them (0: none configured),
+ *   tags: the profile's tags joined by ',' (a tag holds no comma), "" when none,
+ *   with tags_at the time of the profile that gave them,
+ *   consent: the channels with a stated consent as "<channel>=<granted|withdrawn>@<ms>"
+ *   joined by ',' (ms: when it was stated), "" when none was,
  *   cp:0..cp:7 the complaints remembered, one per slot in the customer's order, as
  *   "<state>|<level>|<severity>|<category>|<opened ms>|<closed ms>|<id>" with state
  *   open/acknowledged/resolved, severity and category by their event names or
@@ -104,7 +115,9 @@ void tf_store_doc_set_watermark(tf_store_doc_t *doc, const char *tp, int64_t off
     X("checkin_done", checkin_done_ms)             \
     X("referrals", referrals)                      \
     X("ranked_value", ranked_value)                \
-    X("ranked_at", ranked_at_ms)
+    X("ranked_at", ranked_at_ms)                   \
+    X("tags_at", tags_at_ms)                       \
+    X("segments_fp", segments_fp)
 
 #define INT_FIELDS(X)                              \
     X("warned", warned)                            \
@@ -276,7 +289,7 @@ static const char *const kind_fields[TF_KIND__COUNT] = {
 };
 static const char *const timer_fields[TF_TIMER__COUNT] = {
     "t:review", "t:birthday", "t:festival", "t:followup", "t:checkin",
-    "t:anniversary", "t:date", "t:complaint_followup", "t:sla",
+    "t:anniversary", "t:date", "t:complaint_followup", "t:sla", "t:segment",
 };
 
 static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
@@ -326,12 +339,34 @@ static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
         put(&e, "followup", "%lld|%.*s", (long long)c->followup_due_ms, STR(c->followup_order));
     else
         put_text(&e, "followup", "", 1);
-    if (c->complaint_followup_due_ms || c->complaint_followup_id[0])
-        put(&e, "complaint_followup", "%lld|%.*s", (long long)c->complaint_followup_due_ms,
-            STR(c->complaint_followup_id));
-    else
-        put_text(&e, "complaint_followup", "", 1);
+    char list[TF_MAX_COMPLAINTS * 24 + (TF_EVENT_MAX_TAGS * (TF_EVENT_TAG_MAX + 1))];
+    size_t at = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < c->ncomplaints && i < TF_MAX_COMPLAINTS; i++)
+        if (c->complaint[i].followup_due_ms)
+            at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%zu:%lld", at ? "," : "", i,
+                                    (long long)c->complaint[i].followup_due_ms);
+    put_text(&e, "complaint_followup", list, sizeof(list));
     put_text(&e, "referred_by", c->referred_by, sizeof(c->referred_by));
+    at = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < c->ntags && i < TF_EVENT_MAX_TAGS; i++)
+        at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%.*s", i ? "," : "", STR(c->tags[i]));
+    put_text(&e, "tags", list, sizeof(list));
+    at = 0;
+    list[0] = '\0';
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        if (c->consent[i] == TF_CONSENT_GRANTED || c->consent[i] == TF_CONSENT_WITHDRAWN)
+            at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s=%s@%lld", at ? "," : "",
+                                    tf_channel_name((tf_channel)i), tf_consent_name(c->consent[i]),
+                                    (long long)c->consent_at_ms[i]);
+    put_text(&e, "consent", list, sizeof(list));
+    char names[TF_RULES_MAX_SEGMENTS * TF_RULES_NAME_MAX];
+    at = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < c->nsegments && i < TF_RULES_MAX_SEGMENTS; i++)
+        at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%.*s", i ? "," : "", STR(c->segments[i]));
+    put_text(&e, "segments", names, sizeof(names));
 
     for (size_t i = 0; i < TF_MAX_COMPLAINTS; i++) {
         if (i < c->ncomplaints)
@@ -494,6 +529,105 @@ static void decode_due_ref(int64_t *due, char *id, size_t idsize, const char *v,
     *due = d;
 }
 
+/* The next ','-separated item of [*p, end), or 0 at the end. */
+static int next_item(const char **p, const char *end, const char **item, size_t *len)
+{
+    if (*p >= end)
+        return 0;
+    const char *q = memchr(*p, ',', (size_t)(end - *p));
+    *item = *p;
+    *len = q ? (size_t)(q - *p) : (size_t)(end - *p);
+    *p = q ? q + 1 : end;
+    return 1;
+}
+
+/* "<tag>,<tag>,..."; empty or overlong items are skipped. */
+static void decode_tags(tf_customer_t *c, const char *v, size_t vl)
+{
+    const char *p = v, *item;
+    size_t len;
+    while (c->ntags < TF_EVENT_MAX_TAGS && next_item(&p, v + vl, &item, &len))
+        if (len > 0 && !memchr(item, '\0', len) && !copy_text(c->tags[c->ntags], sizeof(c->tags[0]), item, len))
+            c->ntags++;
+}
+
+/* "<name>,<name>,..."; empty or overlong names are skipped. */
+static void decode_segments(tf_customer_t *c, const char *v, size_t vl)
+{
+    const char *p = v, *item;
+    size_t len;
+    while (c->nsegments < TF_RULES_MAX_SEGMENTS && next_item(&p, v + vl, &item, &len))
+        if (len > 0 && !memchr(item, '\0', len) &&
+            !copy_text(c->segments[c->nsegments], sizeof(c->segments[0]), item, len))
+            c->nsegments++;
+}
+
+/* "<channel>=<granted|withdrawn>@<ms>,..."; a malformed item is skipped. */
+static void decode_consent(tf_customer_t *c, const char *v, size_t vl)
+{
+    const char *p = v, *item;
+    size_t len;
+    while (next_item(&p, v + vl, &item, &len)) {
+        const char *eq = memchr(item, '=', len), *at = memchr(item, '@', len);
+        tf_channel ch;
+        int64_t ms;
+        if (!eq || !at || at < eq || tf_channel_parse(item, (size_t)(eq - item), &ch) != TF_OK ||
+            tf_parse_i64(at + 1, len - (size_t)(at + 1 - item), &ms) != TF_OK)
+            continue;
+        size_t sl = (size_t)(at - eq - 1);
+        if (field_is(eq + 1, sl, "granted"))
+            c->consent[ch] = TF_CONSENT_GRANTED;
+        else if (field_is(eq + 1, sl, "withdrawn"))
+            c->consent[ch] = TF_CONSENT_WITHDRAWN;
+        else
+            continue;
+        c->consent_at_ms[ch] = ms;
+    }
+}
+
+/* complaint_followup: "<slot>:<due>,..." into due[slot]; the format before 1.2,
+ * "<due>|<complaint id>" (one follow-up), into *legacy_due and legacy_id. */
+static void decode_complaint_followups(int64_t due[TF_MAX_COMPLAINTS], int64_t *legacy_due, char *legacy_id,
+                                       size_t idsize, const char *v, size_t vl)
+{
+    size_t digits = 0;
+    while (digits < vl && v[digits] >= '0' && v[digits] <= '9')
+        digits++;
+    if (digits < vl && v[digits] == '|') {
+        decode_due_ref(legacy_due, legacy_id, idsize, v, vl);
+        return;
+    }
+    const char *p = v, *item;
+    size_t len;
+    while (next_item(&p, v + vl, &item, &len)) {
+        int64_t pair[2];
+        if (split_i64(item, len, ':', pair, 2) == 0 && pair[0] >= 0 && pair[0] < TF_MAX_COMPLAINTS && pair[1] > 0)
+            due[pair[0]] = pair[1];
+    }
+}
+
+/* The single follow-up of a state written before 1.2 goes to its complaint (a
+ * resolved one, remembered without its details when it was forgotten). */
+static void adopt_legacy_followup(tf_customer_t *c, int64_t due, const char *id)
+{
+    if (due <= 0 || !id[0])
+        return;
+    for (size_t i = 0; i < c->ncomplaints; i++) {
+        if (strcmp(c->complaint[i].id, id) == 0) {
+            if (!c->complaint[i].followup_due_ms)
+                c->complaint[i].followup_due_ms = due;
+            return;
+        }
+    }
+    if (c->ncomplaints == TF_MAX_COMPLAINTS)
+        return;
+    tf_complaint_t *k = &c->complaint[c->ncomplaints++];
+    memset(k, 0, sizeof(*k));
+    tf_strlcpy(k->id, id, sizeof(k->id));
+    k->state = TF_COMPLAINT_RESOLVED;
+    k->followup_due_ms = due;
+}
+
 /* "<base>:<v0>,...,<v11>": all or nothing. */
 static void decode_spend_buckets(tf_customer_t *c, const char *v, size_t vl)
 {
@@ -575,11 +709,16 @@ static int decode_special(tf_store_doc_t *doc, const char *f, size_t fl, const c
         decode_date(v, vl, parts, 3);
     } else if (field_is(f, fl, "followup")) {
         decode_due_ref(&c->followup_due_ms, c->followup_order, sizeof(c->followup_order), v, vl);
-    } else if (field_is(f, fl, "complaint_followup")) {
-        decode_due_ref(&c->complaint_followup_due_ms, c->complaint_followup_id, sizeof(c->complaint_followup_id), v,
-                       vl);
+    } else if (field_is(f, fl, "segments")) {
+        decode_segments(c, v, vl);
     } else if (field_is(f, fl, "referred_by")) {
         copy_text(c->referred_by, sizeof(c->referred_by), v, vl);
+    } else if (field_is(f, fl, "tags")) {
+        c->ntags = 0;
+        memset(c->tags, 0, sizeof(c->tags));
+        decode_tags(c, v, vl);
+    } else if (field_is(f, fl, "consent")) {
+        decode_consent(c, v, vl);
     } else if (field_is(f, fl, "v")) {
         doc->version = to_i64(v, vl);
     } else if (field_is(f, fl, "ep")) {
@@ -598,6 +737,8 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
      * at the end, so ncomplaints never counts a hole. */
     tf_complaint_t cps[TF_MAX_COMPLAINTS];
     unsigned cp_valid = 0;
+    int64_t cp_followup[TF_MAX_COMPLAINTS] = {0}, legacy_due = 0;
+    char legacy_id[TF_REF_MAX + 1] = "";
     memset(doc, 0, sizeof(*doc));
     doc->exists = n > 0;
     for (size_t i = 0; i < n; i++) {
@@ -633,6 +774,10 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
                 cp_valid &= ~(1u << slot);
             continue;
         }
+        if (field_is(f, fl, "complaint_followup")) {
+            decode_complaint_followups(cp_followup, &legacy_due, legacy_id, sizeof(legacy_id), v, vl);
+            continue;
+        }
 #define X(name, member)                 \
     if (field_is(f, fl, name)) {        \
         c->member = to_i64(v, vl);      \
@@ -650,8 +795,12 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
         if (decode_special(doc, f, fl, v, vl) < 0)
             return TF_EINVAL;
     }
-    for (size_t slot = 0; slot < TF_MAX_COMPLAINTS; slot++)
-        if (cp_valid & (1u << slot))
+    for (size_t slot = 0; slot < TF_MAX_COMPLAINTS; slot++) {
+        if (cp_valid & (1u << slot)) {
+            cps[slot].followup_due_ms = cp_followup[slot];
             c->complaint[c->ncomplaints++] = cps[slot];
+        }
+    }
+    adopt_legacy_followup(c, legacy_due, legacy_id);
     return TF_OK;
 }

@@ -85,7 +85,9 @@ uint64_t tf_store_reconnects(const tf_store_t *st);
 
 /* ---- loading ---- */
 
-/* A derived event waiting in the outbox: its id and "<family>\n<json>". Borrowed. */
+/* A derived event waiting in the outbox: its id and a payload the pipeline writes
+ * and reads ("<subscriptions>[\t<key>]\n<json>", see pkg/pipeline/process.c); the
+ * store does not look inside. Borrowed. */
 typedef struct {
     const char *id;
     const char *payload;

@@ -156,7 +156,7 @@ def pick_id(base, part):
 SOURCES = {
     "web_visit": "/web/shop-cn", "purchase": "/shop/orders", "complaint": "/crm/complaints",
     "complaint_update": "/crm/complaints", "survey": "/crm/surveys", "referral": "/crm/referrals",
-    "profile": "/crm/profile", "contract_end": "/crm/contracts",
+    "profile": "/crm/profile", "contract_end": "/crm/contracts", "unsubscribe": "/crm/consent",
 }
 
 
@@ -589,14 +589,31 @@ def build():
     c.care(ms("2025-05-20 02:00") + 7 * DAY, "complaint_followup", "complaint:cmp-2002")
     customers.append(c)
 
-    # ---- 7. a prospect with a birthday and a wedding day, on another partition ----
+    # ---- 7. a prospect with a birthday and a wedding day, on another partition; it
+    # withdraws consent to sms, and its reminders name the channels left ----
     c = new("birthday", "cust-birthday", part=p_other)
     c.visit(ms("2025-03-15 02:00"))
     c.stages.append((ms("2025-03-15 02:00"), "prospect"))
-    c.care(ms("2025-03-15 02:00"), "welcome", "welcome")
-    c.ev(ms("2025-03-16 02:00"), "profile", {"birthday": "1990-08-20", "anniversary": "2018-06-10", "name": "Zhou"})
-    c.care(ms("2025-06-10 00:00") - ANNIVERSARY_BEFORE * DAY, "date", "date:2025", date="2025-06-10")
-    c.care(ms("2025-08-20 00:00") - BIRTHDAY_BEFORE * DAY, "birthday", "birthday:2025", date="2025-08-20")
+    c.care(ms("2025-03-15 02:00"), "welcome", "welcome", channels=["email", "sms", "phone"])
+    c.ev(ms("2025-03-16 02:00"), "profile", {"birthday": "1990-08-20", "anniversary": "2018-06-10", "name": "Zhou",
+                                             "consent": {"sms": False}, "tags": ["tea-lover", "wechat"]})
+    c.care(ms("2025-06-10 00:00") - ANNIVERSARY_BEFORE * DAY, "date", "date:2025", date="2025-06-10",
+           channels=["email", "phone"])
+    c.care(ms("2025-08-20 00:00") - BIRTHDAY_BEFORE * DAY, "birthday", "birthday:2025", date="2025-08-20",
+           channels=["email", "phone"])
+    customers.append(c)
+
+    # ---- 8. a prospect that unsubscribes from email (not an exit), then ends its
+    # contract: churned, without a win-back opportunity (it never bought) ----
+    c = new("leaver", "cust-leaver", part=p_other)
+    c.visit(ms("2025-04-01 02:00"))
+    c.stages.append((ms("2025-04-01 02:00"), "prospect"))
+    c.care(ms("2025-04-01 02:00"), "welcome", "welcome")
+    c.ev(ms("2025-04-10 02:00"), "unsubscribe", {"channel": "email", "reason": "too many mails"})
+    t_exit = ms("2025-04-20 02:00")
+    c.ev(t_exit, "contract_end", {"reason": "not interested"})
+    c.stage(t_exit, "prospect", "churned", "explicit_exit", "contract_end", purchases=0, stage="churned",
+            tier="none", channels=["sms", "phone"])
     customers.append(c)
 
     # ---- the clocks: the last touchpoint of each partition ----
@@ -679,6 +696,13 @@ def check(path, ids_out=None):
             problems.append("malformed derived event %s" % json.dumps(ev))
         if ev["subject"] not in by_id:
             problems.append("derived event for an unknown customer: %s" % json.dumps(ev))
+        # the context every derived event carries (EVENTS.md, context figures)
+        d = ev["data"]
+        ctx_ok = isinstance(d.get("channels"), list)
+        if ev["type"] != "touchflow.referral.credited":
+            ctx_ok = ctx_ok and isinstance(d.get("stage"), str) and isinstance(d.get("tier"), str)
+        if not ctx_ok:
+            problems.append("derived event without its context figures: %s" % json.dumps(ev))
 
     # per customer and family, in the order of the (one-partition) output topic
     stable_ids = []

@@ -91,6 +91,10 @@ check "referral chain: C's referrer is B, credited once for two purchases" state
   "s['referred_by']=='$(id_of ref-b)' and s['referral_credited']==1 and s['purchases']==2"
 check "birthday customer: a prospect, nothing left due this year" state_is birthday \
   "s['stage']=='prospect' and s['birthday']=='08-20' and s['date']=='2018-06-10' and all(t['due_ms'] > $(ms '2025-12-31 12:00') for t in s.get('timers', []))"
+check "birthday customer: its tags and consent are kept (sms withdrawn, the rest unstated)" state_is birthday \
+  "s['tags']==['tea-lover','wechat'] and s['consent']['sms']['consent']=='withdrawn' and s['consent']['sms']['at_ms']==$(ms '2025-03-16 02:00') and sorted(s['consent'])==['sms']"
+check "leaver: unsubscribed from email (consent withdrawn, still a prospect then), churned by contract_end" state_is leaver \
+  "s['stage']=='churned' and s['consent']=={'email': {'consent': 'withdrawn', 'at': '2025-04-10T02:00:00.000Z', 'at_ms': $(ms '2025-04-10 02:00')}} and s['churned_count']==1 and n(s.get('purchases'))==0 and [h['rule'] for h in s['stage_history']]==['explicit_exit']"
 
 # ---- derived events ----
 consume_out() { # output topic prefix, file

@@ -145,7 +145,7 @@ extra = {k: v for k, v in doc.items() if k not in want}
 assert "first_seen" in extra and "t:review" not in extra and "timers" not in extra, "extra %r" % extra
 assert extra.pop("spend_buckets") == {"base": 0, "buckets": [0] * 12}, "spend_buckets"
 for k, v in extra.items():
-    assert v in (0, "", -1, "none"), "%s=%r is not a default" % (k, v)
+    assert v in (0, "", -1, "none", [], {}), "%s=%r is not a default" % (k, v)
 assert type(doc["purchases"]) is int and type(doc["sat_a"]) is float
 EOF
 tf -o "redis.key_prefix=$prefix" customer get cust-1

@@ -25,8 +25,9 @@ set -uo pipefail
 E2E_CLOCK=stream
 E2E_SCAN_MS=${E2E_SCAN_MS:-100}
 # Tiers rank a population of 20 (each partition holds 30 to 50 buyers), as in
-# test_determinism.sh, so that tier changes fire.
-E2E_RULES='{"tiers": {"min_population": 20}}'
+# test_determinism.sh, so that tier changes fire; a segment of recent buyers, so
+# that segment entries and exits fire.
+E2E_RULES='{"tiers": {"min_population": 20}, "segments": [{"name": "recent_buyer", "when": [{"field": "days_since_purchase", "max": 30}]}]}'
 source "$(dirname "$0")/lib.sh"
 started=$SECONDS
 

@@ -37,9 +37,12 @@ prepare_run() {
   local f
   for f in $FAMILIES; do create_topic "$OUT_PREFIX.$f" 1; done
   write_config && python3 - "$WORK/touchflow.json" <<'PY'
-import json, sys
+import json, os, sys
 cfg = json.load(open(sys.argv[1]))
 cfg["rules"] = {"tiers": {"min_population": 20}}
+# E2E_SEGMENTS (a JSON array, rules.segments): the five runs with segments too.
+if os.environ.get("E2E_SEGMENTS"):
+    cfg["rules"]["segments"] = json.loads(os.environ["E2E_SEGMENTS"])
 cfg["processing"]["max_inflight"] = max(8000, 2 * cfg["processing"]["batch_max"])
 json.dump(cfg, open(sys.argv[1], "w"), indent=1)
 PY

@@ -82,6 +82,9 @@ for r in recs:
     assert len(ev["id"]) == 32 and all(c in "0123456789abcdef" for c in ev["id"]), ev
     d = ev["data"]
     got.append((ev["subject"], ev["type"], d.get("from"), d.get("to"), d["rule"], ev["time"]))
+    # every trigger names the channels it may use: chen jie said no to sms
+    want_channels = ["email", "phone"] if ev["subject"] == "cust-chen-jie" else ["email", "sms", "phone"]
+    assert d.get("channels") == want_channels, ev
 want = [
     ("cust-li-wei", "touchflow.care.reminder", None, None, "welcome", "2026-01-05T02:00:00.000Z"),
     ("cust-li-wei", "touchflow.lifecycle.stage_changed", "prospect", "growth", "first_purchase", "2026-01-06T12:15:00.000Z"),

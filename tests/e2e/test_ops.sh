@@ -73,7 +73,8 @@ check "/metrics content type is the text format 0.0.4" \
 families_ok() {
   local f missing=0
   for f in build_info consumer_lag partition_high_watermark partition_committed_offset \
-    partition_inflight_records events_consumed_total derived_events_total dlq_records_total \
+    partition_inflight_records events_consumed_total derived_events_total derived_unrouted_total \
+    subscription_sent_total dlq_records_total \
     processing_duration_seconds redis_roundtrip_seconds inflight_records paused_partitions \
     assigned_partitions timers_due timers_fired_total rebalances_total redis_reconnects_total \
     fenced_commits_total delivery_retries_total redis_up kafka_up; do

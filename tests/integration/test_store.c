@@ -359,8 +359,13 @@ static void full_state(tf_customer_t *c)
     c->followup_due_ms = 1767901700000;
     snprintf(c->followup_order, sizeof(c->followup_order), "o|1");
     c->checkin_done_ms = 1767001700000;
-    c->complaint_followup_due_ms = 1767991700000;
-    snprintf(c->complaint_followup_id, sizeof(c->complaint_followup_id), "c|2|");
+    c->complaint[2].followup_due_ms = 1767991700000; /* slot 2 is resolved */
+    c->ntags = 2;
+    snprintf(c->tags[0], sizeof(c->tags[0]), "vip");
+    snprintf(c->tags[1], sizeof(c->tags[1]), "b2b");
+    c->tags_at_ms = 1767701700003;
+    c->consent[TF_CHANNEL_SMS] = TF_CONSENT_WITHDRAWN;
+    c->consent_at_ms[TF_CHANNEL_SMS] = 1767701700004;
     snprintf(c->referred_by, sizeof(c->referred_by), "cust-ref|x");
     c->referral_credited = 1;
     c->referrals = 3;

@@ -159,8 +159,8 @@ static void test_care_checkin(void **state)
 
     /* Churned (still key: no review runs for churned customers): no check-ins;
      * won back, they start again from the purchase. */
-    touch(h, TF_KIND_UNSUBSCRIBE, T0 + 66 * DAY);
-    STAGE(h, "explicit_exit", T0 + 66 * DAY, "decline", "churned", "unsubscribe");
+    touch(h, TF_KIND_CONTRACT_END, T0 + 66 * DAY);
+    STAGE(h, "explicit_exit", T0 + 66 * DAY, "decline", "churned", "contract_end");
     NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 66 * DAY);
     assert_int_equal(h->c.due[TF_TIMER_CHECKIN], 0);
     run(h, T0 + 200 * DAY);
@@ -223,9 +223,8 @@ static void test_care_profile_date(void **state)
     d = CARE(h, "date", "date:2027", at(2027, 5, 17, 0, 0));
     assert_string_equal(fig_s(d, "date"), "2027-05-20");
     NOTHING(h);
-    touch(h, TF_KIND_UNSUBSCRIBE, at(2027, 6, 1, 0, 0));
-    STAGE(h, "explicit_exit", at(2027, 6, 1, 0, 0), "prospect", "churned", "unsubscribe");
-    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", at(2027, 6, 1, 0, 0));
+    touch(h, TF_KIND_CONTRACT_END, at(2027, 6, 1, 0, 0));
+    STAGE(h, "explicit_exit", at(2027, 6, 1, 0, 0), "prospect", "churned", "contract_end");
     run(h, at(2029, 1, 1, 0, 0));
     NOTHING(h);
     assert_int_equal(h->c.due[TF_TIMER_DATE], 0);

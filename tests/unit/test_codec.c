@@ -123,8 +123,17 @@ static void full_care_state(tf_customer_t *c)
     c->followup_due_ms = T0 + 3 * TF_MS_PER_DAY;
     snprintf(c->followup_order, sizeof c->followup_order, "order|42|");
     c->checkin_done_ms = T0 - 8;
-    c->complaint_followup_due_ms = T0 + 2 * TF_MS_PER_DAY;
-    snprintf(c->complaint_followup_id, sizeof c->complaint_followup_id, "|c|9");
+    /* Two resolved complaints with their follow-ups pending (slots 2 and 5). */
+    c->complaint[2].followup_due_ms = T0 + 2 * TF_MS_PER_DAY;
+    c->complaint[5].followup_due_ms = T0 + 2 * TF_MS_PER_DAY + 1;
+    c->ntags = 2;
+    snprintf(c->tags[0], sizeof c->tags[0], "vip");
+    snprintf(c->tags[1], sizeof c->tags[1], "b2b|x");
+    c->tags_at_ms = T0 - 9;
+    c->consent[TF_CHANNEL_EMAIL] = TF_CONSENT_GRANTED;
+    c->consent_at_ms[TF_CHANNEL_EMAIL] = T0 - 10;
+    c->consent[TF_CHANNEL_SMS] = TF_CONSENT_WITHDRAWN;
+    c->consent_at_ms[TF_CHANNEL_SMS] = T0 - 11;
     snprintf(c->referred_by, sizeof c->referred_by, "cust-referrer|1");
     c->referral_credited = 1;
     c->referrals = 4;
@@ -216,6 +225,15 @@ static void assert_customer_equal(const tf_customer_t *a, const tf_customer_t *b
         assert_int_equal(a->complaint[i].level, b->complaint[i].level);
         assert_int_equal(a->complaint[i].opened_ms, b->complaint[i].opened_ms);
         assert_int_equal(a->complaint[i].closed_ms, b->complaint[i].closed_ms);
+        assert_int_equal(a->complaint[i].followup_due_ms, b->complaint[i].followup_due_ms);
+    }
+    assert_int_equal(a->ntags, b->ntags);
+    for (size_t i = 0; i < a->ntags; i++)
+        assert_string_equal(a->tags[i], b->tags[i]);
+    assert_int_equal(a->tags_at_ms, b->tags_at_ms);
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++) {
+        assert_int_equal(a->consent[i], b->consent[i]);
+        assert_int_equal(a->consent_at_ms[i], b->consent_at_ms[i]);
     }
     assert_int_equal(a->nps_promoters, b->nps_promoters);
     assert_int_equal(a->nps_detractors, b->nps_detractors);
@@ -239,8 +257,6 @@ static void assert_customer_equal(const tf_customer_t *a, const tf_customer_t *b
     assert_int_equal(a->followup_due_ms, b->followup_due_ms);
     assert_string_equal(a->followup_order, b->followup_order);
     assert_int_equal(a->checkin_done_ms, b->checkin_done_ms);
-    assert_int_equal(a->complaint_followup_due_ms, b->complaint_followup_due_ms);
-    assert_string_equal(a->complaint_followup_id, b->complaint_followup_id);
     assert_string_equal(a->referred_by, b->referred_by);
     assert_int_equal(a->referral_credited, b->referral_credited);
     assert_int_equal(a->referrals, b->referrals);
@@ -292,7 +308,10 @@ static void test_round_trip(void **state)
     assert_string_equal(value_of(&fs, "birthday"), "02-29");
     assert_string_equal(value_of(&fs, "date"), "2019-10-03");
     assert_string_equal(value_of(&fs, "followup"), "1767960900000|order|42|");
-    assert_string_equal(value_of(&fs, "complaint_followup"), "1767874500000||c|9");
+    assert_string_equal(value_of(&fs, "complaint_followup"), "2:1767874500000,5:1767874500001");
+    assert_string_equal(value_of(&fs, "tags"), "vip,b2b|x");
+    assert_string_equal(value_of(&fs, "tags_at"), "1767701699991");
+    assert_string_equal(value_of(&fs, "consent"), "email=granted@1767701699990,sms=withdrawn@1767701699989");
     assert_string_equal(value_of(&fs, "referred_by"), "cust-referrer|1");
     assert_string_equal(value_of(&fs, "t:review"), "1767705300000");
     assert_string_equal(value_of(&fs, "warned"), "1");
@@ -601,6 +620,70 @@ static void test_sparse_encoding(void **state)
     assert_customer_equal(&back.customer, &doc.customer);
 }
 
+/* A state written before 1.2 kept one complaint follow-up as "<due>|<id>": it is
+ * decoded onto its complaint, or onto a resolved complaint remembered by its id
+ * alone when the complaint was forgotten; written back, it takes the new form. */
+static void test_legacy_complaint_followup(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    static tf_store_fields fs;
+    static pairs p;
+    memset(&p, 0, sizeof p);
+    add(&p, "stage", "growth");
+    add(&p, "cp:0", "resolved|0|low|service|1767600000000|1767700000000|c|1");
+    add(&p, "cp:1", "open|0|low|service|1767600000000|0|c-2");
+    add(&p, "complaint_followup", "1768300000000|c|1");
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.ncomplaints, 2);
+    assert_int_equal(doc.customer.complaint[0].followup_due_ms, INT64_C(1768300000000));
+    assert_int_equal(doc.customer.complaint[1].followup_due_ms, 0);
+    encode_ok(&doc, &fs);
+    assert_string_equal(value_of(&fs, "complaint_followup"), "0:1768300000000");
+
+    memset(&p, 0, sizeof p);
+    add(&p, "stage", "growth");
+    add(&p, "complaint_followup", "1768300000000|gone");
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.ncomplaints, 1);
+    assert_string_equal(doc.customer.complaint[0].id, "gone");
+    assert_int_equal(doc.customer.complaint[0].state, TF_COMPLAINT_RESOLVED);
+    assert_int_equal(doc.customer.complaint[0].followup_due_ms, INT64_C(1768300000000));
+
+    /* Nothing pending, no tags, no consent: today's defaults. */
+    memset(&p, 0, sizeof p);
+    add(&p, "stage", "growth");
+    add(&p, "complaint_followup", "");
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.ncomplaints, 0);
+    assert_int_equal(doc.customer.ntags, 0);
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        assert_int_equal(doc.customer.consent[i], TF_CONSENT_UNSTATED);
+}
+
+/* Malformed tags, consent and follow-up items are skipped one by one. */
+static void test_consent_tags_malformed(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    static pairs p;
+    memset(&p, 0, sizeof p);
+    add(&p, "stage", "growth");
+    add(&p, "cp:0", "resolved|0|low|service|1|2|c-1");
+    add(&p, "complaint_followup", "0:5,x:7,9:8,0");
+    add(&p, "tags", "a,,b");
+    add(&p, "consent", "email=granted@5,fax=granted@6,sms=maybe@7,phone=withdrawn@x,phone=withdrawn@9");
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    assert_int_equal(doc.customer.complaint[0].followup_due_ms, 5);
+    assert_int_equal(doc.customer.ntags, 2);
+    assert_string_equal(doc.customer.tags[1], "b");
+    assert_int_equal(doc.customer.consent[TF_CHANNEL_EMAIL], TF_CONSENT_GRANTED);
+    assert_int_equal(doc.customer.consent_at_ms[TF_CHANNEL_EMAIL], 5);
+    assert_int_equal(doc.customer.consent[TF_CHANNEL_SMS], TF_CONSENT_UNSTATED);
+    assert_int_equal(doc.customer.consent[TF_CHANNEL_PHONE], TF_CONSENT_WITHDRAWN);
+    assert_int_equal(doc.customer.consent_at_ms[TF_CHANNEL_PHONE], 9);
+}
+
 static void test_empty_customer_round_trip(void **state)
 {
     (void)state;
@@ -617,6 +700,8 @@ static void test_empty_customer_round_trip(void **state)
     assert_string_equal(value_of(&fs, "date"), "");
     assert_string_equal(value_of(&fs, "followup"), "");
     assert_string_equal(value_of(&fs, "complaint_followup"), "");
+    assert_string_equal(value_of(&fs, "tags"), "");
+    assert_string_equal(value_of(&fs, "consent"), "");
     assert_string_equal(value_of(&fs, "referred_by"), "");
     assert_string_equal(value_of(&fs, "level"), "");
     assert_string_equal(value_of(&fs, "currency"), "");
@@ -776,7 +861,7 @@ static void test_worst_case_fits(void **state)
     W(spend_base) W(open_complaints) W(complaints) W(surveys_sat) W(nps_count) W(nps_sum) W(nps_promoters)
     W(nps_detractors) W(tier_since_ms) W(points) W(risk) W(warned_at_ms) W(churned_count) W(birthday_done_year)
     W(anniversary_done_year) W(date_done_year) W(festival_done_ms) W(followup_due_ms) W(checkin_done_ms)
-    W(complaint_followup_due_ms) W(referrals)
+    W(referrals) W(tags_at_ms)
 #undef W
     for (int k = 0; k < TF_KIND__COUNT; k++)
         c->counts[k] = INT64_MIN;
@@ -796,6 +881,14 @@ static void test_worst_case_fits(void **state)
         c->complaint[i].level = 2147483647;
         c->complaint[i].opened_ms = INT64_MIN;
         c->complaint[i].closed_ms = INT64_MIN;
+        c->complaint[i].followup_due_ms = INT64_MAX; /* a follow-up is due after 0 */
+    }
+    c->ntags = TF_EVENT_MAX_TAGS;
+    for (int i = 0; i < TF_EVENT_MAX_TAGS; i++)
+        fill(c->tags[i], sizeof c->tags[i], (char)('A' + i));
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++) {
+        c->consent[i] = TF_CONSENT_WITHDRAWN;
+        c->consent_at_ms[i] = INT64_MIN;
     }
     c->tier = TF_TIER_TEMPORARY;
     fill(c->level, sizeof c->level, 'L');
@@ -803,7 +896,6 @@ static void test_worst_case_fits(void **state)
     c->birth_month = 12, c->birth_day = 31;
     c->date_year = 99999, c->date_month = 12, c->date_day = 31;
     fill(c->followup_order, sizeof c->followup_order, '|');
-    fill(c->complaint_followup_id, sizeof c->complaint_followup_id, '|');
     fill(c->referred_by, sizeof c->referred_by, 'r');
     c->nhistory = TF_STAGE_HISTORY;
     for (int i = 0; i < TF_STAGE_HISTORY; i++) {
@@ -975,6 +1067,8 @@ int main(void)
         cmocka_unit_test(test_watermark_keeps_highest),
         cmocka_unit_test(test_watermark_evicts_oldest),
         cmocka_unit_test(test_empty_customer_round_trip),
+        cmocka_unit_test(test_legacy_complaint_followup),
+        cmocka_unit_test(test_consent_tags_malformed),
         cmocka_unit_test(test_sparse_encoding),
         cmocka_unit_test(test_malformed_fields_skipped),
         cmocka_unit_test(test_complaint_slots_compact),

@@ -214,8 +214,8 @@ static void test_unknown_key_hint(void **state)
     assert_has(errbuf, "kafka.output_topics.promotions: unknown key");
     assert_has(errbuf, "lifecycle, churn, care, complaint, tier, loyalty, referral, winback");
     assert_int_equal(load_text(c, "{\"telemetry\": 1}"), TF_ECONFIG);
-    assert_has(errbuf, "telemetry: unknown key (the top level accepts: kafka, redis, processing, "
-                       "limits, log, ops, rules, timers)");
+    assert_has(errbuf, "telemetry: unknown key (the top level accepts: kafka, subscriptions, redis, "
+                       "processing, limits, log, ops, rules, timers)");
 
     /* Dotted keys are for overrides; the file nests. */
     assert_int_equal(load_text(c, "{\"kafka.brokers\": \"x:1\"}"), TF_ECONFIG);
@@ -903,6 +903,37 @@ static void test_rules_entry_errors(void **state)
     free(c);
 }
 
+/* rules.consent.unstated and rules.exit.kinds: defaults, overrides, errors. */
+static void test_rules_consent_exit(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_string_equal(c->rules.consent_unstated, "granted");
+    assert_int_equal(c->rules.nexit_kinds, 1);
+    assert_string_equal(c->rules.exit_kinds[0], "contract_end");
+    set_ok(c, "rules.consent.unstated=withdrawn");
+    assert_string_equal(c->rules.consent_unstated, "withdrawn");
+    set_ok(c, "rules.exit.kinds=contract_end,unsubscribe");
+    assert_int_equal(c->rules.nexit_kinds, 2);
+    assert_string_equal(c->rules.exit_kinds[1], "unsubscribe");
+    set_ok(c, "rules.exit.kinds=[]");
+    assert_int_equal(c->rules.nexit_kinds, 0);
+    assert_int_equal(load_text(c, "{\"rules\": {\"exit\": {\"kinds\": [\"unsubscribe\"]}}}"), 0);
+    assert_int_equal(c->rules.nexit_kinds, 1);
+    assert_string_equal(c->rules.exit_kinds[0], "unsubscribe");
+
+    set_bad(c, "rules.consent.unstated=maybe");
+    assert_string_equal(errbuf, "rules.consent.unstated: expected \"granted\" or \"withdrawn\", got \"maybe\"");
+    set_bad(c, "rules.exit.kinds=[\"contract_end\", \"refund\"]");
+    assert_string_equal(errbuf, "rules.exit.kinds[1]: expected \"contract_end\" or \"unsubscribe\" (an exit "
+                                "touchpoint), got \"refund\"");
+    set_bad(c, "rules.exit.kinds=unsubscribe,unsubscribe");
+    assert_has(errbuf, "rules.exit.kinds[1]: \"unsubscribe\" is listed twice");
+    set_bad(c, "rules.exit.kinds=contract_end,unsubscribe,contract_end");
+    assert_has(errbuf, "rules.exit.kinds");
+    free(c);
+}
+
 static void test_rules_validate(void **state)
 {
     (void)state;
@@ -1102,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_rules_defaults),
         cmocka_unit_test(test_rules_overrides),
         cmocka_unit_test(test_rules_entry_errors),
+        cmocka_unit_test(test_rules_consent_exit),
         cmocka_unit_test(test_rules_validate),
         cmocka_unit_test(test_rules_inactivity_weight),
         cmocka_unit_test(test_rules_round_trip),

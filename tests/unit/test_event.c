@@ -592,6 +592,61 @@ static void test_profile_rules(void **state)
     assert_int_equal(e.birth_month, 0);
 }
 
+/* Tags (at most 16 of 1-32 bytes, no control character, no comma) and consent are
+ * kept; an unsubscribe withdraws consent to its channel, or to every channel. */
+static void test_tags_consent(void **state)
+{
+    tf_event_t e;
+    char data[1024];
+    size_t n = 0;
+
+    (void)state;
+    n += (size_t)snprintf(data + n, sizeof data - n, "{\"tags\":[");
+    for (int i = 0; i < 17; i++)
+        n += (size_t)snprintf(data + n, sizeof data - n, "%s\"t%d\"", i ? "," : "", i);
+    snprintf(data + n, sizeof data - n, "]}");
+    EXPECT_ERR(kind_ev("profile", data), TF_EV_INVALID_FIELD, "data.tags");
+    EXPECT_ERR(kind_ev("profile", "{\"tags\":[\"vip\",\"\"]}"), TF_EV_INVALID_FIELD, "data.tags[1]");
+    EXPECT_ERR(kind_ev("profile", "{\"tags\":[\"123456789012345678901234567890123\"]}"), TF_EV_INVALID_FIELD,
+               "data.tags[0]");
+    EXPECT_ERR(kind_ev("profile", "{\"tags\":[\"a,b\"]}"), TF_EV_INVALID_FIELD, "data.tags[0]");
+    EXPECT_ERR(kind_ev("profile", "{\"tags\":[\"a\\nb\"]}"), TF_EV_INVALID_FIELD, "data.tags[0]");
+
+    /* 16 tags, one of 32 bytes, a repeat kept once. */
+    n = (size_t)snprintf(data, sizeof data, "{\"tags\":[\"12345678901234567890123456789012\"");
+    for (int i = 1; i < 16; i++)
+        n += (size_t)snprintf(data + n, sizeof data - n, ",\"t%d\"", i == 15 ? 1 : i);
+    snprintf(data + n, sizeof data - n, "]}");
+    EXPECT_OK(kind_ev("profile", data), &e);
+    assert_int_equal(e.has_tags, 1);
+    assert_int_equal(e.ntags, 15);
+    assert_string_equal(e.tags[0], "12345678901234567890123456789012");
+    assert_string_equal(e.tags[14], "t14");
+    EXPECT_OK(kind_ev("profile", "{\"tags\":[]}"), &e);
+    assert_int_equal(e.has_tags, 1);
+    assert_int_equal(e.ntags, 0);
+    EXPECT_OK(kind_ev("profile", "{\"consent\":{\"email\":true,\"sms\":false}}"), &e);
+    assert_int_equal(e.has_tags, 0);
+    assert_int_equal(e.consent[TF_CHANNEL_EMAIL], TF_CONSENT_GRANTED);
+    assert_int_equal(e.consent[TF_CHANNEL_SMS], TF_CONSENT_WITHDRAWN);
+    assert_int_equal(e.consent[TF_CHANNEL_PHONE], TF_CONSENT_UNSTATED);
+
+    EXPECT_ERR(kind_ev("unsubscribe", "{\"channel\":\"fax\"}"), TF_EV_INVALID_FIELD, "data.channel");
+    EXPECT_ERR(kind_ev("unsubscribe", "{\"channel\":1}"), TF_EV_INVALID_FIELD, "data.channel");
+    EXPECT_OK(kind_ev("unsubscribe", "{\"channel\":\"sms\",\"reason\":\"too many\"}"), &e);
+    assert_string_equal(e.channel, "sms");
+    assert_int_equal(e.consent[TF_CHANNEL_EMAIL], TF_CONSENT_UNSTATED);
+    assert_int_equal(e.consent[TF_CHANNEL_SMS], TF_CONSENT_WITHDRAWN);
+    assert_int_equal(e.consent[TF_CHANNEL_PHONE], TF_CONSENT_UNSTATED);
+    EXPECT_OK(kind_ev("unsubscribe", NULL), &e);
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        assert_int_equal(e.consent[i], TF_CONSENT_WITHDRAWN);
+    /* contract_end states no consent. */
+    EXPECT_OK(kind_ev("contract_end", NULL), &e);
+    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
+        assert_int_equal(e.consent[i], TF_CONSENT_UNSTATED);
+}
+
 /* ---- valid events ---- */
 
 static void decode_kind(const char *kind, const char *data, tf_event_kind want, tf_event_t *e)
@@ -1015,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_wrong_data_types),
         cmocka_unit_test(test_survey_rules),
         cmocka_unit_test(test_profile_rules),
+        cmocka_unit_test(test_tags_consent),
         cmocka_unit_test(test_every_kind_valid),
         cmocka_unit_test(test_unknown_fields_ignored),
         cmocka_unit_test(test_binary_mode),

@@ -30,7 +30,7 @@ static void test_names(void **state)
     assert_int_equal(tf_tier_parse("gold", &t), TF_ENOTFOUND);
     assert_string_equal(tf_stage_name(TF_STAGE__COUNT), "none");
     const char *timers[] = {"review", "birthday", "festival", "followup", "checkin",
-                            "anniversary", "date", "complaint_followup", "sla"};
+                            "anniversary", "date", "complaint_followup", "sla", "segment"};
     for (int i = 0; i < TF_TIMER__COUNT; i++)
         assert_string_equal(tf_timer_name((tf_timer)i), timers[i]);
 }
@@ -651,22 +651,20 @@ static void test_silent_churner(void **state)
     silent_churner_long(3, 150);
 }
 
-/* contract_end / unsubscribe end the relationship from any stage, once. */
+/* contract_end (rules.exit.kinds) ends the relationship from any stage, once; a
+ * prospect that never bought gets no win-back (test_consent.c: unsubscribe). */
 static void test_explicit_exit(void **state)
 {
     (void)state;
     harness *h = h_new();
+    h->r.nexit_kinds = 2; /* unsubscribe ends it too */
+    tf_strlcpy(h->r.exit_kinds[1], "unsubscribe", sizeof h->r.exit_kinds[1]);
     touch(h, TF_KIND_WEB_VISIT, T0);
     touch(h, TF_KIND_UNSUBSCRIBE, T0 + HOUR);
     CARE(h, "welcome", "welcome", T0);
     const tf_derived_t *d = STAGE(h, "explicit_exit", T0 + HOUR, "prospect", "churned", "unsubscribe");
     assert_int_equal(fig_i(d, "purchases"), 0);
     assert_null(fig(d, "tenure_days"));
-    d = NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + HOUR);
-    assert_string_equal(fig_s(d, "cause"), "unsubscribe");
-    assert_int_equal(fig_i(d, "purchases"), 0);
-    assert_null(fig(d, "days_since_purchase"));
-    assert_int_equal(fig_i(d, "churned_count"), 1);
     NOTHING(h);
     touch(h, TF_KIND_CONTRACT_END, T0 + 2 * HOUR); /* already churned */
     NOTHING(h);
@@ -697,20 +695,20 @@ static void test_explicit_exit(void **state)
 
     h = h_new(); /* decline */
     buy(h, T0, 5000);
-    touch(h, TF_KIND_UNSUBSCRIBE, T0 + 31 * DAY);
+    touch(h, TF_KIND_CONTRACT_END, T0 + 31 * DAY);
     STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
     CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
     STAGE(h, "inactivity", T0 + 30 * DAY, "growth", "decline", "timer");
     SILENT_WARNING(h, T0 + 30 * DAY);
-    STAGE(h, "explicit_exit", T0 + 31 * DAY, "decline", "churned", "unsubscribe");
-    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 31 * DAY);
+    STAGE(h, "explicit_exit", T0 + 31 * DAY, "decline", "churned", "contract_end");
+    d = NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 31 * DAY);
+    assert_int_equal(fig_i(d, "churned_count"), 1);
     NOTHING(h);
     teardown_h(h);
 
     h = h_new(); /* the very first touchpoint: no welcome for a leaving prospect */
     touch(h, TF_KIND_CONTRACT_END, T0);
     STAGE(h, "explicit_exit", T0, "prospect", "churned", "contract_end");
-    NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0);
     NOTHING(h);
     assert_int_equal(h->c.welcomed, 0);
     teardown_h(h);
@@ -765,10 +763,10 @@ static void test_winback(void **state)
     (void)state;
     harness *h = h_new();
     buy(h, T0, 5000);
-    touch(h, TF_KIND_UNSUBSCRIBE, T0 + 10 * DAY);
+    touch(h, TF_KIND_CONTRACT_END, T0 + 10 * DAY);
     STAGE(h, "first_purchase", T0, "prospect", "growth", "purchase");
     CARE(h, "post_purchase", "order:o-e-1", T0 + 3 * DAY);
-    STAGE(h, "explicit_exit", T0 + 10 * DAY, "growth", "churned", "unsubscribe");
+    STAGE(h, "explicit_exit", T0 + 10 * DAY, "growth", "churned", "contract_end");
     NEXT(h, TF_DERIVED_WINBACK_OPPORTUNITY, "explicit_exit", T0 + 10 * DAY);
     NOTHING(h);
 

@@ -85,6 +85,12 @@ static tf_pipeline_snapshot *snapshot_new(void)
     s->stats.dlq_by_reason[TF_EV_UNKNOWN_TYPE] = 1;
     s->stats.derived_by_type[TF_DERIVED_STAGE_CHANGED] = 3;
     s->stats.derived_by_type[TF_DERIVED_WINBACK_SUCCEEDED] = 1;
+    s->stats.derived_unrouted = 6;
+    s->nsubscriptions = 2;
+    strcpy(s->subscriptions[0].name, "lifecycle");
+    s->subscriptions[0].sent = 3;
+    strcpy(s->subscriptions[1].name, "care-sms");
+    s->subscriptions[1].sent = 1;
     s->stats.rebalances = 2;
     s->stats.fenced = 1;
     s->stats.delivery_retries = 6;
@@ -158,6 +164,9 @@ static void test_metrics_lines(void **state)
     assert_line(m, "touchflow_derived_events_total{type=\"touchflow.lifecycle.stage_changed\"} 3");
     assert_line(m, "touchflow_derived_events_total{type=\"touchflow.winback.succeeded\"} 1");
     assert_line(m, "touchflow_derived_events_total{type=\"touchflow.churn.warning\"} 0");
+    assert_line(m, "touchflow_derived_unrouted_total 6");
+    assert_line(m, "touchflow_subscription_sent_total{subscription=\"lifecycle\"} 3");
+    assert_line(m, "touchflow_subscription_sent_total{subscription=\"care-sms\"} 1");
 
     /* Every reason, even at 0; never the "ok" pseudo-reason. */
     assert_line(m, "touchflow_dlq_records_total{reason=\"invalid_json\"} 4");
@@ -227,7 +236,8 @@ static void test_metrics_families(void **state)
     static const char *const families[] = {
         "touchflow_build_info", "touchflow_consumer_lag", "touchflow_partition_high_watermark",
         "touchflow_partition_committed_offset", "touchflow_partition_inflight_records",
-        "touchflow_events_consumed_total", "touchflow_derived_events_total", "touchflow_dlq_records_total",
+        "touchflow_events_consumed_total", "touchflow_derived_events_total",
+        "touchflow_derived_unrouted_total", "touchflow_subscription_sent_total", "touchflow_dlq_records_total",
         "touchflow_processing_duration_seconds", "touchflow_redis_roundtrip_seconds", "touchflow_inflight_records",
         "touchflow_paused_partitions", "touchflow_assigned_partitions", "touchflow_timers_due",
         "touchflow_timers_fired_total", "touchflow_rebalances_total", "touchflow_redis_reconnects_total",
@@ -393,6 +403,8 @@ static void test_status_document(void **state)
     json_t *st = json_object_get(doc, "stats");
     assert_int_equal(json_integer_value(json_object_get(st, "consumed")), 180);
     assert_int_equal(json_integer_value(json_object_get(st, "redis_reconnects")), 3);
+    assert_int_equal(json_integer_value(json_object_get(st, "derived_unrouted")), 6);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "subscription_sent"), "care-sms")), 1);
     assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(doc, "config"), "redis"),
                                                           "url")),
                         "redis://h:1");
