@@ -55,12 +55,13 @@ status=$fuzz_status
 log "running the tests against Kafka $TOUCHFLOW_KAFKA_BROKERS and Redis $TOUCHFLOW_REDIS_URL"
 ctest --test-dir build --output-on-failure "$@" || status=1
 
-# The stream faults (ctest label `stream`) run once, above: their minutes of kills
-# and outages under the sanitizers would double the suite's time for paths the
-# sanitizer build already runs in the other fault and e2e tests.
+# The stream faults and the heavy end-to-end runs (ctest labels `stream`, `heavy`)
+# run once, above: their minutes of kills, outages and repeated years under the
+# sanitizers would double the suite's time for paths the sanitizer build already
+# runs in the other fault and e2e tests.
 log "running the tests again on the sanitizer build"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -LE stream "$@" || status=1
+  ctest --test-dir build-asan --output-on-failure -LE "stream|heavy" "$@" || status=1
 
 if [ "$status" = 0 ]; then log "all tests passed"; else log "some tests FAILED"; fi
 exit "$status"

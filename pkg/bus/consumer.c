@@ -17,6 +17,7 @@ struct tf_consumer_s {
     struct event *ev;
     tf_consumer_handlers h;
     rd_kafka_topic_partition_list_t *assignment;
+    int paused; /* what the pipeline asked for, applied to every assignment */
 
     /* From the latest statistics: consumer_lag per partition, brokers up. */
     struct stat_entry {
@@ -159,6 +160,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         c->assignment = rd_kafka_topic_partition_list_copy(parts);
         c->h.on_rebalance(c, TF_REBALANCE_ASSIGN, parts, c->h.opaque);
         rd_kafka_assign(rk, parts);
+        /* librdkafka keeps a partition's pause across a revoke: one paused then
+         * lost (a session timeout during an outage) would come back paused while
+         * we consume, and never be read again. Say what we want every time. */
+        if (c->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
     } else {
         TF_INFO(MOD, "revoking %d partition(s)", parts->cnt);
         c->h.on_rebalance(c, TF_REBALANCE_REVOKE, parts, c->h.opaque);
@@ -279,6 +287,7 @@ int tf_consumer_commit_sync(tf_consumer_t *c)
 
 int tf_consumer_pause(tf_consumer_t *c, int pause)
 {
+    c->paused = pause;
     if (!c->assignment || c->assignment->cnt == 0)
         return TF_OK;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(c->assignment);
