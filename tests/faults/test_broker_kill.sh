@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fault: the Kafka broker (the single dev broker of deploy/dev/services.sh) killed -9
-# mid-stream, down for 6 s, and started again. The input is all produced before the
+# mid-stream, down for 10 s (longer than the group session of 6 s, so the member
+# loses its assignment while its partitions are paused, and must read them again
+# when it is given them back), and started again. The input is all produced before the
 # kill (a producer of the input would have to retry too). touchflowd stays up, keeps
 # what it consumed but could not deliver or commit, reconnects by itself; in the end
 # every customer's counts are exact and every buyer's purchase stage change is on the
@@ -8,6 +10,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../e2e/lib.sh"
 started=$SECONDS
+DOWN_S=${FAULT_DOWN_S:-10}
 
 SERVICES=$ROOT/deploy/dev/services.sh
 KAFKA_PIDFILE=${TOUCHFLOW_DEV_DIR:-$ROOT/.dev}/kafka/kafka.pid
@@ -41,8 +44,8 @@ URL=$(ops_url)
 wait_for 60 eval '[ "$(stat_of applied)" -ge $((EVENTS * 3 / 10)) ]'
 at=$(stat_of applied)
 kill -9 "$(broker_pid)"
-echo "# injected: Kafka broker kill -9 with $at of $EVENTS applied, down for 6 s"
-sleep 6
+echo "# injected: Kafka broker kill -9 with $at of $EVENTS applied, down for ${DOWN_S} s"
+sleep "$DOWN_S"
 check "the daemon is alive while the broker is down" kill -0 "$DAEMON_PID"
 kafka_up=$(curl -s "$URL/metrics" | awk '$1 == "touchflow_kafka_up" {print $2}')
 check "the outage is seen: touchflow_kafka_up is 0 while the broker is down" test "${kafka_up:-}" = 0
