@@ -327,6 +327,20 @@ kafka_tool() {
 # fault_line NAME EVENTS LOST DUPLICATED DERIVED_MISSING SECONDS_TO_RECOVER
 fault_line() { echo "FAULT|$1|$2|$3|$4|$5|$6"; }
 
+# The end of a stream fault test (tests/faults): stop the daemon, check every
+# buyer's purchase stage change reached the lifecycle topic, print the findings
+# and the FAULT line. stream_fault_end FAULT LOST DUPLICATED RECOVER_S
+stream_fault_end() {
+  local fault=$1 lost=$2 dup=$3 recover=$4 missing
+  check "SIGTERM exits 0" stop_daemon
+  consume_out lifecycle "$WORK/lifecycle.jsonl"
+  missing=$(stage_changes_missing "$WORK/events.jsonl" "$WORK/lifecycle.jsonl")
+  check "a purchase stage change on the topic for every buyer" test "$missing" = 0
+  echo "# found: $lost events lost, $dup applied twice, $missing buyers without their stage change"
+  echo "# took $((SECONDS - started)) s"
+  fault_line "$fault" "$EVENTS" "$lost" "$dup" "$missing" "$recover"
+}
+
 check() {
   local what=$1; shift
   CHECKS=$((CHECKS + 1))
