@@ -53,16 +53,35 @@ int tf_cli_config_load(const tf_cli_opts *opts, tf_config_t *cfg);
 
 /* ---- Redis (cli_redis.c) ---- */
 struct redisContext;
+struct redisReply;
+typedef struct tf_cli_redis tf_cli_redis;
 
-/* Connects to url (redis://[user:pass@]host[:port][/db]) with timeout_ms for the
- * connect and for every command, then sends AUTH and SELECT when the URL has them.
- * Returns a new context (free with redisFree) or NULL with a message that names the
- * URL without its password in err. *usage is set when the URL itself is malformed. */
-struct redisContext *tf_cli_redis_connect(const char *url, int64_t timeout_ms, int *usage, char *err,
-                                   size_t errsize);
+/* Connects to url with timeout_ms for the connect and for every command: the server
+ * of redis://[user:pass@]host[:port][/db] (then AUTH and SELECT when the URL has
+ * them), or the first seed of redis+cluster://[user:pass@]host[:port][,...] that
+ * answers (then AUTH). Returns a new handle (free with tf_cli_redis_close) or NULL
+ * with a message that names the URL without its password in err. *usage is set when
+ * the URL itself is malformed. */
+tf_cli_redis *tf_cli_redis_open(const char *url, int64_t timeout_ms, int *usage, char *err, size_t errsize);
+/* NULL is a no-op. */
+void tf_cli_redis_close(tf_cli_redis *r);
+/* Sends one command on one key (as redisCommandArgv; messages name argv[0] and
+ * argv[1]) to the node that owns the key: on a Redis Cluster, "MOVED <slot>
+ * <host>:<port>" moves the handle to that node and sends the command again, "ASK
+ * ..." sends ASKING and the command to that node once, at most 5 redirections in all.
+ * Returns the reply (free with freeReplyObject; error replies are returned too) or
+ * NULL with err filled: no reply, a node that cannot be reached, too many
+ * redirections, or a redirection from a redis:// URL (a cluster node addressed as a
+ * single server). */
+struct redisReply *tf_cli_redis_key_command(tf_cli_redis *r, int argc, const char **argv, const size_t *argvlen,
+                                            char *err, size_t errsize);
+/* The node commands go to, for messages: "Redis at <url>", or "Redis Cluster node
+ * <host:port> (<url>)"; without the password. Borrowed until the next command. */
+const char *tf_cli_redis_where(const tf_cli_redis *r);
 /* c's error as a sentence ("no reply within 2000 ms" for a timeout); may use buf. */
 const char *tf_cli_redis_strerror(const struct redisContext *c, int64_t timeout_ms, char *buf, size_t size);
-/* Writes url with its password replaced by "***", for messages. */
+/* Writes url with its password replaced by "***", for messages: "redis://..." or
+ * "redis+cluster://" and the seed list. */
 void tf_cli_redis_url_shown(const char *url, char *buf, size_t size);
 
 /* ---- Kafka (cli_kafka.c) ---- */

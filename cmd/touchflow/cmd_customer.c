@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "store/slot.h"
 #include "store/store.h"
 
 /* The stage-history fields h:0..h:9 the daemon may write (it keeps 8 today). */
@@ -546,11 +547,11 @@ static json_t *customer_json(const char *id, const redisReply *r)
 
 static int customer_get(const tf_config_t *cfg, const char *id)
 {
-    char err[1024], shown[600], why[128];
+    char err[2048];
     int usage, rc = TF_CLI_FAIL;
-    size_t keylen = strlen(cfg->key_prefix) + strlen(id) + 5;
-    char *key = malloc(keylen + 1);
-    redisContext *c = NULL;
+    size_t keysize = tf_store_customer_key_size(cfg->key_prefix, id, "");
+    char *key = malloc(keysize);
+    tf_cli_redis *red = NULL;
     redisReply *r = NULL;
     json_t *doc = NULL;
 
@@ -558,22 +559,23 @@ static int customer_get(const tf_config_t *cfg, const char *id)
         tf_cli_errorf("out of memory");
         return TF_CLI_FAIL;
     }
-    snprintf(key, keylen + 1, "%sc:{%s}", cfg->key_prefix, id);
-    c = tf_cli_redis_connect(cfg->redis_url, cfg->redis_timeout_ms, &usage, err, sizeof(err));
-    if (!c) {
+    /* The store's own spelling of the key (the id escaped in its hash tag). */
+    tf_store_customer_key(cfg->key_prefix, id, "", key, keysize);
+    red = tf_cli_redis_open(cfg->redis_url, cfg->redis_timeout_ms, &usage, err, sizeof(err));
+    if (!red) {
         tf_cli_errorf("%s", err);
         rc = usage ? TF_CLI_USAGE : TF_CLI_FAIL;
         goto done;
     }
-    tf_cli_redis_url_shown(cfg->redis_url, shown, sizeof(shown));
-    r = redisCommand(c, "HGETALL %b", key, strlen(key));
+    const char *argv[] = {"HGETALL", key};
+    const size_t argvlen[] = {strlen(argv[0]), strlen(key)};
+    r = tf_cli_redis_key_command(red, 2, argv, argvlen, err, sizeof(err));
     if (!r) {
-        tf_cli_errorf("Redis at %s: HGETALL %s failed: %s", shown, key,
-                      tf_cli_redis_strerror(c, cfg->redis_timeout_ms, why, sizeof(why)));
+        tf_cli_errorf("%s", err);
     } else if (r->type == REDIS_REPLY_ERROR) {
-        tf_cli_errorf("Redis at %s: HGETALL %s: %s", shown, key, r->str);
+        tf_cli_errorf("%s: HGETALL %s: %s", tf_cli_redis_where(red), key, r->str);
     } else if (r->type != REDIS_REPLY_ARRAY) {
-        tf_cli_errorf("Redis at %s: HGETALL %s: unexpected reply type %d", shown, key, r->type);
+        tf_cli_errorf("%s: HGETALL %s: unexpected reply type %d", tf_cli_redis_where(red), key, r->type);
     } else if (r->elements == 0) {
         tf_cli_errorf("customer %s not found", id);
     } else if (!(doc = customer_json(id, r))) {
@@ -588,8 +590,7 @@ done:
     json_decref(doc);
     if (r)
         freeReplyObject(r);
-    if (c)
-        redisFree(c);
+    tf_cli_redis_close(red);
     free(key);
     return rc;
 }

@@ -84,180 +84,12 @@ void tf_config_errf(errlist *e, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------------
- * Value checks for string options. Each returns 0, or -1 with the reason in why. */
+ * The option table. String values are checked by the tf_config_check_* functions
+ * of config_checks.c (internal.h). */
 
 typedef int (*str_check_fn)(const char *v, char *why, size_t whysize);
 /* Checks one kafka.consumer / kafka.producer property. */
 typedef int (*prop_check_fn)(const char *name, const char *value, char *why, size_t whysize);
-
-static int why_set(char *why, size_t whysize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int why_set(char *why, size_t whysize, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysize, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static int has_space(const char *v)
-{
-    for (; *v; v++)
-        if (*v == ' ' || *v == '\t')
-            return 1;
-    return 0;
-}
-
-static int check_nonempty(const char *v, char *why, size_t whysize)
-{
-    return *v ? 0 : why_set(why, whysize, "must not be empty");
-}
-
-static int check_topic(const char *v, char *why, size_t whysize)
-{
-    return tf_config_topic_check(v, why, whysize) ? -1 : 0;
-}
-
-static int check_topic_or_off(const char *v, char *why, size_t whysize)
-{
-    return *v ? check_topic(v, why, whysize) : 0;
-}
-
-static int check_brokers(const char *v, char *why, size_t whysize)
-{
-    if (!*v)
-        return why_set(why, whysize, "must not be empty (host:port[,host:port...])");
-    const char *p = v;
-    for (;;) {
-        size_t n = strcspn(p, ",");
-        size_t a = 0, b = n;
-        while (a < b && (p[a] == ' ' || p[a] == '\t'))
-            a++;
-        while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t'))
-            b--;
-        if (a == b)
-            return why_set(why, whysize, "empty entry in the broker list (host:port[,host:port...])");
-        for (size_t i = a; i < b; i++)
-            if (p[i] == ' ' || p[i] == '\t')
-                return why_set(why, whysize, "a broker address contains a space");
-        if (!p[n])
-            return 0;
-        p += n + 1;
-    }
-}
-
-static int check_redis_url(const char *v, char *why, size_t whysize)
-{
-    tf_config_redis_url u;
-    return tf_config_redis_url_parse(v, &u, why, whysize) ? -1 : 0;
-}
-
-static int check_log_level(const char *v, char *why, size_t whysize)
-{
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
-        if (strcmp(v, levels[i]) == 0)
-            return 0;
-    return why_set(why, whysize, "expected one of debug, info, warn, error, got \"%.32s\"", v);
-}
-
-static int check_key_prefix(const char *v, char *why, size_t whysize)
-{
-    /* Redis Cluster hashes the first {...} of a key: a brace in the prefix would move
-     * every customer key off its customer's slot. */
-    if (strpbrk(v, "{}"))
-        return why_set(why, whysize, "must not contain '{' or '}' (they would change the "
-                                     "Redis Cluster hash tag of every key)");
-    if (has_space(v))
-        return why_set(why, whysize, "must not contain spaces");
-    return 0;
-}
-
-static int check_source(const char *v, char *why, size_t whysize)
-{
-    if (!*v)
-        return why_set(why, whysize, "must not be empty (a URI-reference, e.g. /touchflow)");
-    if (has_space(v))
-        return why_set(why, whysize, "must not contain spaces (a URI-reference, e.g. /touchflow)");
-    return 0;
-}
-
-static int check_listen(const char *v, char *why, size_t whysize)
-{
-    char host[128];
-    int port;
-    if (!*v)
-        return 0; /* disabled */
-    return tf_config_listen_parse(v, host, sizeof host, &port, why, whysize) ? -1 : 0;
-}
-
-static int check_group_id(const char *v, char *why, size_t whysize)
-{
-    return check_nonempty(v, why, whysize);
-}
-
-static int check_key_mismatch(const char *v, char *why, size_t whysize)
-{
-    if (strcmp(v, "dead_letter") == 0 || strcmp(v, "apply") == 0)
-        return 0;
-    return why_set(why, whysize, "expected \"dead_letter\" or \"apply\", got \"%.32s\"", v);
-}
-
-static int check_output_mode(const char *v, char *why, size_t whysize)
-{
-    if (strcmp(v, "structured") == 0 || strcmp(v, "binary") == 0)
-        return 0;
-    return why_set(why, whysize, "expected \"structured\" or \"binary\", got \"%.32s\"", v);
-}
-
-static int check_clock(const char *v, char *why, size_t whysize)
-{
-    if (strcmp(v, "wall") == 0 || strcmp(v, "stream") == 0)
-        return 0;
-    return why_set(why, whysize, "expected \"wall\" or \"stream\", got \"%.32s\"", v);
-}
-
-/* Properties touchflow sets itself: the user must not override them through the
- * passthrough objects. */
-static int check_common_prop(const char *name, char *why, size_t whysize)
-{
-    if (strcmp(name, "bootstrap.servers") == 0 || strcmp(name, "metadata.broker.list") == 0)
-        return why_set(why, whysize, "set by touchflow; use kafka.brokers instead");
-    return 0;
-}
-
-static int check_consumer_prop(const char *name, const char *value, char *why, size_t whysize)
-{
-    if (check_common_prop(name, why, whysize))
-        return -1;
-    if (strcmp(name, "group.id") == 0)
-        return why_set(why, whysize, "set by touchflow; use kafka.group_id instead");
-    if (strcmp(name, "enable.auto.offset.store") == 0 || strcmp(name, "enable.auto.commit") == 0)
-        return why_set(why, whysize,
-                       "controlled by touchflow, which stores an offset only once its record "
-                       "is processed (no touchflow key changes this; remove it)");
-    /* librdkafka 2.0.2 is used with the eager protocol only (DESIGN.md). */
-    if (strcmp(name, "partition.assignment.strategy") == 0 && strstr(value, "cooperative"))
-        return why_set(why, whysize,
-                       "cooperative rebalancing is not supported; use range or roundrobin");
-    return 0;
-}
-
-static int check_producer_prop(const char *name, const char *value, char *why, size_t whysize)
-{
-    if (check_common_prop(name, why, whysize))
-        return -1;
-    if (strcmp(name, "enable.idempotence") == 0 && strcmp(value, "true") != 0)
-        return why_set(why, whysize,
-                       "touchflow's producer is always idempotent (no touchflow key changes "
-                       "this; remove it)");
-    return 0;
-}
-
-/* ------------------------------------------------------------------------------
- * The option table. */
 
 /* OPT_LIST is an array of strings stored as such; OPT_ENTRIES an array of strings
  * stored parsed (internal.h); OPT_JSON a value of its own JSON shape (internal.h). */
@@ -289,7 +121,7 @@ typedef struct {
 #define TOPICS(k, f, n, def) \
     { .key = k, .type = OPT_LIST, .off = offsetof(tf_config_t, f), .size = MEMBER_SIZE(f[0]), \
       .count_off = offsetof(tf_config_t, n), .max_items = TF_CONFIG_MAX_TOPICS, .min = 1, \
-      .def_str = def, .check = check_topic }
+      .def_str = def, .check = tf_config_check_topic }
 #define MAP(k, f, n, chk) \
     { .key = k, .type = OPT_MAP, .off = offsetof(tf_config_t, f), \
       .count_off = offsetof(tf_config_t, n), .max_items = TF_CONFIG_MAX_PASSTHROUGH, \
@@ -302,7 +134,7 @@ typedef struct {
       .count_off = offsetof(tf_config_t, n), .max_items = max, .min = 0, .def_str = def, .check = chk }
 /* "" switches the family's own subscription off (config_subs.c). */
 #define OUT(fam, i) \
-    STR("kafka.output_topics." fam, output_topics[i], "touchflow." fam, check_topic_or_off)
+    STR("kafka.output_topics." fam, output_topics[i], "touchflow." fam, tf_config_check_topic_or_off)
 
 #define MS_MAX INT64_C(600000)       /* 10 minutes */
 #define YEAR_S INT64_C(31536000)
@@ -313,11 +145,11 @@ typedef struct {
 /* Order matters twice: it is the order of tf_config_to_json (and so of
  * config/touchflow.json), and the OUT rows must follow tf_config_families. */
 static const opt options[] = {
-    STR("kafka.brokers", brokers, "127.0.0.1:9092", check_brokers),
-    STR("kafka.group_id", group_id, "touchflow", check_group_id),
+    STR("kafka.brokers", brokers, "127.0.0.1:9092", tf_config_check_brokers),
+    STR("kafka.group_id", group_id, "touchflow", tf_config_check_group_id),
     TOPICS("kafka.input_topics", input_topics, ninput_topics, "touchpoints"),
-    STR("kafka.dlq_topic", dlq_topic, "touchflow.dlq", check_topic),
-    STR("kafka.output_mode", output_mode, "structured", check_output_mode),
+    STR("kafka.dlq_topic", dlq_topic, "touchflow.dlq", tf_config_check_topic),
+    STR("kafka.output_mode", output_mode, "structured", tf_config_check_output_mode),
     OUT("lifecycle", 0),
     OUT("churn", 1),
     OUT("care", 2),
@@ -327,23 +159,26 @@ static const opt options[] = {
     OUT("referral", 6),
     OUT("winback", 7),
     OUT("segment", 8),
-    MAP("kafka.consumer", consumer_props, nconsumer_props, check_consumer_prop),
-    MAP("kafka.producer", producer_props, nproducer_props, check_producer_prop),
+    MAP("kafka.consumer", consumer_props, nconsumer_props, tf_config_check_consumer_prop),
+    MAP("kafka.producer", producer_props, nproducer_props, tf_config_check_producer_prop),
     JSONV("subscriptions", tf_config_subscriptions_option),
 
-    STR("redis.url", redis_url, "redis://127.0.0.1:6379", check_redis_url),
-    STR("redis.key_prefix", key_prefix, "tf:", check_key_prefix),
+    STR("redis.url", redis_url, "redis://127.0.0.1:6379", tf_config_check_redis_url),
+    STR("redis.key_prefix", key_prefix, "tf:", tf_config_check_key_prefix),
     INT("redis.timeout_ms", redis_timeout_ms, 1, MS_MAX, 2000),
     INT("redis.backoff_min_ms", redis_backoff_min_ms, 1, MS_MAX, 100),
     INT("redis.backoff_max_ms", redis_backoff_max_ms, 1, MS_MAX, 5000),
     INT("redis.state_error_attempts", redis_state_error_attempts, 1, 100, 3),
     INT("redis.dedup_window_s", dedup_window_s, 60, YEAR_S, 86400),
+    /* A Redis Cluster shard has at most a handful of replicas; 16 leaves room. */
+    INT("redis.wait_replicas", redis_wait_replicas, 0, 16, 0),
+    INT("redis.wait_timeout_ms", redis_wait_timeout_ms, 1, MS_MAX, 1000),
 
     INT("processing.batch_max", batch_max, 1, 100000, 2000),
     INT("processing.max_inflight", max_inflight, 1, 1000000, 8000),
     INT("processing.shutdown_timeout_ms", shutdown_timeout_ms, 1, MS_MAX, 10000),
-    STR("processing.source", instance_source, "/touchflow", check_source),
-    STR("processing.key_mismatch", key_mismatch, "dead_letter", check_key_mismatch),
+    STR("processing.source", instance_source, "/touchflow", tf_config_check_source),
+    STR("processing.key_mismatch", key_mismatch, "dead_letter", tf_config_check_key_mismatch),
 
     INT("limits.max_record_bytes", max_record_bytes, 256, 10485760, 65536),
     INT("limits.max_id_bytes", max_id_bytes, 1, 128, 128),
@@ -353,9 +188,9 @@ static const opt options[] = {
      * a sum saturates. */
     INT("limits.max_amount", max_amount, 1, INT64_C(1000000000000000), INT64_C(1000000000000)),
 
-    STR("log.level", log_level, "info", check_log_level),
+    STR("log.level", log_level, "info", tf_config_check_log_level),
 
-    STR("ops.listen", ops_listen, "127.0.0.1:9464", check_listen),
+    STR("ops.listen", ops_listen, "127.0.0.1:9464", tf_config_check_listen),
     INT("ops.stall_timeout_s", ops_stall_timeout_s, 0, 86400, 300),
     INT("ops.max_connections", ops_max_connections, 1, 10000, 64),
 
@@ -424,7 +259,7 @@ static const opt options[] = {
     NAMES(R("exit.kinds"), rules.exit_kinds, rules.nexit_kinds, 2, "contract_end", tf_config_check_exit_kind),
     JSONV(R("segments"), tf_config_segments),
 
-    STR("timers.clock", timers_clock, "wall", check_clock),
+    STR("timers.clock", timers_clock, "wall", tf_config_check_clock),
     INT("timers.scan_interval_ms", timers_scan_interval_ms, 10, MS_MAX, 1000),
     INT("timers.max_per_second", timers_max_per_second, 1, 1000000, 2000),
 };
@@ -1342,6 +1177,12 @@ int tf_config_validate(const tf_config_t *cfg, char *errbuf, size_t errsize)
     if (cfg->redis_backoff_min_ms > cfg->redis_backoff_max_ms)
         errf(&e, "redis.backoff_min_ms: %" PRId64 " is greater than redis.backoff_max_ms (%" PRId64 ")",
              cfg->redis_backoff_min_ms, cfg->redis_backoff_max_ms);
+    /* WAIT holds its reply for up to its timeout; a connection silent for
+     * redis.timeout_ms is dropped as hung, so WAIT must answer before that. */
+    if (cfg->redis_wait_replicas > 0 && cfg->redis_wait_timeout_ms >= cfg->redis_timeout_ms)
+        errf(&e, "redis.wait_timeout_ms: %" PRId64 " is not less than redis.timeout_ms (%" PRId64 "); a WAIT "
+                 "that takes its whole timeout would be taken for a hung connection",
+             cfg->redis_wait_timeout_ms, cfg->redis_timeout_ms);
     if (cfg->batch_max > cfg->max_inflight)
         errf(&e, "processing.batch_max: %" PRId64 " is greater than processing.max_inflight (%" PRId64 ")",
              cfg->batch_max, cfg->max_inflight);
@@ -1398,7 +1239,7 @@ static json_t *option_json(const tf_config_t *cfg, const opt *o, int redact)
 {
     switch (o->type) {
     case OPT_STR:
-        if (o->check == check_redis_url)
+        if (o->check == tf_config_check_redis_url)
             return redis_url_json(cstr_at(cfg, o), redact);
         return json_string(cstr_at(cfg, o));
     case OPT_INT:

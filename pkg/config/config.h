@@ -241,6 +241,10 @@ typedef struct {
     int64_t redis_backoff_max_ms;               /* redis.backoff_max_ms, default 5000 */
     int64_t redis_state_error_attempts;         /* redis.state_error_attempts, default 3 */
     int64_t dedup_window_s;                     /* redis.dedup_window_s, default 86400 */
+    /* After a batch's commits, WAIT on each node written for this many replicas
+     * before the input offsets are stored; 0: no WAIT */
+    int64_t redis_wait_replicas;                /* redis.wait_replicas, default 0 */
+    int64_t redis_wait_timeout_ms;              /* redis.wait_timeout_ms, default 1000 */
 
     /* processing */
     int64_t batch_max;                          /* processing.batch_max, default 2000 */
@@ -312,7 +316,8 @@ int tf_config_apply_override(tf_config_t *cfg, const char *assignment, char *err
 
 /* Checks every value as loading would (bounds, topic names, URL, the parsed levels and
  * festivals, ...) and the cross-field rules: redis.backoff_min_ms <=
- * redis.backoff_max_ms, processing.batch_max <= processing.max_inflight, at least one
+ * redis.backoff_max_ms, redis.wait_timeout_ms < redis.timeout_ms when
+ * redis.wait_replicas > 0, processing.batch_max <= processing.max_inflight, at least one
  * input topic, input topics distinct, the DLQ topic and every output topic distinct
  * from the input topics, the DLQ topic distinct from the output topics (output
  * families may share a topic), rules.churn.clear < rules.churn.warning, the five
@@ -340,19 +345,38 @@ size_t tf_config_output_topic_list(const tf_config_t *cfg, const char **out);
 
 /* ---- helpers shared with the modules that use the values (additions) ---- */
 
-/* redis.url, parsed: redis://[[user]:password@]host[:port][/db]. user and password are
- * percent-decoded; an IPv6 host is written in brackets and stored without them. */
+/* The most seed nodes a redis+cluster:// URL lists. */
+#define TF_CONFIG_REDIS_SEEDS_MAX 16
+
+/* A node to connect to: an IPv6 host is stored without its brackets. */
 typedef struct {
     char host[256];
+    int port;            /* default 6379 */
+} tf_config_redis_seed;
+
+/* redis.url, parsed: either one server,
+ *   redis://[[user]:password@]host[:port][/db]
+ * or a Redis Cluster reached through one or more of its nodes (seeds; the others are
+ * learnt from them), which has only database 0:
+ *   redis+cluster://[[user]:password@]host[:port][,host[:port]...][/0]
+ * user and password are percent-decoded and apply to every node; an IPv6 host is
+ * written in brackets. */
+typedef struct {
+    char host[256];      /* the first seed's, for callers that know one server only */
     int port;            /* default 6379 */
     int db;              /* default 0 */
     char username[128];  /* "" when absent (AUTH with the password only, or no AUTH) */
     char password[256];  /* "" when absent (no AUTH) */
+    int cluster;         /* 1 for redis+cluster:// */
+    /* Every node given, in URL order: one for redis://, so callers can always walk
+     * the seeds; seeds[0] is host and port. */
+    size_t nseeds;
+    tf_config_redis_seed seeds[TF_CONFIG_REDIS_SEEDS_MAX];
 } tf_config_redis_url;
 
-/* Parses url into out. Returns 0, or TF_EINVAL with the reason in errbuf; rediss://
- * is refused ("TLS is not supported by this version"). Error text never contains the
- * password. */
+/* Parses url into out. Returns 0, or TF_EINVAL with the reason in errbuf (naming the
+ * seed at fault in a list); rediss:// is refused ("TLS is not supported by this
+ * version"). Error text never contains the password. */
 int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *errbuf,
                               size_t errsize);
 

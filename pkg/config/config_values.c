@@ -61,7 +61,9 @@ int tf_config_topic_check(const char *topic, char *errbuf, size_t errsize)
 
 /* ---- redis.url ---- */
 
-#define URL_FORM "redis://[[user]:password@]host[:port][/db]"
+#define URL_FORM                                  \
+    "redis://[[user]:password@]host[:port][/db] " \
+    "or redis+cluster://[[user]:password@]host[:port][,host[:port]...]"
 
 static int hexval(char c)
 {
@@ -160,6 +162,102 @@ static int userinfo_parse(const char *s, size_t len, tf_config_redis_url *out, c
     return 0;
 }
 
+/* Parses one node, "host[:port]" or "[ipv6][:port]", s[0..len), into seed. Errors
+ * begin with what: "" for the server of redis://, "seed 2: " in a cluster's list. */
+static int seed_parse(const char *s, size_t len, tf_config_redis_seed *seed, const char *what, int cluster,
+                      char *errbuf, size_t errsize)
+{
+    const char *end = s + len, *hend;
+    size_t hlen;
+    seed->port = 6379;
+    if (len > 0 && *s == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb)
+            return fail(errbuf, errsize, "%sunterminated '[' in the IPv6 host; expected %s", what, URL_FORM);
+        hlen = (size_t)(rb - s - 1);
+        if (hlen == 0)
+            return fail(errbuf, errsize, "%sempty host; expected %s", what, URL_FORM);
+        for (size_t i = 0; i < hlen; i++) {
+            char c = s[1 + i];
+            if (hexval(c) < 0 && c != ':' && c != '.')
+                return fail(errbuf, errsize, "%sinvalid IPv6 address in the host", what);
+        }
+        if (hlen >= sizeof seed->host)
+            return fail(errbuf, errsize, "%shost is too long", what);
+        memcpy(seed->host, s + 1, hlen);
+        hend = rb + 1;
+        if (hend < end && *hend != ':')
+            return fail(errbuf, errsize, "%sunexpected characters after ']'; expected %s", what, URL_FORM);
+    } else {
+        const char *colon = memchr(s, ':', len);
+        hend = colon ? colon : end;
+        hlen = (size_t)(hend - s);
+        if (hlen == 0)
+            return fail(errbuf, errsize, "%sempty host; expected %s", what, URL_FORM);
+        if (hlen >= sizeof seed->host)
+            return fail(errbuf, errsize, "%shost is too long (%zu bytes, at most %zu)", what, hlen,
+                        sizeof seed->host - 1);
+        for (size_t i = 0; i < hlen; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == ',' && !cluster)
+                return fail(errbuf, errsize,
+                            "invalid character ',' in the host (a list of nodes is a Redis Cluster: "
+                            "redis+cluster://host:port,host:port)");
+            if (!is_alnum_ascii(c) && c != '.' && c != '-' && c != '_')
+                return fail(errbuf, errsize, "%sinvalid character '%c' in the host", what, c);
+        }
+        memcpy(seed->host, s, hlen);
+    }
+    seed->host[hlen] = '\0';
+    if (hend < end) {
+        long port;
+        if (parse_uint(hend + 1, (size_t)(end - hend - 1), 1, 65535, &port))
+            return fail(errbuf, errsize, "%sthe port must be a number from 1 to 65535", what);
+        seed->port = (int)port;
+    }
+    return 0;
+}
+
+/* Parses the comma-separated nodes of a redis+cluster:// URL, s[0..len). */
+static int seeds_parse(const char *s, size_t len, tf_config_redis_url *out, char *errbuf, size_t errsize)
+{
+    const char *end = s + len;
+    for (const char *p = s;;) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        size_t i = out->nseeds;
+        if (i == TF_CONFIG_REDIS_SEEDS_MAX)
+            return fail(errbuf, errsize,
+                        "more than %d seed nodes; a few suffice, since any node tells of the others",
+                        TF_CONFIG_REDIS_SEEDS_MAX);
+        if (e == p) {
+            if (len == 0)
+                return fail(errbuf, errsize, "empty host; expected %s", URL_FORM);
+            return fail(errbuf, errsize, "seed %zu is empty (%s)", i + 1,
+                        p == s ? "the list starts with a comma"
+                        : comma ? "two commas in a row"
+                                : "the list ends with a comma");
+        }
+        char what[32];
+        snprintf(what, sizeof what, "seed %zu: ", i + 1);
+        tf_config_redis_seed *seed = &out->seeds[i];
+        int rc = seed_parse(p, (size_t)(e - p), seed, what, 1, errbuf, errsize);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < i; j++) {
+            if (out->seeds[j].port == seed->port && strcmp(out->seeds[j].host, seed->host) == 0) {
+                int v6 = strchr(seed->host, ':') != NULL;
+                return fail(errbuf, errsize, "seed %zu (%s%s%s:%d) repeats seed %zu", i + 1, v6 ? "[" : "",
+                            seed->host, v6 ? "]" : "", seed->port, j + 1);
+            }
+        }
+        out->nseeds++;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *errbuf,
                               size_t errsize)
 {
@@ -168,16 +266,21 @@ int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *e
     memset(out, 0, sizeof *out);
     out->port = 6379;
 
-    if (has_scheme(url, "rediss://"))
+    if (has_scheme(url, "rediss://") || has_scheme(url, "rediss+cluster://"))
         return fail(errbuf, errsize,
-                    "TLS is not supported by this version (rediss://); use redis://");
-    if (!has_scheme(url, "redis://")) {
+                    "TLS is not supported by this version (rediss://); use redis:// or redis+cluster://");
+    const char *p;
+    if (has_scheme(url, "redis+cluster://")) {
+        out->cluster = 1;
+        p = url + strlen("redis+cluster://");
+    } else if (has_scheme(url, "redis://")) {
+        p = url + strlen("redis://");
+    } else {
         if (has_scheme(url, "unix://") || has_scheme(url, "redis+unix://"))
             return fail(errbuf, errsize, "Unix sockets are not supported; expected %s",
                         URL_FORM);
         return fail(errbuf, errsize, "expected %s", URL_FORM);
     }
-    const char *p = url + strlen("redis://");
     for (const char *q = p; *q; q++) {
         if ((unsigned char)*q <= 0x20 || *q == 0x7f)
             return fail(errbuf, errsize, "contains a space or control character; expected %s",
@@ -197,54 +300,17 @@ int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *e
         return fail(errbuf, errsize, "query strings and fragments are not supported; expected %s",
                     URL_FORM);
 
-    const char *hend;
-    if (*p == '[') {
-        const char *rb = strchr(p, ']');
-        if (!rb)
-            return fail(errbuf, errsize, "unterminated '[' in the IPv6 host; expected %s",
-                        URL_FORM);
-        size_t hlen = (size_t)(rb - p - 1);
-        if (hlen == 0)
-            return fail(errbuf, errsize, "empty host; expected %s", URL_FORM);
-        for (size_t i = 0; i < hlen; i++) {
-            char c = p[1 + i];
-            if (hexval(c) < 0 && c != ':' && c != '.')
-                return fail(errbuf, errsize, "invalid IPv6 address in the host");
-        }
-        if (hlen >= sizeof out->host)
-            return fail(errbuf, errsize, "host is too long");
-        memcpy(out->host, p + 1, hlen);
-        out->host[hlen] = '\0';
-        hend = rb + 1;
-        if (*hend && *hend != ':' && *hend != '/')
-            return fail(errbuf, errsize, "unexpected characters after ']'; expected %s",
-                        URL_FORM);
-    } else {
-        hend = p + strcspn(p, ":/");
-        size_t hlen = (size_t)(hend - p);
-        if (hlen == 0)
-            return fail(errbuf, errsize, "empty host; expected %s", URL_FORM);
-        if (hlen >= sizeof out->host)
-            return fail(errbuf, errsize, "host is too long (%zu bytes, at most %zu)", hlen,
-                        sizeof out->host - 1);
-        for (size_t i = 0; i < hlen; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (!is_alnum_ascii(c) && c != '.' && c != '-' && c != '_')
-                return fail(errbuf, errsize, "invalid character '%c' in the host", c);
-        }
-        memcpy(out->host, p, hlen);
-        out->host[hlen] = '\0';
-    }
+    size_t alen = strcspn(p, "/");
+    int rc = out->cluster ? seeds_parse(p, alen, out, errbuf, errsize)
+                          : seed_parse(p, alen, &out->seeds[0], "", 0, errbuf, errsize);
+    if (rc)
+        return rc;
+    if (!out->cluster)
+        out->nseeds = 1;
+    tf_strlcpy(out->host, out->seeds[0].host, sizeof out->host); /* same size: always fits */
+    out->port = out->seeds[0].port;
 
-    p = hend;
-    if (*p == ':') {
-        size_t plen = strcspn(p + 1, "/");
-        long port;
-        if (parse_uint(p + 1, plen, 1, 65535, &port))
-            return fail(errbuf, errsize, "the port must be a number from 1 to 65535");
-        out->port = (int)port;
-        p += 1 + plen;
-    }
+    p += alen;
     if (*p == '/') {
         p++;
         size_t dlen = strlen(p);
@@ -252,6 +318,8 @@ int tf_config_redis_url_parse(const char *url, tf_config_redis_url *out, char *e
         /* "redis://host/" means database 0, as in redis-cli and most clients. */
         if (dlen > 0 && parse_uint(p, dlen, 0, 2147483647L, &db))
             return fail(errbuf, errsize, "the database must be a number (0, 1, ...) after '/'");
+        if (out->cluster && db != 0)
+            return fail(errbuf, errsize, "Redis Cluster has only database 0 (remove \"/%ld\")", db);
         out->db = (int)db;
     }
     return 0;

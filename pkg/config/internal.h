@@ -44,6 +44,24 @@ typedef struct {
     void (*format)(const tf_config_t *cfg, size_t i, char *buf, size_t size);
 } tf_config_entries;
 
+/* Checks of string options named by the option table (config_checks.c): each returns
+ * 0, or -1 with the reason in why (never the value of a secret). */
+int tf_config_check_topic(const char *v, char *why, size_t whysize);
+int tf_config_check_topic_or_off(const char *v, char *why, size_t whysize); /* "": family off */
+int tf_config_check_brokers(const char *v, char *why, size_t whysize);
+int tf_config_check_redis_url(const char *v, char *why, size_t whysize);
+int tf_config_check_log_level(const char *v, char *why, size_t whysize);
+int tf_config_check_key_prefix(const char *v, char *why, size_t whysize);
+int tf_config_check_source(const char *v, char *why, size_t whysize);
+int tf_config_check_listen(const char *v, char *why, size_t whysize);
+int tf_config_check_group_id(const char *v, char *why, size_t whysize);
+int tf_config_check_key_mismatch(const char *v, char *why, size_t whysize);
+int tf_config_check_output_mode(const char *v, char *why, size_t whysize);
+int tf_config_check_clock(const char *v, char *why, size_t whysize);
+/* A kafka.consumer / kafka.producer property: refuses those touchflow sets itself. */
+int tf_config_check_consumer_prop(const char *name, const char *value, char *why, size_t whysize);
+int tf_config_check_producer_prop(const char *name, const char *value, char *why, size_t whysize);
+
 /* rules.consent.unstated: "granted" or "withdrawn". 0, or -1 with the reason in why. */
 int tf_config_check_consent_unstated(const char *v, char *why, size_t whysize);
 /* An item of rules.exit.kinds: "contract_end" or "unsubscribe". */

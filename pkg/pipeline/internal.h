@@ -117,6 +117,7 @@ struct batch {
     uint32_t loads_pending; /* load replies still owed */
     int64_t epoch;          /* the ownership epoch its commits carry */
     int failed;
+    int synced;             /* replicas asked to acknowledge its commits (redis.wait_replicas) */
     uint32_t attempts;      /* Redis phases that failed */
     /* Per slot (the first nslots entries are reset with the batch): */
     int64_t *slot_clock;    /* stream time when its last record or timer joined */

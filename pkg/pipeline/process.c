@@ -168,6 +168,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     b->state = B_REDIS;
     b->epoch = p->epoch;
     b->failed = 0;
+    b->synced = 0;
     b->outstanding = 0;
     b->loads_pending = 0;
     b->nouts = 0;
@@ -223,6 +224,33 @@ int tf_pipeline_can_preload(const tf_pipeline_t *p)
 
 static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr);
 
+static void on_synced(tf_store_t *st, int status, void *opaque)
+{
+    batch_t *b = opaque;
+    (void)st;
+    b->outstanding--;
+    if (status != TF_OK)
+        b->failed = 1; /* retried from the load: what was applied is seen, and synced again */
+    tf_pipeline_redis_settle(b->p, b);
+}
+
+/* With redis.wait_replicas, a batch whose commits are all in asks the replicas to
+ * acknowledge them before any of its offsets may be stored: an acknowledged commit
+ * then survives the failover of its primary. Returns 1 while the answer is owed. */
+static int sync_replicas(tf_pipeline_t *p, batch_t *b)
+{
+    if (p->cfg.redis_wait_replicas <= 0 || b->synced)
+        return 0;
+    b->synced = 1;
+    int rc = tf_store_sync(p->store, (int)p->cfg.redis_wait_replicas, p->cfg.redis_wait_timeout_ms, on_synced, b);
+    if (rc) {
+        b->failed = 1;
+        return 0;
+    }
+    b->outstanding++;
+    return 1;
+}
+
 /* The committing batch settled well: the preloaded one commits what it has
  * loaded, and the rest as its loads come in. */
 static void promote_next(tf_pipeline_t *p)
@@ -267,6 +295,12 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
     }
     if (p->next_batch == b)
         return; /* loaded; its commits wait for the batch ahead */
+    if (sync_replicas(p, b))
+        return;
+    if (b->failed) {
+        tf_pipeline_redis_settle(p, b);
+        return;
+    }
     /* Every group of the batch is loaded and committed (or fenced). The next batch
      * goes to the front before this one's deliveries can recycle anything. */
     p->redis_batch = NULL;

@@ -1,11 +1,16 @@
-/* store: customer state in Redis, on the caller's libevent loop.
+/* store: customer state in Redis (a standalone server or a Redis Cluster), on the
+ * caller's libevent loop.
  *
- * Keys (prefix configurable, default "tf:"); a customer's keys share a hash tag so
- * every per-customer script touches one Redis Cluster slot:
+ * Keys (prefix configurable, default "tf:", without braces); a customer's keys
+ * share a hash tag so every per-customer script touches one Redis Cluster slot.
+ * <id> in a tag is the customer id escaped (slot.h: '\' as "\\", '}' as "\)"),
+ * the id itself for ids without either:
  *   <p>c:{<id>}          hash: the state (see codec.c for the fields)
  *   <p>c:{<id>}:ids      zset: event ids seen within the dedup window
  *   <p>c:{<id>}:outbox   hash: derived events committed but not yet delivered
  *   <p>epoch             counter: ownership epochs handed to partition owners
+ * No command touches keys of two slots. The value ranking is one key per input
+ * partition, so it spreads over the cluster as the partitions do.
  *   <p>timers:<tp>       zset: customer -> earliest due ms, one per input partition
  *                        ("topic/partition"); rebuildable from t:* in the hashes
  *   <p>value:{<tp>}      zset: customer -> lifetime profit (minor units), the value
@@ -18,10 +23,11 @@
  * partition), then writes the changed fields, the per-partition offset watermark,
  * the dedup ids and the outbox atomically.
  *
- * hiredis 0.14 has no timeouts, so the store arms its own: a command or connect
- * that takes longer than timeout_ms drops the connection, fails every pending
- * callback with TF_EIO and reconnects with exponential backoff. Every callback is
- * called exactly once, also on teardown (with TF_ECLOSED). */
+ * The connections are link.c's (one per primary of a cluster, redirects followed,
+ * see link.h). hiredis 0.14 has no timeouts, so the link arms its own: a command or
+ * connect that takes longer than timeout_ms drops that connection, fails its
+ * pending callbacks with TF_EIO and reconnects with exponential backoff. Every
+ * callback is called exactly once, also on teardown (with TF_ECLOSED). */
 #ifndef TF_STORE_H
 #define TF_STORE_H
 
@@ -36,7 +42,9 @@ struct event_base;
 typedef struct tf_store_s tf_store_t;
 
 typedef struct {
-    const char *url;           /* redis://[user:pass@]host[:port][/db], see tf_config_redis_url_parse */
+    const char *url;           /* redis://[user:pass@]host[:port][/db] or
+                                * redis+cluster://[user:pass@]host:port[,host:port...],
+                                * see tf_config_redis_url_parse */
     const char *key_prefix;
     int64_t timeout_ms;
     int64_t backoff_min_ms;
@@ -82,6 +90,10 @@ int tf_store_is_up(const tf_store_t *st);
 size_t tf_store_pending(const tf_store_t *st);
 /* Counts reconnects since start (for metrics and tests). */
 uint64_t tf_store_reconnects(const tf_store_t *st);
+/* Counts commands sent again after MOVED, ASK, TRYAGAIN, CLUSTERDOWN or NOSCRIPT. */
+uint64_t tf_store_redirects(const tf_store_t *st);
+/* 1 when the URL named a Redis Cluster. */
+int tf_store_is_cluster(const tf_store_t *st);
 
 /* ---- loading ---- */
 
@@ -187,6 +199,16 @@ int tf_store_population(tf_store_t *st, const char *tp, int keep, int64_t period
  * referrer. A later referral never overwrites the first, and a commit of the
  * referred customer never clears it (see tf_store_commit). Fire and forget. */
 int tf_store_link_referral(tf_store_t *st, const char *referred, const char *referrer);
+
+/* ---- replication ---- */
+
+/* Waits until `replicas` replicas of every primary have every write the store sent
+ * before this call (WAIT on each primary, at most timeout_ms): Redis replicates
+ * asynchronously, and a primary that dies before its replica copied a commit takes
+ * the commit with it. status is 0, TF_EIO when fewer acknowledged (the reason in
+ * tf_store_last_error) or the connection failed, or TF_ECLOSED. Returns TF_EAGAIN
+ * while the store is down; cb is called exactly once when 0 is returned. */
+int tf_store_sync(tf_store_t *st, int replicas, int64_t timeout_ms, tf_store_done_cb cb, void *opaque);
 
 /* ---- errors ---- */
 

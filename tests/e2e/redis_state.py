@@ -3,6 +3,9 @@
 
 A tiny RESP client, so the end-to-end tests need nothing beyond python3.
 usage: redis_state.py REDIS_URL PREFIX
+REDIS_URL is redis://host:port or redis+cluster://host:port[,host:port...]; on a
+cluster every primary is scanned. Customer ids come back unescaped from the hash tag
+('\\\\' and '\\)' stand for '\\' and '}').
 """
 import json
 import socket
@@ -11,9 +14,8 @@ from urllib.parse import urlparse
 
 
 class Redis:
-    def __init__(self, url):
-        u = urlparse(url)
-        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=10)
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=10)
         self.buf = self.sock.makefile("rb")
 
     def call(self, *args):
@@ -45,20 +47,46 @@ class Redis:
         raise RuntimeError("bad reply %r" % line)
 
 
+def unescape(tag):
+    out, i = [], 0
+    while i < len(tag):
+        if tag[i] == "\\" and i + 1 < len(tag):
+            out.append("}" if tag[i + 1] == ")" else tag[i + 1])
+            i += 2
+        else:
+            out.append(tag[i])
+            i += 1
+    return "".join(out)
+
+
+def primaries(url):
+    """The nodes to scan: the one server, or every primary of the cluster."""
+    cluster = url.startswith("redis+cluster://")
+    seeds = url.split("://", 1)[1].split("@")[-1].split("/")[0].split(",")
+    first = urlparse("redis://" + seeds[0])
+    host, port = first.hostname or "127.0.0.1", first.port or 6379
+    if not cluster:
+        return [Redis(host, port)]
+    nodes = set()
+    for slot in Redis(host, port).call("CLUSTER", "SLOTS"):
+        nodes.add((slot[2][0] or host, int(slot[2][1])))
+    return [Redis(h, p) for h, p in sorted(nodes)]
+
+
 def main():
     url, prefix = sys.argv[1], sys.argv[2]
-    r = Redis(url)
-    cursor, keys = "0", []
-    while True:
-        cursor, batch = r.call("SCAN", cursor, "MATCH", prefix + "c:{*}", "COUNT", 1000)
-        keys += [k for k in batch if k.endswith("}")]
-        if cursor == "0":
-            break
     state = {}
-    for k in keys:
-        flat = r.call("HGETALL", k)
-        customer = k[len(prefix) + 3:-1]
-        state[customer] = dict(zip(flat[::2], flat[1::2]))
+    for r in primaries(url):
+        cursor, keys = "0", []
+        while True:
+            cursor, batch = r.call("SCAN", cursor, "MATCH", prefix + "c:{*}", "COUNT", 1000)
+            keys += [k for k in batch if k.endswith("}")]
+            if cursor == "0":
+                break
+        for k in keys:
+            flat = r.call("HGETALL", k)
+            customer = unescape(k[len(prefix) + 3:-1])
+            state[customer] = dict(zip(flat[::2], flat[1::2]))
     json.dump(state, sys.stdout)
 
 

@@ -1053,6 +1053,173 @@ static void test_url_bad_scheme_and_db(void **state)
     assert_non_null(strstr(err, "TLS"));
 }
 
+/* ---- redis+cluster:// URLs ---- */
+
+/* A single server is one seed, so callers can always walk the seeds. */
+static void test_url_single_is_one_seed(void **state)
+{
+    (void)state;
+    tf_config_redis_url u;
+    char err[256] = "";
+    assert_int_equal(tf_config_redis_url_parse("redis://[::1]:7000/2", &u, err, sizeof err), TF_OK);
+    assert_int_equal(u.cluster, 0);
+    assert_int_equal(u.nseeds, 1);
+    assert_string_equal(u.seeds[0].host, "::1");
+    assert_int_equal(u.seeds[0].port, 7000);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.db, 2);
+}
+
+static void test_url_cluster_seeds(void **state)
+{
+    (void)state;
+    tf_config_redis_url u;
+    char err[256] = "";
+    assert_int_equal(tf_config_redis_url_parse("redis+cluster://10.0.0.1:7000,10.0.0.2:7001,node-3", &u, err,
+                                               sizeof err),
+                     TF_OK);
+    assert_int_equal(u.cluster, 1);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "10.0.0.1");
+    assert_int_equal(u.seeds[0].port, 7000);
+    assert_string_equal(u.seeds[1].host, "10.0.0.2");
+    assert_int_equal(u.seeds[1].port, 7001);
+    assert_string_equal(u.seeds[2].host, "node-3");
+    assert_int_equal(u.seeds[2].port, 6379);
+    /* host and port are the first seed's, for callers that know one server. */
+    assert_string_equal(u.host, "10.0.0.1");
+    assert_int_equal(u.port, 7000);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.password, "");
+
+    /* One seed, database 0 written out, the scheme in capitals. */
+    assert_int_equal(tf_config_redis_url_parse("REDIS+CLUSTER://h/0", &u, err, sizeof err), TF_OK);
+    assert_int_equal(u.cluster, 1);
+    assert_int_equal(u.nseeds, 1);
+    assert_string_equal(u.seeds[0].host, "h");
+    assert_int_equal(tf_config_redis_url_parse("redis+cluster://h:7000,h:7001/", &u, err, sizeof err), TF_OK);
+    assert_int_equal(u.nseeds, 2);
+
+    /* As many seeds as allowed. */
+    char url[512];
+    size_t n = (size_t)snprintf(url, sizeof url, "redis+cluster://");
+    for (int i = 0; i < TF_CONFIG_REDIS_SEEDS_MAX; i++)
+        n += (size_t)snprintf(url + n, sizeof url - n, "%sh%d:%d", i ? "," : "", i, 7000 + i);
+    assert_int_equal(tf_config_redis_url_parse(url, &u, err, sizeof err), TF_OK);
+    assert_int_equal(u.nseeds, TF_CONFIG_REDIS_SEEDS_MAX);
+    assert_string_equal(u.seeds[TF_CONFIG_REDIS_SEEDS_MAX - 1].host, "h15");
+    assert_int_equal(u.seeds[TF_CONFIG_REDIS_SEEDS_MAX - 1].port, 7015);
+}
+
+static void test_url_cluster_credentials(void **state)
+{
+    (void)state;
+    tf_config_redis_url u;
+    char err[256] = "";
+    assert_int_equal(tf_config_redis_url_parse("redis+cluster://app:p%40ss@h1:7000,h2:7001", &u, err, sizeof err),
+                     TF_OK);
+    assert_string_equal(u.username, "app");
+    assert_string_equal(u.password, "p@ss");
+    assert_int_equal(u.nseeds, 2);
+    assert_string_equal(u.seeds[1].host, "h2");
+    /* An unescaped '@' in the password: the user info ends at the last one. */
+    assert_int_equal(tf_config_redis_url_parse("redis+cluster://:p@ss@h1,h2", &u, err, sizeof err), TF_OK);
+    assert_string_equal(u.password, "p@ss");
+    assert_int_equal(u.nseeds, 2);
+}
+
+static void test_url_cluster_ipv6(void **state)
+{
+    (void)state;
+    tf_config_redis_url u;
+    char err[256] = "";
+    assert_int_equal(tf_config_redis_url_parse("redis+cluster://[::1]:7000,[fe80::2],10.0.0.3:7002", &u, err,
+                                               sizeof err),
+                     TF_OK);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "::1");
+    assert_int_equal(u.seeds[0].port, 7000);
+    assert_string_equal(u.seeds[1].host, "fe80::2");
+    assert_int_equal(u.seeds[1].port, 6379);
+    assert_string_equal(u.seeds[2].host, "10.0.0.3");
+}
+
+/* Parses url, expecting TF_EINVAL with want in the message. */
+static void expect_bad_msg(const char *url, const char *want)
+{
+    tf_config_redis_url u;
+    char err[256] = "";
+    if (tf_config_redis_url_parse(url, &u, err, sizeof err) != TF_EINVAL)
+        fail_msg("accepted: %s", url);
+    if (!strstr(err, want))
+        fail_msg("%s: \"%s\" does not say \"%s\"", url, err, want);
+}
+
+static void test_url_cluster_empty_seed(void **state)
+{
+    (void)state;
+    expect_bad_msg("redis+cluster://", "empty host");
+    expect_bad_msg("redis+cluster://,h", "seed 1 is empty (the list starts with a comma)");
+    expect_bad_msg("redis+cluster://h,", "seed 2 is empty (the list ends with a comma)");
+    expect_bad_msg("redis+cluster://h/0,", "the database must be a number");
+    expect_bad_msg("redis+cluster://:7000,h", "seed 1: empty host");
+    expect_bad_msg("redis+cluster://h,[]:7000", "seed 2: empty host");
+}
+
+static void test_url_cluster_duplicate_comma(void **state)
+{
+    (void)state;
+    expect_bad_msg("redis+cluster://h1,,h2", "seed 2 is empty (two commas in a row)");
+    expect_bad_msg("redis+cluster://h1:7000,h2:7001,,", "seed 3 is empty (two commas in a row)");
+}
+
+static void test_url_cluster_too_many_seeds(void **state)
+{
+    (void)state;
+    char url[512];
+    size_t n = (size_t)snprintf(url, sizeof url, "redis+cluster://");
+    for (int i = 0; i <= TF_CONFIG_REDIS_SEEDS_MAX; i++)
+        n += (size_t)snprintf(url + n, sizeof url - n, "%sh%d", i ? "," : "", i);
+    expect_bad_msg(url, "more than 16 seed nodes");
+}
+
+static void test_url_cluster_bad_port(void **state)
+{
+    (void)state;
+    expect_bad_msg("redis+cluster://h:7000,h:0", "seed 2: the port must be a number from 1 to 65535");
+    expect_bad_msg("redis+cluster://h:70000", "seed 1: the port must be");
+    expect_bad_msg("redis+cluster://h1,h2,h3:", "seed 3: the port must be");
+    expect_bad_msg("redis+cluster://h1,[::1]x", "seed 2: unexpected characters after ']'");
+    expect_bad_msg("redis+cluster://h1,[::1", "seed 2: unterminated '['");
+    expect_bad_msg("redis+cluster://h1,[::g]", "seed 2: invalid IPv6 address");
+    expect_bad_msg("redis+cluster://h1,h$2", "seed 2: invalid character '$' in the host");
+    expect_bad("redis+cluster://u:hunter2@h1,h2:99999", "hunter2");
+}
+
+static void test_url_cluster_repeated_seed(void **state)
+{
+    (void)state;
+    expect_bad_msg("redis+cluster://h:6379,g,h", "seed 3 (h:6379) repeats seed 1");
+    expect_bad_msg("redis+cluster://[::1]:7000,[::1]:7000", "seed 2 ([::1]:7000) repeats seed 1");
+}
+
+static void test_url_cluster_database(void **state)
+{
+    (void)state;
+    expect_bad_msg("redis+cluster://h1,h2/3", "Redis Cluster has only database 0");
+    expect_bad_msg("redis+cluster://h1/x", "the database must be a number");
+}
+
+static void test_url_list_needs_cluster_scheme(void **state)
+{
+    (void)state;
+    expect_bad_msg("redis://h1,h2", "redis+cluster://");
+    expect_bad_msg("rediss+cluster://h1,h2", "TLS is not supported");
+    /* Both forms are named when the scheme is wrong. */
+    expect_bad_msg("http://h", "redis://[[user]:password@]host[:port][/db]");
+    expect_bad_msg("http://h", "redis+cluster://[[user]:password@]host[:port][,host[:port]...]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1081,6 +1248,17 @@ int main(void)
         cmocka_unit_test(test_url_bad_port),
         cmocka_unit_test(test_url_missing_host),
         cmocka_unit_test(test_url_bad_scheme_and_db),
+        cmocka_unit_test(test_url_single_is_one_seed),
+        cmocka_unit_test(test_url_cluster_seeds),
+        cmocka_unit_test(test_url_cluster_credentials),
+        cmocka_unit_test(test_url_cluster_ipv6),
+        cmocka_unit_test(test_url_cluster_empty_seed),
+        cmocka_unit_test(test_url_cluster_duplicate_comma),
+        cmocka_unit_test(test_url_cluster_too_many_seeds),
+        cmocka_unit_test(test_url_cluster_bad_port),
+        cmocka_unit_test(test_url_cluster_repeated_seed),
+        cmocka_unit_test(test_url_cluster_database),
+        cmocka_unit_test(test_url_list_needs_cluster_scheme),
         cmocka_unit_test(test_watermark_name_with_nul_is_ignored),
         cmocka_unit_test(test_history_entry_is_kept_whole_or_not),
     };

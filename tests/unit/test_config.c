@@ -1099,6 +1099,115 @@ static void test_to_json_redacts(void **state)
     free(c);
 }
 
+/* ---- Redis Cluster: redis.url, WAIT, the key prefix ---- */
+
+static void test_redis_cluster_url(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"redis\": {\"url\": \"redis+cluster://a:7000,[::1]:7001,b\"}}"), 0);
+    assert_string_equal(c->redis_url, "redis+cluster://a:7000,[::1]:7001,b");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+
+    /* The error names the key and the seed, never the password. */
+    assert_int_equal(load_text(c, "{\"redis\": {\"url\": \"redis+cluster://u:hunter2@a,b:0\"}}"), TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.url: seed 2: the port must be a number from 1 to 65535");
+    assert_int_equal(tf_config_apply_override(c, "redis.url=redis+cluster://a,,b", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.url: seed 2 is empty (two commas in a row)");
+    assert_int_equal(tf_config_apply_override(c, "redis.url=redis+cluster://a/1", errbuf, sizeof errbuf),
+                     TF_ECONFIG);
+    assert_has(errbuf, "redis.url: Redis Cluster has only database 0");
+
+    /* The dump hides the password of a seed list too. */
+    assert_int_equal(tf_config_apply_override(c, "redis.url=redis+cluster://app:hunter2@a:7000,b:7001", errbuf,
+                                              sizeof errbuf),
+                     0);
+    char *json = tf_config_to_json(c, 1);
+    assert_non_null(json);
+    assert_null(strstr(json, "hunter2"));
+    assert_has(json, "\"redis+cluster://app:[redacted]@a:7000,b:7001\"");
+    free(json);
+    free(c);
+}
+
+static void test_redis_wait(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(c->redis_wait_replicas, 0);
+    assert_int_equal(c->redis_wait_timeout_ms, 1000);
+
+    assert_int_equal(load_text(c, "{\"redis\": {\"wait_replicas\": 2, \"wait_timeout_ms\": 500}}"), 0);
+    assert_int_equal(c->redis_wait_replicas, 2);
+    assert_int_equal(c->redis_wait_timeout_ms, 500);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+
+    assert_int_equal(load_text(c, "{\"redis\": {\"wait_replicas\": 17}}"), TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.wait_replicas: 17 is out of bounds (expected 0 to 16)");
+    assert_int_equal(load_text(c, "{\"redis\": {\"wait_replicas\": -1}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.wait_replicas: -1 is out of bounds");
+    assert_int_equal(load_text(c, "{\"redis\": {\"wait_timeout_ms\": 0}}"), TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.wait_timeout_ms: 0 is out of bounds (expected 1 to 600000)");
+    assert_int_equal(load_text(c, "{\"redis\": {\"wait_timeout_ms\": 600001}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.wait_timeout_ms: 600001 is out of bounds");
+    assert_int_equal(load_text(c, "{\"redis\": {\"wait_replicas\": \"1\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.wait_replicas: expected an integer");
+
+    assert_int_equal(tf_config_apply_override(c, "redis.wait_replicas=1", errbuf, sizeof errbuf), 0);
+    assert_int_equal(c->redis_wait_replicas, 1);
+    assert_int_equal(tf_config_apply_override(c, "redis={\"wait_timeout_ms\": 1500}", errbuf, sizeof errbuf), 0);
+    assert_int_equal(c->redis_wait_timeout_ms, 1500);
+
+    /* WAIT must answer before the connection counts as hung. */
+    c->redis_timeout_ms = 1500;
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_string_equal(errbuf, "redis.wait_timeout_ms: 1500 is not less than redis.timeout_ms (1500); a WAIT "
+                                "that takes its whole timeout would be taken for a hung connection");
+    c->redis_wait_replicas = 0; /* no WAIT: its timeout does not matter */
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+
+    /* Both keys are dumped and load back. */
+    c->redis_wait_replicas = 3;
+    c->redis_timeout_ms = 2000;
+    char *json = tf_config_to_json(c, 0);
+    assert_non_null(json);
+    assert_has(json, "\"wait_replicas\": 3");
+    assert_has(json, "\"wait_timeout_ms\": 1500");
+    tf_config_t *d = cfg_new();
+    char *path = write_temp(json);
+    assert_int_equal(tf_config_load_file(d, path, errbuf, sizeof errbuf), 0);
+    assert_memory_equal(c, d, sizeof *c);
+    unlink(path);
+    free(path);
+    free(json);
+    free(d);
+    free(c);
+}
+
+/* A brace in the prefix would change the hash tag of every key, whichever way it
+ * comes in. */
+static void test_key_prefix_braces(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(load_text(c, "{\"redis\": {\"key_prefix\": \"tf}\"}}"), TF_ECONFIG);
+    assert_has(errbuf, "redis.key_prefix: must not contain '{' or '}'");
+    assert_int_equal(tf_config_apply_override(c, "redis.key_prefix={tf:", errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "redis.key_prefix: must not contain '{' or '}'");
+    clear_env();
+    setenv("TOUCHFLOW_KEY_PREFIX", "a{b", 1);
+    assert_int_equal(tf_config_apply_env(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "TOUCHFLOW_KEY_PREFIX: redis.key_prefix: must not contain '{' or '}'");
+    clear_env();
+    assert_string_equal(c->key_prefix, "tf:");
+    /* Validation catches one set in code. */
+    tf_strlcpy(c->key_prefix, "x}", sizeof c->key_prefix);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_has(errbuf, "redis.key_prefix: must not contain '{' or '}'");
+    free(c);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -1139,6 +1248,9 @@ int main(void)
         cmocka_unit_test(test_rules_round_trip),
         cmocka_unit_test(test_family_index),
         cmocka_unit_test(test_to_json_redacts),
+        cmocka_unit_test(test_redis_cluster_url),
+        cmocka_unit_test(test_redis_wait),
+        cmocka_unit_test(test_key_prefix_braces),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
