@@ -286,6 +286,7 @@ static const struct {
     {"TOUCHFLOW_DLQ_TOPIC", "kafka.dlq_topic"},
     {"TOUCHFLOW_REDIS_URL", "redis.url"},
     {"TOUCHFLOW_KEY_PREFIX", "redis.key_prefix"},
+    {"TOUCHFLOW_REDIS_WAIT_REPLICAS", "redis.wait_replicas"},
     {"TOUCHFLOW_LOG_LEVEL", "log.level"},
     {"TOUCHFLOW_OPS_LISTEN", "ops.listen"},
 };

@@ -302,7 +302,8 @@ int tf_config_load_file(tf_config_t *cfg, const char *path, char *errbuf, size_t
 
 /* Applies TOUCHFLOW_* environment overrides (getenv): TOUCHFLOW_KAFKA_BROKERS,
  * TOUCHFLOW_REDIS_URL, TOUCHFLOW_GROUP_ID, TOUCHFLOW_INPUT_TOPICS (comma-separated),
- * TOUCHFLOW_LOG_LEVEL, TOUCHFLOW_KEY_PREFIX, TOUCHFLOW_DLQ_TOPIC, TOUCHFLOW_OPS_LISTEN.
+ * TOUCHFLOW_LOG_LEVEL, TOUCHFLOW_KEY_PREFIX, TOUCHFLOW_DLQ_TOPIC, TOUCHFLOW_OPS_LISTEN,
+ * TOUCHFLOW_REDIS_WAIT_REPLICAS.
  * A variable that is set, even to "", is applied. Same error reporting as above, each
  * line prefixed with the variable's name. */
 int tf_config_apply_env(tf_config_t *cfg, char *errbuf, size_t errsize);

@@ -247,6 +247,10 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
            st->rebalances);
     scalar(&w, "touchflow_redis_reconnects_total", "counter", "Reconnections to Redis after a failure.",
            s->redis_reconnects);
+    scalar(&w, "touchflow_redis_redirects_total", "counter",
+           "Redis commands sent again: redirected (MOVED, ASK), refused while a slot moved or the cluster "
+           "failed over (TRYAGAIN, CLUSTERDOWN), or missing their script (NOSCRIPT).",
+           s->redis_redirects);
     scalar(&w, "touchflow_fenced_commits_total", "counter",
            "Customer commits refused because a newer owner wrote the state.", st->fenced);
     scalar(&w, "touchflow_delivery_retries_total", "counter", "Derived or dead-letter messages sent again.",

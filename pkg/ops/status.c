@@ -79,6 +79,7 @@ static json_t *stats_json(const tf_pipeline_snapshot *s)
         {"rebalances", st->rebalances},
         {"inflight", st->inflight},
         {"redis_reconnects", s->redis_reconnects},
+        {"redis_redirects", s->redis_redirects},
         {"timers_due", s->timers_due},
         {"timers_fired", s->timers_fired},
     };

@@ -734,6 +734,7 @@ void tf_pipeline_snapshot_get(tf_pipeline_t *p, tf_pipeline_snapshot *out)
     out->processing = p->processing;
     out->redis_rtt = p->redis_rtt;
     out->redis_reconnects = tf_store_reconnects(p->store);
+    out->redis_redirects = tf_store_redirects(p->store);
     out->assigned = p->assigned;
     out->idle_ms = tf_time_mono_ms() - p->progress_mono_ms;
     out->timers_fired = p->timers_fired;

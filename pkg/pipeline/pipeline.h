@@ -86,6 +86,7 @@ typedef struct {
     tf_histogram processing;  /* per record: taken from Kafka to Redis commit acknowledged */
     tf_histogram redis_rtt;   /* per Redis load or commit round trip */
     uint64_t redis_reconnects;
+    uint64_t redis_redirects;   /* commands sent again after MOVED, ASK, TRYAGAIN, CLUSTERDOWN, NOSCRIPT */
     uint64_t timers_due, timers_fired;
     int assigned;             /* the group gave us partitions */
     int64_t idle_ms;          /* since records last finished or a batch went through Redis */

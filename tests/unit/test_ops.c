@@ -99,6 +99,7 @@ static tf_pipeline_snapshot *snapshot_new(void)
     s->events_by_kind[TF_KIND_PURCHASE][TF_OUTCOME_DUPLICATE] = 2;
     s->events_by_kind[TF_KIND_WEB_VISIT][TF_OUTCOME_REPLAYED] = 11;
     s->redis_reconnects = 3;
+    s->redis_redirects = 4;
     s->timers_due = 8;
     s->timers_fired = 9;
     /* 0.4 ms, 3 ms twice, 20 s (beyond the last bound: only +Inf). */
@@ -186,6 +187,7 @@ static void test_metrics_lines(void **state)
     assert_line(m, "touchflow_timers_fired_total 9");
     assert_line(m, "touchflow_rebalances_total 2");
     assert_line(m, "touchflow_redis_reconnects_total 3");
+    assert_line(m, "touchflow_redis_redirects_total 4");
     assert_line(m, "touchflow_fenced_commits_total 1");
     assert_line(m, "touchflow_delivery_retries_total 6");
     assert_line(m, "touchflow_redis_up 1");
@@ -240,7 +242,7 @@ static void test_metrics_families(void **state)
         "touchflow_derived_unrouted_total", "touchflow_subscription_sent_total", "touchflow_dlq_records_total",
         "touchflow_processing_duration_seconds", "touchflow_redis_roundtrip_seconds", "touchflow_inflight_records",
         "touchflow_paused_partitions", "touchflow_assigned_partitions", "touchflow_timers_due",
-        "touchflow_timers_fired_total", "touchflow_rebalances_total", "touchflow_redis_reconnects_total",
+        "touchflow_timers_fired_total", "touchflow_rebalances_total", "touchflow_redis_reconnects_total", "touchflow_redis_redirects_total",
         "touchflow_fenced_commits_total", "touchflow_delivery_retries_total", "touchflow_redis_up",
         "touchflow_redis_failing", "touchflow_redis_batch_failures_total", "touchflow_state_errors_total",
         "touchflow_producer_rebuilds_total", "touchflow_dlq_truncated_total", "touchflow_redis_state_lost_total",
