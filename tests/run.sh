@@ -33,8 +33,8 @@ cmake --build build-asan -j"$jobs"
 # when the whole suite runs.
 fuzz_status=0
 if [ $# -eq 0 ]; then
-  log "fuzzing the decoder and the hash codec (${FUZZ_SECONDS:-45} s each)"
-  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-45}" || fuzz_status=1
+  log "fuzzing the decoder and the hash codec (${FUZZ_SECONDS:-20} s each)"
+  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || fuzz_status=1
 fi
 
 started=0
@@ -44,7 +44,24 @@ fi
 set -a
 eval "$(bash deploy/dev/services.sh up)"
 set +a
+# The clustered services (a Redis Cluster of 3 primaries and 3 replicas, a 3-broker
+# Kafka) for the scale-out tests, under TOUCHFLOW_CLUSTER_* so the single-node ones
+# stay the default; only when the whole suite or a label that holds such tests runs.
+cluster_started=0
+if [ $# -eq 0 ] || printf '%s\n' "$@" | grep -qE 'integration|stream|faults'; then
+  if ! bash deploy/dev/services.sh status --cluster >/dev/null 2>&1; then
+    cluster_started=1
+  fi
+  if cluster_env=$(bash deploy/dev/services.sh up --cluster); then
+    eval "$(printf '%s\n' "$cluster_env" | sed -n 's/^TOUCHFLOW_\(KAFKA_BROKERS\|REDIS_URL\)=/export TOUCHFLOW_CLUSTER_\1=/p')"
+  else
+    log "the clustered services did not start: the scale-out tests will fail"
+  fi
+fi
 stop_services() {
+  if [ "$cluster_started" = 1 ]; then
+    bash deploy/dev/services.sh down --cluster || true
+  fi
   if [ "$started" = 1 ]; then
     bash deploy/dev/services.sh down || true
   fi
@@ -52,7 +69,7 @@ stop_services() {
 trap stop_services EXIT
 
 status=$fuzz_status
-log "running the tests against Kafka $TOUCHFLOW_KAFKA_BROKERS and Redis $TOUCHFLOW_REDIS_URL"
+log "running the tests against Kafka $TOUCHFLOW_KAFKA_BROKERS and Redis $TOUCHFLOW_REDIS_URL (clustered: ${TOUCHFLOW_CLUSTER_KAFKA_BROKERS:-none}, ${TOUCHFLOW_CLUSTER_REDIS_URL:-none})"
 ctest --test-dir build --output-on-failure "$@" || status=1
 
 # The stream faults and the heavy end-to-end runs (ctest labels `stream`, `heavy`)
