@@ -60,6 +60,7 @@ typedef struct req {
     char *buf;
     size_t cap;
     int retry;
+    int tries;        /* TRYAGAIN/CLUSTERDOWN answers so far: its backoff */
     int lost;
     node_t *ask;      /* the ASK target */
     int64_t first_ms; /* first sent: retries stop at first_ms + the retry window */
@@ -92,7 +93,7 @@ struct tf_link_s {
 
     size_t inflight;          /* units sent and not finished */
     req_t *retry_head, *retry_tail;
-    int retry_rounds;         /* consecutive TRYAGAIN/CLUSTERDOWN rounds: the backoff */
+    struct wait_s *waits;     /* tf_link_wait calls not answered yet */
     struct event *watchdog;
     struct event *retry_timer;
     req_t *free_reqs;
@@ -156,7 +157,7 @@ static req_t *req_get(tf_link_t *l)
     q->l = l;
     q->ncmds = q->nreplied = 0;
     q->off[0] = 0;
-    q->retry = q->lost = 0;
+    q->retry = q->lost = q->tries = 0;
     q->ask = NULL;
     return q;
 }
@@ -665,22 +666,27 @@ static void retry_insert(tf_link_t *l, req_t *q)
     *pp = q;
 }
 
-static void retry_arm(tf_link_t *l, int later)
+/* Resends the waiting units in delay_ms (0: as soon as nothing is in flight). A
+ * later resend already armed is kept: the queue goes out whole either way. */
+static void retry_arm(tf_link_t *l, int64_t delay_ms)
 {
-    int64_t delay = 0;
-    if (later) {
-        delay = l->backoff_min_ms;
-        for (int i = 0; i < l->retry_rounds && delay < 1000; i++)
-            delay *= 2;
-        if (delay > 1000)
-            delay = 1000;
-        if (l->retry_rounds < 30)
-            l->retry_rounds++;
-    }
-    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
-    if (!later || !evtimer_pending(l->retry_timer, NULL))
+    struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000};
+    if (delay_ms == 0 || !evtimer_pending(l->retry_timer, NULL))
         evtimer_add(l->retry_timer, &tv);
 }
+
+/* TRYAGAIN and CLUSTERDOWN last as long as a migration or a failover: the wait
+ * doubles per answer, from backoff_min_ms up to a second. */
+static int64_t retry_backoff_ms(const tf_link_t *l, int tries)
+{
+    int64_t delay = l->backoff_min_ms;
+    for (int i = 1; i < tries && delay < 1000; i++)
+        delay *= 2;
+    return delay > 1000 ? 1000 : delay;
+}
+
+static void waits_redo(tf_link_t *l, uint64_t seq);
+static void waits_start(tf_link_t *l);
 
 /* The unit's last reply is in (r, or NULL when lost). */
 static void unit_finish(tf_link_t *l, req_t *q, const redisReply *r)
@@ -689,9 +695,10 @@ static void unit_finish(tf_link_t *l, req_t *q, const redisReply *r)
         event_active(l->retry_timer, EV_TIMEOUT, 0); /* the units waiting for this one */
     if (!l->closing && q->seq && !q->lost && q->retry && tf_time_mono_ms() - q->first_ms < retry_window_ms(l)) {
         l->redirects++;
-        int later = q->retry == RETRY_LATER;
+        int64_t delay = q->retry == RETRY_LATER ? retry_backoff_ms(l, ++q->tries) : 0;
+        waits_redo(l, q->seq);
         retry_insert(l, q);
-        retry_arm(l, later);
+        retry_arm(l, delay);
         return;
     }
     tf_link_reply_fn fn = q->fn;
@@ -916,9 +923,9 @@ static void retry_resend(tf_link_t *l)
         }
     }
     if (later)
-        retry_arm(l, 1);
+        retry_arm(l, l->backoff_min_ms); /* a node is connecting */
     else
-        l->retry_rounds = 0;
+        waits_start(l);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -929,14 +936,95 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 /* ---- WAIT ---- */
 
-typedef struct {
-    tf_link_t *l;
+/* A tf_link_wait call. WAIT covers the writes its connection carried before it, so
+ * it must follow every unit sent before the call: it starts once no unit waits for
+ * a retry, and when a unit it covers is refused and sent again after its WAITs went
+ * out, it is done again. */
+typedef struct wait_s {
+    struct wait_s *next;
     tf_link_wait_fn done;
     void *priv;
     int replicas;
+    int64_t timeout_ms;
+    uint64_t seq;     /* the last unit sent before the call */
+    int64_t first_ms;
+    int started;
+    int redo;
     int status;
-    size_t pending;
+    size_t pending;   /* WAIT replies owed */
 } wait_t;
+
+static void wait_complete(tf_link_t *l, wait_t *w, int status)
+{
+    wait_t **pp = &l->waits;
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = w->next;
+    tf_link_wait_fn done = w->done;
+    void *priv = w->priv;
+    free(w);
+    done(l, status, priv);
+}
+
+static void on_wait_reply(tf_link_t *l, const redisReply *r, void *priv);
+
+/* Sends WAIT to every primary; returns how many went out. */
+static size_t wait_send(tf_link_t *l, wait_t *w)
+{
+    char nrep[16], tmo[24];
+    const char *argv[3] = {"WAIT", nrep, tmo};
+    size_t lens[3] = {4, (size_t)snprintf(nrep, sizeof nrep, "%d", w->replicas),
+                      (size_t)snprintf(tmo, sizeof tmo, "%lld", (long long)w->timeout_ms)};
+    tf_link_cmd c = {3, argv, lens};
+    w->started = 1;
+    w->redo = 0;
+    w->status = TF_OK;
+    w->pending = 0;
+    for (size_t i = 0; i < l->nnodes; i++) {
+        node_t *n = l->nodes[i];
+        if (!n->ready || (l->cluster && !n->nslots))
+            continue;
+        req_t *q = req_get(l);
+        if (!q || req_format(q, &c) != TF_OK) {
+            if (q)
+                req_put(l, q);
+            w->status = TF_ENOMEM;
+            continue;
+        }
+        q->fn = on_wait_reply;
+        q->priv = w;
+        q->seq = 0;
+        q->first_ms = tf_time_mono_ms();
+        if (unit_write(n, q) != TF_OK) {
+            w->status = TF_EIO;
+            req_put(l, q);
+            continue;
+        }
+        w->pending++;
+    }
+    return w->pending;
+}
+
+/* Starts the waits that were held behind units waiting for a retry. */
+static void waits_start(tf_link_t *l)
+{
+    wait_t *w = l->waits;
+    while (w) {
+        wait_t *next = w->next;
+        if (!w->started && wait_send(l, w) == 0)
+            wait_complete(l, w, w->status == TF_OK ? TF_EIO : w->status);
+        w = next;
+    }
+}
+
+/* The unit seq is sent again: the waits already out that cover it are redone. */
+static void waits_redo(tf_link_t *l, uint64_t seq)
+{
+    for (wait_t *w = l->waits; w; w = w->next)
+        if (w->started && w->seq >= seq)
+            w->redo = 1;
+}
 
 static void on_wait_reply(tf_link_t *l, const redisReply *r, void *priv)
 {
@@ -956,11 +1044,13 @@ static void on_wait_reply(tf_link_t *l, const redisReply *r, void *priv)
     }
     if (--w->pending)
         return;
-    tf_link_wait_fn done = w->done;
-    void *dpriv = w->priv;
-    int status = w->status;
-    free(w);
-    done(l, status, dpriv);
+    if (w->redo && !l->closing && tf_time_mono_ms() - w->first_ms < retry_window_ms(l)) {
+        w->started = 0;
+        if (!l->retry_head && wait_send(l, w) == 0)
+            wait_complete(l, w, w->status == TF_OK ? TF_EIO : w->status);
+        return;
+    }
+    wait_complete(l, w, w->status);
 }
 
 int tf_link_wait(tf_link_t *l, int replicas, int64_t timeout_ms, tf_link_wait_fn done, void *priv)
@@ -974,42 +1064,20 @@ int tf_link_wait(tf_link_t *l, int replicas, int64_t timeout_ms, tf_link_wait_fn
     wait_t *w = calloc(1, sizeof(*w));
     if (!w)
         return TF_ENOMEM;
-    *w = (wait_t){l, done, priv, replicas, TF_OK, 1};
-    char nrep[16], tmo[24];
-    const char *argv[3] = {"WAIT", nrep, tmo};
-    size_t lens[3] = {4, (size_t)snprintf(nrep, sizeof nrep, "%d", replicas),
-                      (size_t)snprintf(tmo, sizeof tmo, "%lld", (long long)timeout_ms)};
-    tf_link_cmd c = {3, argv, lens};
-    /* WAIT counts the writes of its own connection: one per primary. The extra
-     * pending count keeps done from running before every WAIT is out. */
-    for (size_t i = 0; i < l->nnodes; i++) {
-        node_t *n = l->nodes[i];
-        if (!n->ready || (l->cluster && !n->nslots))
-            continue;
-        req_t *q = req_get(l);
-        if (!q || req_format(q, &c) != TF_OK) {
-            if (q)
-                req_put(l, q);
-            w->status = TF_ENOMEM;
-            continue;
-        }
-        q->fn = on_wait_reply;
-        q->priv = w;
-        q->seq = 0;
-        q->first_ms = tf_time_mono_ms();
-        w->pending++;
-        if (unit_write(n, q) != TF_OK) {
-            w->pending--;
-            w->status = TF_EIO;
-            req_put(l, q);
-        }
-    }
-    if (--w->pending == 0) {
+    w->done = done;
+    w->priv = priv;
+    w->replicas = replicas;
+    w->timeout_ms = timeout_ms;
+    w->seq = l->seq;
+    w->first_ms = tf_time_mono_ms();
+    if (!l->retry_head && wait_send(l, w) == 0) {
         /* Nothing went out: no callback will come, so none is promised. */
-        int status = w->status;
+        int status = w->status == TF_OK ? TF_EIO : w->status;
         free(w);
-        return status == TF_OK ? TF_EIO : status;
+        return status;
     }
+    w->next = l->waits;
+    l->waits = w;
     return TF_OK;
 }
 
@@ -1144,6 +1212,8 @@ void tf_link_destroy(tf_link_t *l)
         l->inflight++;
         unit_finish(l, q, NULL);
     }
+    while (l->waits) /* those held behind the retries: none of their WAITs went out */
+        wait_complete(l, l->waits, TF_ECLOSED);
     for (size_t i = 0; i < l->nnodes; i++)
         node_free(l->nodes[i]);
     if (l->watchdog)

@@ -87,9 +87,12 @@ const char *tf_link_sha(const tf_link_t *l, size_t i);
 int tf_link_send(tf_link_t *l, unsigned slot, tf_link_reply_fn fn, void *priv, size_t ncmds,
                  const tf_link_cmd *cmds);
 
-/* Waits until `replicas` replicas of every primary acknowledged every write sent so
+/* Waits until `replicas` replicas of every primary acknowledged every unit sent so
  * far (WAIT on each primary, at most timeout_ms): done gets 0, or TF_EIO when a
- * primary answered fewer (the text in err of tf_link_last_wait). */
+ * primary answered fewer (tf_link_wait_error says why). WAIT covers what its own
+ * connection carried before it, so the WAITs go out once no unit waits for a retry,
+ * and go out again when a unit sent before the call is refused and re-sent after
+ * them. */
 typedef void (*tf_link_wait_fn)(tf_link_t *l, int status, void *priv);
 int tf_link_wait(tf_link_t *l, int replicas, int64_t timeout_ms, tf_link_wait_fn done, void *priv);
 /* Why the last wait failed, for the log. */
