@@ -37,6 +37,7 @@ typedef struct node {
     int aof;
     int attempts;
     size_t nslots;       /* slots the map gives it (cluster) */
+    int replicas;        /* its replicas the cluster counts available, -1 unknown */
     int seed;
     int64_t connect_started_ms;
     /* Send times of unanswered commands, oldest first: a node answers in order,
@@ -60,6 +61,7 @@ typedef struct req {
     char *buf;
     size_t cap;
     int retry;
+    int want;         /* WAIT: the replicas this node must count */
     int tries;        /* TRYAGAIN/CLUSTERDOWN answers so far: its backoff */
     int lost;
     node_t *ask;      /* the ASK target */
@@ -94,6 +96,8 @@ struct tf_link_s {
     size_t inflight;          /* units sent and not finished */
     req_t *retry_head, *retry_tail;
     struct wait_s *waits;     /* tf_link_wait calls not answered yet */
+    int waiting;              /* tf_link_wait is in use: keep the replica counts fresh */
+    int unit_want;            /* the finishing unit's want, for on_wait_reply */
     struct event *watchdog;
     struct event *retry_timer;
     req_t *free_reqs;
@@ -157,7 +161,7 @@ static req_t *req_get(tf_link_t *l)
     q->l = l;
     q->ncmds = q->nreplied = 0;
     q->off[0] = 0;
-    q->retry = q->lost = q->tries = 0;
+    q->retry = q->lost = q->tries = q->want = 0;
     q->ask = NULL;
     return q;
 }
@@ -322,6 +326,7 @@ static node_t *node_get(tf_link_t *l, const char *host, int port)
     n->l = l;
     tf_strlcpy(n->host, host, sizeof(n->host));
     n->port = port;
+    n->replicas = -1;
     if (!(n->reconnect_timer = evtimer_new(l->base, on_reconnect, n))) {
         free(n);
         return NULL;
@@ -563,6 +568,8 @@ static void on_slots(tf_link_t *l, const redisReply *r, void *priv)
         return;
     }
     memset(l->scratch, 0, sizeof(l->scratch));
+    for (size_t i = 0; i < l->nnodes; i++)
+        l->nodes[i]->replicas = 0;
     size_t covered = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
@@ -579,6 +586,9 @@ static void on_slots(tf_link_t *l, const redisReply *r, void *priv)
         node_t *n = node_get(l, host, (int)e->element[2]->element[1]->integer);
         if (!n)
             continue;
+        /* Listed after the primary: its replicas, failed ones left out. */
+        if ((int)e->elements - 3 > n->replicas)
+            n->replicas = (int)e->elements - 3;
         for (long long s = lo; s <= hi; s++) {
             if (!l->scratch[s])
                 covered++;
@@ -704,6 +714,7 @@ static void unit_finish(tf_link_t *l, req_t *q, const redisReply *r)
     tf_link_reply_fn fn = q->fn;
     void *priv = q->priv;
     int lost = q->lost;
+    l->unit_want = q->want;
     req_put(l, q);
     fn(l, lost ? NULL : r, priv);
 }
@@ -928,10 +939,13 @@ static void retry_resend(tf_link_t *l)
         waits_start(l);
 }
 
+static void waits_settle(tf_link_t *l);
+
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     retry_resend(arg);
+    waits_settle(arg);
 }
 
 /* ---- WAIT ---- */
@@ -950,6 +964,7 @@ typedef struct wait_s {
     int64_t first_ms;
     int started;
     int redo;
+    int settled;      /* answered without a WAIT out: completed from the loop */
     int status;
     size_t pending;   /* WAIT replies owed */
 } wait_t;
@@ -979,12 +994,20 @@ static size_t wait_send(tf_link_t *l, wait_t *w)
     tf_link_cmd c = {3, argv, lens};
     w->started = 1;
     w->redo = 0;
+    w->settled = 0;
     w->status = TF_OK;
     w->pending = 0;
     for (size_t i = 0; i < l->nnodes; i++) {
         node_t *n = l->nodes[i];
         if (!n->ready || (l->cluster && !n->nslots))
             continue;
+        /* A primary left without replicas (its own died, or it was just promoted)
+         * has none that a failover could promote: waiting for one would stop
+         * every batch until an operator adds one, and protects nothing. */
+        int want = n->replicas >= 0 && n->replicas < w->replicas ? n->replicas : w->replicas;
+        if (want == 0)
+            continue;
+        lens[1] = (size_t)snprintf(nrep, sizeof nrep, "%d", want);
         req_t *q = req_get(l);
         if (!q || req_format(q, &c) != TF_OK) {
             if (q)
@@ -995,6 +1018,7 @@ static size_t wait_send(tf_link_t *l, wait_t *w)
         q->fn = on_wait_reply;
         q->priv = w;
         q->seq = 0;
+        q->want = want;
         q->first_ms = tf_time_mono_ms();
         if (unit_write(n, q) != TF_OK) {
             w->status = TF_EIO;
@@ -1006,6 +1030,25 @@ static size_t wait_send(tf_link_t *l, wait_t *w)
     return w->pending;
 }
 
+/* A wait with no WAIT out (no primary needs one, or none could be sent) is
+ * answered from the loop, never from inside the call that started it. */
+static void wait_settle_later(tf_link_t *l, wait_t *w)
+{
+    w->settled = 1;
+    event_active(l->retry_timer, EV_TIMEOUT, 0);
+}
+
+static void waits_settle(tf_link_t *l)
+{
+    wait_t *w = l->waits;
+    while (w) {
+        wait_t *next = w->next;
+        if (w->settled)
+            wait_complete(l, w, w->status);
+        w = next;
+    }
+}
+
 /* Starts the waits that were held behind units waiting for a retry. */
 static void waits_start(tf_link_t *l)
 {
@@ -1013,7 +1056,7 @@ static void waits_start(tf_link_t *l)
     while (w) {
         wait_t *next = w->next;
         if (!w->started && wait_send(l, w) == 0)
-            wait_complete(l, w, w->status == TF_OK ? TF_EIO : w->status);
+            wait_settle_later(l, w);
         w = next;
     }
 }
@@ -1036,18 +1079,18 @@ static void on_wait_reply(tf_link_t *l, const redisReply *r, void *priv)
             w->status = TF_EIO;
         snprintf(l->wait_error, sizeof l->wait_error, "WAIT failed: %s",
                  r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
-    } else if (r->integer < w->replicas) {
+    } else if (r->integer < l->unit_want) {
         if (w->status == TF_OK)
             w->status = TF_EIO;
         snprintf(l->wait_error, sizeof l->wait_error, "%lld of %d replicas acknowledged in time", r->integer,
-                 w->replicas);
+                 l->unit_want);
     }
     if (--w->pending)
         return;
     if (w->redo && !l->closing && tf_time_mono_ms() - w->first_ms < retry_window_ms(l)) {
         w->started = 0;
         if (!l->retry_head && wait_send(l, w) == 0)
-            wait_complete(l, w, w->status == TF_OK ? TF_EIO : w->status);
+            wait_settle_later(l, w);
         return;
     }
     wait_complete(l, w, w->status);
@@ -1070,11 +1113,16 @@ int tf_link_wait(tf_link_t *l, int replicas, int64_t timeout_ms, tf_link_wait_fn
     w->timeout_ms = timeout_ms;
     w->seq = l->seq;
     w->first_ms = tf_time_mono_ms();
+    l->waiting = 1;
     if (!l->retry_head && wait_send(l, w) == 0) {
-        /* Nothing went out: no callback will come, so none is promised. */
-        int status = w->status == TF_OK ? TF_EIO : w->status;
-        free(w);
-        return status;
+        if (w->status != TF_OK) {
+            /* Nothing went out: no callback will come, so none is promised. */
+            int status = w->status;
+            free(w);
+            return status;
+        }
+        w->settled = 1; /* no primary needs a WAIT */
+        event_active(l->retry_timer, EV_TIMEOUT, 0);
     }
     w->next = l->waits;
     l->waits = w;
@@ -1123,6 +1171,10 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
         }
     }
     if ((l->refresh_wanted || !l->up) && !l->refreshing && now - l->refreshed_ms >= 250)
+        refresh_start(l);
+    /* Replicas come back (or are added) without a redirect to say so: with waits in
+     * use, the map and its replica counts are read again every second. */
+    else if (l->waiting && !l->refreshing && now - l->refreshed_ms >= 1000)
         refresh_start(l);
     if (l->retry_head || l->inflight)
         return; /* units may name a node: keep them all */

@@ -814,10 +814,14 @@ static void order_is_kept_across_a_redirect(void **state)
     assert_true(tf_store_redirects(c->st) >= r0 + 2 * NORDER); /* every unit was refused once */
 }
 
+/* WAIT counts replicas: every write is acknowledged by the replica of its primary;
+ * asking for more replicas than a primary has waits for those it has (none could be
+ * promoted with less); and a replica that does not answer (SIGSTOP) makes the
+ * sync fail with the count in the error, within its timeout. */
 static void wait_counts_replicas(void **state)
 {
     ctx_t *c = *state;
-    char who[16];
+    char who[16], sleeper[160];
     static res_t r;
 
     for (int i = 0; i < 3; i++) {
@@ -828,14 +832,36 @@ static void wait_counts_replicas(void **state)
     assert_true(run_until(c, &r.done, 1, 5000));
     assert_int_equal(r.status, TF_OK);
 
-    int64_t t0 = tf_time_mono_ms();
     sync_async(c, &r, 5, 200);
     assert_true(run_until(c, &r.done, 1, 5000));
+    assert_int_equal(r.status, TF_OK);
+
+    /* Every replica stopped for a second, then a write its primary must wait for. */
+    topo_read();
+    int asleep = 0;
+    for (size_t i = 0; i < topo.n; i++) {
+        if (topo.node[i].primary)
+            continue;
+        /* Stopped, not killed: the cluster does not mark it failed within a second
+         * (node timeout), so it still counts as a replica that could be promoted. */
+        long long pid = info_num(&topo.node[i], "server", "process_id");
+        assert_true(pid > 1);
+        snprintf(sleeper, sizeof sleeper, "(kill -STOP %lld; sleep 1; kill -CONT %lld) >/dev/null 2>&1 &", pid, pid);
+        assert_int_equal(system(sleeper), 0);
+        asleep++;
+    }
+    assert_true(asleep >= 1);
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    commit(c, "w-0", &c->doc, 1, "e-2", "d-2", 2);
+    int64_t t0 = tf_time_mono_ms();
+    sync_async(c, &r, 1, 200);
+    assert_true(run_until(c, &r.done, 1, 5000));
     int64_t took = tf_time_mono_ms() - t0;
-    fprintf(stderr, "  WAIT for 5 replicas: %lld ms: %s\n", (long long)took, c->error);
+    fprintf(stderr, "  WAIT with the replicas asleep: %lld ms: %s\n", (long long)took, c->error);
     assert_int_equal(r.status, TF_EIO);
     assert_true(took >= 150 && took < 1000);
-    assert_non_null(strstr(c->error, "replicas"));
+    assert_non_null(strstr(c->error, "0 of 1 replicas"));
+    nanosleep(&(struct timespec){1, 200 * 1000 * 1000}, NULL); /* the replicas wake */
 }
 
 /* tf_store_sync waits for every write sent before the call, also one waiting for
@@ -932,6 +958,19 @@ static void failover_keeps_what_wait_acknowledged(void **state)
     int64_t up_ms = tf_time_mono_ms() - t0;
     load(c, who, "e-2", 2, 2, 2);
     fprintf(stderr, "  failover: store down after %lld ms, up after %lld ms\n", (long long)down_ms, (long long)up_ms);
+
+    /* The promoted primary has no replica while the old one is down: a write and a
+     * replica wait still go through (nothing could be promoted in its place), in
+     * about one map refresh, not after the old node is back. */
+    before = c->doc;
+    commit(c, who, &before, 3, "e-3", "d-3", 3);
+    int64_t t1 = tf_time_mono_ms();
+    do
+        sync_async(c, &r, 1, 200);
+    while (run_until(c, &r.done, 1, 5000) && r.status != TF_OK && tf_time_mono_ms() - t1 < 5000);
+    assert_int_equal(r.status, TF_OK);
+    fprintf(stderr, "  failover: replica wait answered %lld ms after the write, the old primary still down\n",
+            (long long)(tf_time_mono_ms() - t1));
 
     /* Back as a replica, then primary again (CLUSTER FAILOVER): the roles the case
      * found. */
