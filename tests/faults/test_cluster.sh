@@ -102,6 +102,12 @@ REPAIR=1
 export TOUCHFLOW_KAFKA_BROKERS=$TOUCHFLOW_CLUSTER_KAFKA_BROKERS TOUCHFLOW_REDIS_URL=$TOUCHFLOW_CLUSTER_REDIS_URL
 REDIS_BASE=${TOUCHFLOW_DEV_CLUSTER_REDIS_PORT:-17001}
 REDIS_PORTS=$(seq "$REDIS_BASE" $((REDIS_BASE + 5)))
+# A node a former run (or anything else) left down is started again first: `up
+# --cluster` starts what is not running.
+if ! bash "$SERVICES" status --cluster >/dev/null 2>&1; then
+  echo "# setup: the cluster is not whole; starting what is down"
+  bash "$SERVICES" up --cluster >/dev/null 2>"$WORK/heal.log" || tail -n 5 "$WORK/heal.log"
+fi
 check "the cluster is whole at the start" eval 'bash "$SERVICES" status --cluster >"$WORK/status.start"'
 
 # Topics on the cluster, replication factor 3.
