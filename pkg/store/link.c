@@ -33,6 +33,7 @@ typedef struct node {
     int scripts_pending;
     int reload_scripts;  /* NOSCRIPT seen: load them again before the next unit */
     int must_drop;       /* dropped by the watchdog, outside hiredis callbacks */
+    const char *drop_why;
     int checked;         /* server settings read once */
     int aof;
     int attempts;
@@ -98,6 +99,10 @@ struct tf_link_s {
     struct wait_s *waits;     /* tf_link_wait calls not answered yet */
     int waiting;              /* tf_link_wait is in use: keep the replica counts fresh */
     int unit_want;            /* the finishing unit's want, for on_wait_reply */
+    /* A standalone server never redirects: units are formatted here and not kept,
+     * so thousands in flight hold no copy of their commands. */
+    char *fmt;
+    size_t fmt_cap;
     struct event *watchdog;
     struct event *retry_timer;
     req_t *free_reqs;
@@ -191,7 +196,7 @@ static int req_format(req_t *q, const tf_link_cmd *c)
     for (int i = 0; i < c->argc; i++)
         need += c->argvlen[i] + 26;
     if (need > q->cap) {
-        size_t cap = need < 512 ? 512 : need * 2;
+        size_t cap = need < 512 ? 512 : need + need / 4;
         char *b = realloc(q->buf, cap);
         if (!b)
             return TF_ENOMEM;
@@ -755,10 +760,15 @@ static void note_error(tf_link_t *l, node_t *n, req_t *q, const redisReply *r, i
     unsigned slot;
     int port;
     if (strncmp(m, "NOSCRIPT", 8) == 0) {
-        /* A SCRIPT FLUSH, or a node that came back empty: load and go again. */
+        /* A SCRIPT FLUSH, or a node that came back empty: load and go again. A
+         * standalone unit kept no copy to send again: it fails, and the connection
+         * is made again with the scripts. */
         if (n)
             n->reload_scripts = 1;
-        q->retry = RETRY_NOW;
+        if (l->cluster)
+            q->retry = RETRY_NOW;
+        else if (n)
+            n->must_drop = 1, n->drop_why = "its scripts are gone (NOSCRIPT)";
         return;
     }
     if (!l->cluster) {
@@ -766,7 +776,7 @@ static void note_error(tf_link_t *l, node_t *n, req_t *q, const redisReply *r, i
          * the next connection finds where to write. The error goes to the caller. */
         if (n && (strncmp(m, "READONLY", 8) == 0 || strncmp(m, "MASTERDOWN", 10) == 0 ||
                   strncmp(m, "MOVED ", 6) == 0 || strncmp(m, "ASK ", 4) == 0))
-            n->must_drop = 1;
+            n->must_drop = 1, n->drop_why = "it is not (or no longer) a primary";
         if (!last)
             TF_ERROR(MOD, "a command of a transaction was refused: %s", m);
         return;
@@ -835,7 +845,7 @@ static int unit_write(node_t *n, req_t *q)
                 return rc;
             q->ncmds = i;
             q->lost = 1;
-            n->must_drop = 1;
+            n->must_drop = 1, n->drop_why = "a transaction was half sent";
             break;
         }
     }
@@ -863,11 +873,19 @@ int tf_link_send(tf_link_t *l, unsigned slot, tf_link_reply_fn fn, void *priv, s
     req_t *q = req_get(l);
     if (!q)
         return TF_ENOMEM;
-    for (size_t i = 0; i < ncmds; i++) {
-        if (req_format(q, &cmds[i]) != TF_OK) {
-            req_put(l, q);
-            return TF_ENOMEM;
-        }
+    int shared = !l->cluster;
+    if (shared) {
+        q->buf = l->fmt, q->cap = l->fmt_cap;
+        l->fmt = NULL, l->fmt_cap = 0;
+    }
+    int rc = TF_OK;
+    for (size_t i = 0; i < ncmds && rc == TF_OK; i++)
+        rc = req_format(q, &cmds[i]);
+    if (rc != TF_OK) {
+        if (shared)
+            l->fmt = q->buf, l->fmt_cap = q->cap, q->buf = NULL, q->cap = 0;
+        req_put(l, q);
+        return rc;
     }
     q->slot = slot;
     q->fn = fn;
@@ -883,7 +901,9 @@ int tf_link_send(tf_link_t *l, unsigned slot, tf_link_reply_fn fn, void *priv, s
             retry_arm(l, 0);
         return TF_OK;
     }
-    int rc = unit_write(n, q);
+    rc = unit_write(n, q);
+    if (shared) /* hiredis has its copy */
+        l->fmt = q->buf, l->fmt_cap = q->cap, q->buf = NULL, q->cap = 0;
     if (rc != TF_OK)
         req_put(l, q);
     return rc;
@@ -1147,7 +1167,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
             continue;
         if (n->must_drop) {
             n->must_drop = 0;
-            drop_node(n, "connection state unknown (a command half sent, or the node changed role)");
+            drop_node(n, n->drop_why ? n->drop_why : "connection state unknown");
         } else if (n->connecting && now - n->connect_started_ms > l->timeout_ms) {
             drop_node(n, "connect timed out");
         } else if (n->sent_len && now - n->sent[n->sent_head] > l->timeout_ms) {
@@ -1278,6 +1298,7 @@ void tf_link_destroy(tf_link_t *l)
         free(q->buf);
         free(q);
     }
+    free(l->fmt);
     free(l);
 }
 
