@@ -47,7 +47,7 @@ sleep 1
 kill -STOP "$(own_redis_pid "$rport")"
 at_hang=$(stat_of derived)
 sleep 4
-check "Redis hung: a command in flight timed out" grep -q '"msg":"dropping redis connection: command timed out"' "$WORK/touchflowd.log"
+check "Redis hung: a command in flight timed out" grep -qE '"msg":"dropping the connection to redis [^"]*: command timed out"' "$WORK/touchflowd.log"
 check "Redis hung: the daemon noticed and paused" grep -q '"msg":"pausing consumption"' "$WORK/touchflowd.log"
 check "Redis hung: the daemon is alive" kill -0 "$DAEMON_PID"
 kill -CONT "$(own_redis_pid "$rport")"
