@@ -14,7 +14,11 @@ from urllib.parse import urlparse
 
 
 class Redis:
-    def __init__(self, host, port):
+    def __init__(self, host, port=None):
+        """Redis(host, port), or Redis(url) for a redis:// URL (the tests import it so)."""
+        if port is None:
+            u = urlparse(host)
+            host, port = u.hostname or "127.0.0.1", u.port or 6379
         self.sock = socket.create_connection((host, port), timeout=10)
         self.buf = self.sock.makefile("rb")
 
