@@ -68,13 +68,16 @@ static void log_stats(tf_pipeline_t *p, const char *what)
     TF_INFO(MOD,
             "%s: consumed=%llu applied=%llu duplicates=%llu replayed=%llu dead_lettered=%llu derived=%llu "
             "unrouted=%llu commits=%llu fenced=%llu redis_failures=%llu inflight=%llu paused=%d "
+            "cache_hits=%llu cache_misses=%llu stale_reloads=%llu cache_entries=%llu cache_bytes=%llu "
             "commit_latency_p50_ms=%.1f commit_latency_p99_ms=%.1f",
             what, (unsigned long long)s.consumed, (unsigned long long)s.applied,
             (unsigned long long)s.duplicates, (unsigned long long)s.replayed,
             (unsigned long long)s.dead_lettered, (unsigned long long)s.derived,
             (unsigned long long)s.derived_unrouted, (unsigned long long)s.commits,
             (unsigned long long)s.fenced, (unsigned long long)s.redis_failures, (unsigned long long)s.inflight,
-            s.paused, s.commit_latency_p50_ms, s.commit_latency_p99_ms);
+            s.paused, (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
+            (unsigned long long)s.stale_reloads, (unsigned long long)s.cache_entries,
+            (unsigned long long)s.cache_bytes, s.commit_latency_p50_ms, s.commit_latency_p99_ms);
 }
 
 /* libevent's own warnings (accept failures, evhttp errors) into the JSON log. */

@@ -22,7 +22,8 @@ typedef enum {
     TF_ENOTFOUND = -8,
     TF_ETIMEDOUT = -9,
     TF_ECLOSED = -10, /* the handle is shutting down */
-    TF_ESTATE = -11   /* a customer's stored state cannot be read or written as it is */
+    TF_ESTATE = -11,  /* a customer's stored state cannot be read or written as it is */
+    TF_ESTALE = -12   /* the stored state changed since it was read: read it again */
 } tf_err;
 
 /* Returns a static, human-readable name for an error code. */

@@ -25,6 +25,7 @@ const char *tf_strerror(int err)
     case TF_ETIMEDOUT: return "timed out";
     case TF_ECLOSED: return "closed";
     case TF_ESTATE: return "customer state unusable";
+    case TF_ESTALE: return "customer state changed since read";
     default: return "unknown error";
     }
 }

@@ -261,6 +261,14 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
            st->redis_failing ? 1 : 0);
     scalar(&w, "touchflow_redis_batch_failures_total", "counter", "Batches retried after a Redis failure.",
            st->redis_failures);
+    scalar(&w, "touchflow_cache_hits_total", "counter",
+           "Customers applied from this process's cache of its last commits, without a load.", st->cache_hits);
+    scalar(&w, "touchflow_cache_misses_total", "counter", "Customers loaded from Redis.", st->cache_misses);
+    scalar(&w, "touchflow_stale_reloads_total", "counter",
+           "Commits refused because the stored state changed since it was read (loaded again and reapplied).",
+           st->stale_reloads);
+    scalar(&w, "touchflow_cache_entries", "gauge", "Customers in the cache.", st->cache_entries);
+    scalar(&w, "touchflow_cache_bytes", "gauge", "Memory the cache holds, in bytes.", st->cache_bytes);
     scalar(&w, "touchflow_state_errors_total", "counter",
            "Customers whose stored state Redis refused (WRONGTYPE, undecodable), per attempt.", st->state_errors);
     scalar(&w, "touchflow_producer_rebuilds_total", "counter",

@@ -10,6 +10,7 @@
 #include "pipeline/inflight.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/route.h"
+#include "store/cache.h"
 #include "store/store.h"
 
 #define TF_PIPELINE_MAX_SLOTS 1024
@@ -70,6 +71,7 @@ typedef struct {
     int outbox_held;      /* its outbox holds events this process is delivering */
     int state_error;      /* Redis refused its keys in this attempt (TF_ESTATE) */
     uint32_t refusals;    /* attempts in which Redis refused them */
+    int cached;           /* its state came from the cache */
     char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral of it in this batch */
     uint32_t referred_at;  /* that referral's record: it counts for records after it */
     tf_store_doc_t before, after;
@@ -84,6 +86,7 @@ typedef struct {
     uint32_t group;
     int sub;               /* the destination: a subscription of p->routes */
     int extra;             /* a further destination of the out before it */
+    int dead;              /* derived by an attempt whose commit was stale: never sent */
     size_t off, len;       /* "<sub>[,<sub>...][\t<key>]\n<json>" in the arena: the outbox payload */
     size_t json_off;
     size_t key_off, key_len; /* record key when not the group's customer (key_len 0) */
@@ -186,6 +189,7 @@ struct tf_pipeline_s {
     tf_consumer_t *consumer;
     tf_producer_t *producer;
     tf_store_t *store;
+    tf_cache_t *cache;      /* the customers committed last (store/cache.h) */
     tf_offsets_t *offsets;
 
     slot_t slots[TF_PIPELINE_MAX_SLOTS];

@@ -119,6 +119,8 @@ static void on_rebalance(tf_consumer_t *c, tf_rebalance_kind kind, const rd_kafk
     tf_pipeline_t *p = opaque;
     (void)c;
     p->stats.rebalances++;
+    /* Customers of partitions we lose may be written by their next owner. */
+    tf_cache_clear(p->cache);
     for (int i = 0; i < parts->cnt; i++) {
         int s = slot_get(p, parts->elems[i].topic, parts->elems[i].partition);
         if (s < 0) {
@@ -197,6 +199,8 @@ static void on_store_state(tf_store_t *st, int up, void *opaque)
 {
     tf_pipeline_t *p = opaque;
     (void)st;
+    /* Whatever Redis holds after an outage (a restart, a failover) is read again. */
+    tf_cache_clear(p->cache);
     set_paused(p, !up);
     if (up) {
         ask_epoch(p);
@@ -687,6 +691,10 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
     p->store = tf_store_new(base, &so, on_store_state, p, err, errsize);
     if (!p->store)
         goto fail;
+    if (!(p->cache = tf_cache_new((size_t)cfg->cache_mb << 20))) {
+        snprintf(err, errsize, "out of memory for the customer cache");
+        goto fail;
+    }
     if (tf_timers_init(p) != TF_OK) {
         snprintf(err, errsize, "out of memory for timers");
         goto fail;
@@ -778,6 +786,11 @@ void tf_pipeline_get_stats(tf_pipeline_t *p, tf_pipeline_stats *out)
 {
     tf_pipeline_latency_quantiles(p);
     p->stats.producer_rebuilds = p->producer ? tf_producer_rebuilds(p->producer) : 0;
+    if (p->cache) {
+        tf_cache_stats cs = tf_cache_get_stats(p->cache);
+        p->stats.cache_entries = cs.entries;
+        p->stats.cache_bytes = cs.bytes;
+    }
     *out = p->stats;
 }
 
@@ -794,6 +807,7 @@ void tf_pipeline_destroy(tf_pipeline_t *p)
         TF_WARN(MOD, "messages still undelivered at exit; their records are redelivered");
     tf_producer_destroy(p->producer);
     tf_store_destroy(p->store);
+    tf_cache_free(p->cache);
     tf_rebuild_free(p);
     tf_inflight_free(&p->inflight);
     if (p->held)

@@ -32,6 +32,10 @@ typedef struct {
     uint64_t derived_unrouted; /* derived events no subscription wanted (not sent) */
     uint64_t commits;          /* customer commit scripts acknowledged */
     uint64_t fenced;           /* commits refused: a newer owner */
+    uint64_t cache_hits;       /* customers taken from the owner's cache, no load */
+    uint64_t cache_misses;     /* customers loaded from Redis */
+    uint64_t stale_reloads;    /* commits refused as stale (cached or read state changed): loaded again */
+    uint64_t cache_entries, cache_bytes;
     uint64_t redis_failures;   /* batches retried after a Redis failure */
     uint64_t state_errors;     /* customers whose stored state Redis refused (per attempt) */
     int redis_failing;         /* the batch at the front keeps failing: consumption paused */

@@ -11,6 +11,7 @@
 #define MOD "pipeline"
 
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque);
+static void group_loaded(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_store_loaded *res);
 static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque);
 static void note_referrals(batch_t *b);
 
@@ -177,6 +178,13 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
     if (b->attempts > 0)
         dead_letter_refused(p, b);
     tf_tiers_refresh(p, b);
+    /* A partition's first cutoffs reach the rules before the loads queued behind
+     * them: a batch applied from the cache would run ahead of them. A periodic
+     * reread only refreshes cutoffs the rules already have. */
+    int use_cache = 1;
+    for (int i = 0; i < p->nslots && use_cache; i++)
+        if (p->slots[i].active && p->slots[i].cuts_asking && p->slots[i].ncuts == 0)
+            use_cache = 0;
     note_referrals(b);
     for (uint32_t g = 0; g < b->ngroups; g++) {
         group_t *gr = &b->groups[g];
@@ -185,6 +193,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         gr->ready = gr->changed = 0;
         gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
         gr->loaded = gr->has_timer = gr->outbox_held = gr->state_error = 0;
+        gr->cached = 0;
         size_t live = 0;
         for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
             record_t *r = &b->recs[i];
@@ -205,6 +214,14 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         gr->skip = 0;
         const char *customer = b->recs[gr->first].ev.subject;
         gr->sent_us = tf_time_mono_us();
+        if (use_cache && tf_cache_get(p->cache, customer, &gr->before)) {
+            /* Committed by this process last: applied below, once the loads of
+             * the others are on their way. */
+            p->stats.cache_hits++;
+            gr->cached = 1;
+            continue;
+        }
+        p->stats.cache_misses++;
         int rc = tf_store_load(p->store, customer, n ? ids_stack : no_ids, n, on_loaded, &b->groups[g]);
         if (rc) {
             b->failed = 1;
@@ -212,6 +229,18 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         }
         b->outstanding++;
         b->loads_pending++;
+    }
+    /* The loads went first: their answers, behind the commits ahead, free the next
+     * batch to start while Redis works through these commits. A cached customer's
+     * commit checks nobody wrote it since and that none of its ids was seen (they
+     * are taken as new). */
+    static const uint8_t unseen[TF_PIPELINE_MAX_GROUP];
+    for (uint32_t g = 0; g < b->ngroups && !b->failed; g++) {
+        group_t *gr = &b->groups[g];
+        if (!gr->cached || gr->skip)
+            continue;
+        tf_store_loaded hit = {&gr->before, unseen, 0, NULL};
+        group_loaded(p, b, gr, &hit);
     }
     tf_pipeline_redis_settle(p, b);
 }
@@ -275,6 +304,10 @@ void tf_pipeline_redis_settle(tf_pipeline_t *p, batch_t *b)
     if (b->outstanding)
         return;
     if (b->failed) {
+        /* Some of its commits may have landed, with outbox entries only a load
+         * finds: the retry reads every customer of it from Redis. */
+        for (uint32_t g = 0; g < b->ngroups; g++)
+            tf_cache_drop(p->cache, b->recs[b->groups[g].first].ev.subject);
         b->state = B_FILLED;
         if (p->redis_batch == b) {
             p->redis_batch = NULL;
@@ -686,17 +719,65 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
         return;
     }
 
-    gr->before = *res->doc;
-    gr->after = *res->doc;
-    gr->loaded = 1;
-    process_group(p, b, gr, res);
-    gr->ready = 1;
-    if (!b->failed && b == p->redis_batch)
-        commit_group(p, b, gr);
+    group_loaded(p, b, gr, res);
     /* Every commit of the committing batch is sent: the next batch may load. */
     if (b == p->redis_batch && b->loads_pending == 0 && !b->failed)
         tf_pipeline_pump(p);
     tf_pipeline_redis_settle(p, b);
+}
+
+/* The group's state is in (res->doc, from Redis or the cache): its records are
+ * decided and applied, and its commit goes out at once. In the batch behind the
+ * committing one too: on the same connection it lands after the commits ahead,
+ * and it is checked against the state it was computed from (version and epoch of
+ * the last write), so one computed from a commit ahead that did not land (stale,
+ * failed) writes nothing. That batch still settles only after the one ahead. */
+static void group_loaded(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_store_loaded *res)
+{
+    if (res->doc != &gr->before)
+        gr->before = *res->doc;
+    gr->after = gr->before;
+    gr->loaded = 1;
+    process_group(p, b, gr, res);
+    gr->ready = 1;
+    if (!b->failed && (b == p->redis_batch || b == p->next_batch))
+        commit_group(p, b, gr);
+}
+
+/* The group's commit was stale: what it derived is dropped unsent, and it starts
+ * over from a load. The batch ahead has settled, so the load sees every commit
+ * before this one; a later batch's commit of the customer is checked in turn. */
+static void reload_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
+{
+    const char *ids[TF_PIPELINE_MAX_GROUP];
+    size_t n = 0;
+    const char *customer = b->recs[gr->first].ev.subject;
+    for (uint32_t o = gr->out_first; o < gr->out_first + gr->nout; o++)
+        b->outs[o].dead = 1;
+    gr->ready = gr->changed = 0;
+    gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
+    gr->loaded = gr->has_timer = gr->outbox_held = gr->state_error = 0;
+    gr->cached = 0;
+    for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
+        record_t *r = &b->recs[i];
+        if (r->status == REC_DLQ || r->status == REC_DROPPED)
+            continue;
+        if (!rec_valid(p, r)) {
+            r->status = REC_DROPPED;
+            continue;
+        }
+        r->status = REC_PENDING;
+        if (!r->is_timer)
+            ids[n++] = r->dedup;
+    }
+    gr->sent_us = tf_time_mono_us();
+    if (tf_store_load(p->store, customer, ids, n, on_loaded, gr) != TF_OK) {
+        b->failed = 1;
+        return;
+    }
+    p->stats.cache_misses++;
+    b->outstanding++;
+    b->loads_pending++;
 }
 
 /* The rebuildable indexes a commit moves: the partition's timer index and the
@@ -757,7 +838,18 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     }
     update_indexes(p, b, gr);
     gr->sent_us = tf_time_mono_us();
-    int rc = tf_store_commit(p->store, b->recs[gr->first].ev.subject, &gr->before, &gr->after, b->epoch,
+    const char *customer = b->recs[gr->first].ev.subject;
+    /* The next batch may start from this state before it is acknowledged: it
+     * commits only once this batch has settled, and what becomes of this commit
+     * (refused, stale) reaches it (see reload_group). */
+    gr->after.exists = 1; /* once committed */
+    gr->after.version = (gr->before.exists ? gr->before.version : 0) + 1;
+    gr->after.epoch = b->epoch;
+    if (tf_cache_put(p->cache, customer, &gr->after) != TF_OK)
+        TF_WARN(MOD, "cannot keep customer %s in the cache: it is loaded next time", customer);
+    /* A referral of it in this batch is one the records account for (see
+     * note_referrals): the link it wrote does not make the commit stale. */
+    int rc = tf_store_commit(p->store, customer, &gr->before, &gr->after, !gr->referred_by[0], b->epoch,
                              tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
     if (rc)
         b->failed = 1;
@@ -772,7 +864,12 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
     tf_pipeline_t *p = b->p;
     (void)st, (void)version;
     b->outstanding--;
-    if (status == TF_EFENCED) {
+    if (status != TF_OK)
+        tf_cache_drop(p->cache, b->recs[gr->first].ev.subject);
+    if (status == TF_ESTALE && !b->failed) {
+        p->stats.stale_reloads++;
+        reload_group(p, b, gr);
+    } else if (status == TF_EFENCED) {
         /* A newer owner wrote this customer: we lost the partition. Stop using it;
          * the revoke that follows resets it. */
         p->stats.fenced++;
@@ -788,6 +885,8 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
         if (status == TF_ESTATE)
             mark_refused(p, b, gr);
         b->failed = 1;
+    } else if (status == TF_ESTALE) {
+        b->failed = 1; /* the batch is retried anyway */
     } else {
         p->stats.commits++;
         int64_t now = tf_time_now_ms(), now_us = tf_time_mono_us();
@@ -835,13 +934,13 @@ void tf_pipeline_deliver(tf_pipeline_t *p, batch_t *b)
     for (uint32_t o = 0; o < b->nouts; o++) {
         out_t *ot = &b->outs[o];
         group_t *gr = &b->groups[ot->group];
-        if (gr->nout == 0)
-            continue; /* fenced */
+        if (gr->nout == 0 || ot->dead)
+            continue; /* fenced, or derived by a stale attempt */
         b->recs[ot->rec].pending++;
         gr->undelivered++;
     }
     for (uint32_t o = 0; o < b->nouts; o++) {
-        if (b->groups[b->outs[o].group].nout == 0)
+        if (b->groups[b->outs[o].group].nout == 0 || b->outs[o].dead)
             continue;
         if (!b->outs[o].extra && tf_inflight_add(&p->inflight, b->outs[o].id) != TF_OK)
             TF_WARN(MOD, "out of memory: a visit may send %s again", b->outs[o].id);

@@ -368,6 +368,8 @@ static void on_integer_reply(tf_link_t *ac, const redisReply *reply, void *privd
     cmd_put(st, c);
     if (!r || r->type != REDIS_REPLY_INTEGER)
         cb(st, reply_status(st, r, what), 0, opaque);
+    else if (fenceable && r->integer == -2)
+        cb(st, TF_ESTALE, 0, opaque);
     else if (fenceable && r->integer < 0)
         cb(st, TF_EFENCED, 0, opaque);
     else
@@ -375,14 +377,14 @@ static void on_integer_reply(tf_link_t *ac, const redisReply *reply, void *privd
 }
 
 int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
-                    const tf_store_doc_t *after, int64_t epoch, int64_t now_ms,
+                    const tf_store_doc_t *after, int referral_check, int64_t epoch, int64_t now_ms,
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
                     size_t noutbox, tf_store_commit_cb cb, void *opaque)
 {
     tf_store_fields *fa = &st->enc_after, *fb = &st->enc_before;
     size_t off[3], len[3];
-    char nums[7][24];
-    int nl[7];
+    char nums[9][24];
+    int nl[9];
     int rc = check_ready(st);
     if (rc)
         return rc;
@@ -404,6 +406,8 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     nl[1] = snprintf(nums[1], 24, "%lld", (long long)now_ms);
     nl[2] = snprintf(nums[2], 24, "%lld", (long long)(now_ms - st->dedup_window_ms));
     nl[3] = snprintf(nums[3], 24, "%lld", (long long)st->dedup_window_ms);
+    nl[7] = snprintf(nums[7], 24, "%lld", (long long)(before->exists ? before->version : 0));
+    nl[8] = snprintf(nums[8], 24, "%lld", (long long)(before->exists ? before->epoch : 0));
     size_t a = 0;
     st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
     st->argv[a] = tf_link_sha(st->link, SCRIPT_COMMIT), st->argvlen[a++] = 40;
@@ -412,6 +416,9 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
     for (int k = 0; k < 4; k++)
         st->argv[a] = nums[k], st->argvlen[a++] = (size_t)nl[k];
+    st->argv[a] = nums[7], st->argvlen[a++] = (size_t)nl[7];
+    st->argv[a] = nums[8], st->argvlen[a++] = (size_t)nl[8];
+    st->argv[a] = referral_check && !before->customer.referred_by[0] ? "1" : "0", st->argvlen[a++] = 1;
 
     /* Only the fields that changed. Both encodings list fields in the same order, so
      * field i of after is field i of before, up to the variable tail (stage history

@@ -132,13 +132,18 @@ typedef void (*tf_store_commit_cb)(tf_store_t *st, int status, int64_t version, 
 
 /* Writes after (only the fields that differ from before; every field when before
  * does not exist) with epoch, records the event ids (scored by now_ms) and adds the
- * outbox entries, atomically. No field is ever deleted: empty slots are written as
- * "". An empty referred_by is not written for a new customer, so a concurrent
- * tf_store_link_referral is not undone. Returns TF_EINVAL when a document does not
- * encode (see tf_store_encode). status is 0 (version = the new version),
- * TF_EFENCED when a newer owner wrote this customer, TF_EIO or TF_ECLOSED. */
+ * outbox entries, atomically, if the stored state is still before: its version
+ * and epoch (0 when it did not exist), none of event_ids seen within the dedup
+ * window and,
+ * with referral_check and no referred_by in before, still no referral linked. No
+ * field is ever deleted: empty slots are written as "". An empty referred_by is not
+ * written, so a concurrent tf_store_link_referral is not undone. Returns TF_EINVAL
+ * when a document does not encode (see tf_store_encode). status is 0 (version =
+ * the new version), TF_ESTALE when the stored state is not before (nothing
+ * written: load it again), TF_EFENCED when a newer owner wrote this customer,
+ * TF_ESTATE, TF_EIO or TF_ECLOSED. */
 int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
-                    const tf_store_doc_t *after, int64_t epoch, int64_t now_ms,
+                    const tf_store_doc_t *after, int referral_check, int64_t epoch, int64_t now_ms,
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
                     size_t noutbox, tf_store_commit_cb cb, void *opaque);
 

@@ -170,15 +170,22 @@ static void load(ctx_t *c, const char *customer, const char *const *ids, size_t 
     assert_true(run_until(c, &c->done, 3000));
 }
 
-static int commit(ctx_t *c, const char *customer, const tf_store_doc_t *before, const tf_store_doc_t *after,
-                  int64_t epoch, const char *const *ids, size_t nids, const tf_store_outbox_add *ob, size_t nob)
+static int commit_ex(ctx_t *c, const char *customer, const tf_store_doc_t *before, const tf_store_doc_t *after,
+                     int referral_check, int64_t epoch, const char *const *ids, size_t nids,
+                     const tf_store_outbox_add *ob, size_t nob)
 {
     c->done = 0;
-    assert_int_equal(tf_store_commit(c->st, customer, before, after, epoch, tf_time_now_ms(), ids, nids, ob, nob,
-                                     on_committed, c),
+    assert_int_equal(tf_store_commit(c->st, customer, before, after, referral_check, epoch, tf_time_now_ms(), ids,
+                                     nids, ob, nob, on_committed, c),
                      0);
     assert_true(run_until(c, &c->done, 3000));
     return c->status;
+}
+
+static int commit(ctx_t *c, const char *customer, const tf_store_doc_t *before, const tf_store_doc_t *after,
+                  int64_t epoch, const char *const *ids, size_t nids, const tf_store_outbox_add *ob, size_t nob)
+{
+    return commit_ex(c, customer, before, after, 1, epoch, ids, nids, ob, nob);
 }
 
 static int setup(void **state)
@@ -395,23 +402,27 @@ static void new_state_round_trips(void **state)
     assert_int_equal(tf_store_doc_watermark(&c->doc, "touchpoints/1"), 5);
 
     /* An unchanged document sends no field: committing other (stale, differing in
-     * almost everything) as both before and after leaves the stored state alone. */
+     * almost everything, its referred_by blank: no referral check) as both before and
+     * after leaves the stored state alone. */
     other = empty;
     other.exists = 1;
+    other.version = 1; /* the last write Redis holds: else the commit is stale */
+    other.epoch = 3;
     other.customer.stage = TF_STAGE_PROSPECT;
     other.customer.purchases = 1;
-    assert_int_equal(commit(c, "erin", &other, &other, 3, NULL, 0, NULL, 0), TF_OK);
+    assert_int_equal(commit_ex(c, "erin", &other, &other, 0, 3, NULL, 0, NULL, 0), TF_OK);
     load(c, "erin", NULL, 0);
     assert_memory_equal(&c->doc.customer, &after.customer, sizeof(after.customer));
     assert_int_equal(c->doc.version, 2);
 
     /* Only what differs from before is written: cp:0 and the SLA timer differ from
      * other's; cp:1..7 ("" in both) and the rest keep what Redis holds. */
+    other.version = 2;
     later = other;
     later.customer.due[TF_TIMER_SLA] = 1;
     later.customer.ncomplaints = 1;
     later.customer.complaint[0] = after.customer.complaint[3];
-    assert_int_equal(commit(c, "erin", &other, &later, 3, NULL, 0, NULL, 0), TF_OK);
+    assert_int_equal(commit_ex(c, "erin", &other, &later, 0, 3, NULL, 0, NULL, 0), TF_OK);
     load(c, "erin", NULL, 0);
     tf_customer_t want = after.customer;
     want.due[TF_TIMER_SLA] = 1;
@@ -603,7 +614,9 @@ static void referral_link_is_set_once(void **state)
     load(c, "frank", NULL, 0);
     assert_string_equal(c->doc.customer.referred_by, "grace");
 
-    /* A first commit from a load that ran before the link keeps it. */
+    /* A commit from a load that ran before the link is stale (the rules did not
+     * see the referrer) and writes nothing; without the check (a referral the
+     * writer accounts for), it goes through and keeps the link. */
     load(c, "ivan", NULL, 0);
     empty = c->doc;
     assert_false(empty.exists);
@@ -611,7 +624,11 @@ static void referral_link_is_set_once(void **state)
     after = empty;
     after.customer.stage = TF_STAGE_PROSPECT;
     after.customer.counts[TF_KIND_WEB_VISIT] = 1;
-    assert_int_equal(commit(c, "ivan", &empty, &after, 1, NULL, 0, NULL, 0), TF_OK);
+    assert_int_equal(commit(c, "ivan", &empty, &after, 1, NULL, 0, NULL, 0), TF_ESTALE);
+    load(c, "ivan", NULL, 0);
+    assert_string_equal(c->doc.customer.referred_by, "judy");
+    assert_int_equal(c->doc.customer.stage, TF_STAGE_NONE);
+    assert_int_equal(commit_ex(c, "ivan", &empty, &after, 0, 1, NULL, 0, NULL, 0), TF_OK);
     load(c, "ivan", NULL, 0);
     assert_string_equal(c->doc.customer.referred_by, "judy");
     assert_int_equal(c->doc.customer.stage, TF_STAGE_PROSPECT);

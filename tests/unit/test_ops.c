@@ -244,7 +244,9 @@ static void test_metrics_families(void **state)
         "touchflow_paused_partitions", "touchflow_assigned_partitions", "touchflow_timers_due",
         "touchflow_timers_fired_total", "touchflow_rebalances_total", "touchflow_redis_reconnects_total", "touchflow_redis_redirects_total",
         "touchflow_fenced_commits_total", "touchflow_delivery_retries_total", "touchflow_redis_up",
-        "touchflow_redis_failing", "touchflow_redis_batch_failures_total", "touchflow_state_errors_total",
+        "touchflow_redis_failing", "touchflow_redis_batch_failures_total", "touchflow_cache_hits_total",
+        "touchflow_cache_misses_total", "touchflow_stale_reloads_total", "touchflow_cache_entries",
+        "touchflow_cache_bytes", "touchflow_state_errors_total",
         "touchflow_producer_rebuilds_total", "touchflow_dlq_truncated_total", "touchflow_redis_state_lost_total",
         "touchflow_kafka_up",
     };
