@@ -8,11 +8,29 @@
 #   fresh 4-partition topic, starts touchflowd from the beginning and measures the wall
 #   time from its start until every event is applied or dead-lettered; also the rate
 #   over the steady part, peak RSS (VmHWM) and the CPU used by touchflowd, redis-server
-#   and the Kafka broker (from /proc, per core: 100% = one core busy).
+#   and the Kafka broker (from /proc, per core: 100% = one core busy). Also, per event:
+#   - the CPU microseconds of each of those processes (their ticks between the first
+#     stats line with records done and the last event finished, over the events
+#     finished in that window);
+#   - the Redis commands, calls and usec by command: the difference of the server's
+#     INFO commandstats taken right before touchflowd starts and right after the last
+#     event is finished, over the events finished. The commands that Lua scripts run
+#     (HSET, ZADD...) are counted under their own names as well as within the EVALSHA
+#     that ran them (whose usec includes theirs): the total counts both. The script's
+#     own SCAN, UNLINK, INFO and CONFIG are left out; any other client of the same Redis
+#     server during the run is counted in, and a CONFIG RESETSTAT meanwhile voids it.
 # Run 2, latency: starts touchflowd on a fresh topic, then produces at BENCH_RATE
 #   events/s for BENCH_DURATION_S seconds and reads the produce-to-Redis-commit
 #   percentiles from touchflowd's "final:" stats line (histogram buckets: exact to
 #   10 ms, then 1.5x wide, so the figures are bucket upper bounds).
+# Run 3, memory by customers (only with BENCH_MEMORY=1): for each N in
+#   BENCH_MEMORY_CUSTOMERS, preloads max(2N, 200000) events over N customers into a
+#   fresh topic and runs touchflowd until all are finished, as run 1; prints a table of
+#   its peak RSS (VmHWM) and RSS at the end (VmRSS), the rate over the processing
+#   window (from the first stats line with records done to the last event finished)
+#   and the wall time from its start. Its timeouts (the preload's 300 s and
+#   BENCH_TIMEOUT_S) are scaled by the events / 200000, rounded up; each N's Redis keys
+#   are deleted right after its run (unless BENCH_KEEP_STATE=1).
 #
 # Needs TOUCHFLOW_KAFKA_BROKERS and TOUCHFLOW_REDIS_URL; without them it starts the dev
 # services (deploy/dev/services.sh up) and leaves them running. Builds BUILD_DIR
@@ -24,7 +42,8 @@
 # BENCH_DURATION_S (30), BENCH_WARMUP (events before run 2's paced load, 200; 0 = none),
 # BENCH_STATS_MS (1000), BENCH_TIMEOUT_S (per wait, 300), BENCH_TOUCHFLOWD_ARGS (extra
 # touchflowd arguments, e.g. "-o processing.batch_max=5000"),
-# BENCH_SKIP_THROUGHPUT=1, BENCH_SKIP_LATENCY=1, BENCH_KEEP_STATE=1.
+# BENCH_SKIP_THROUGHPUT=1, BENCH_SKIP_LATENCY=1, BENCH_KEEP_STATE=1, BENCH_MEMORY=1 (run 3),
+# BENCH_MEMORY_CUSTOMERS (customer counts of run 3, "10000 100000 1000000").
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,6 +54,7 @@ RATE=${BENCH_RATE:-5000}
 DURATION_S=${BENCH_DURATION_S:-30}
 STATS_MS=${BENCH_STATS_MS:-1000}
 TIMEOUT_S=${BENCH_TIMEOUT_S:-300}
+MEMORY_CUSTOMERS=${BENCH_MEMORY_CUSTOMERS:-10000 100000 1000000}
 # Extra touchflowd arguments, e.g. "-o processing.batch_max=5000" (split on blanks).
 read -r -a TFD_ARGS <<<"${BENCH_TOUCHFLOWD_ARGS:-}"
 
@@ -44,6 +64,12 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 for v in EVENTS CUSTOMERS RATE DURATION_S STATS_MS TIMEOUT_S; do
   case "${!v}" in ''|*[!0-9]*|0) die "BENCH_$v must be a positive integer, got '${!v}'" ;; esac
 done
+if [ "${BENCH_MEMORY:-0}" = 1 ]; then
+  [ -n "${MEMORY_CUSTOMERS// /}" ] || die "BENCH_MEMORY_CUSTOMERS is empty"
+  for n in $MEMORY_CUSTOMERS; do
+    case "$n" in *[!0-9]*|0) die "BENCH_MEMORY_CUSTOMERS must hold positive integers, got '$n'" ;; esac
+  done
+fi
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to read the stats lines"
 
 # ---- binaries ----
@@ -83,13 +109,15 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null
     fi
   done
-  if [ "${BENCH_KEEP_STATE:-0}" != 1 ] && command -v redis-cli >/dev/null 2>&1; then
-    for p in "${PREFIXES[@]}"; do
-      redis_cli --scan --pattern "$p*" 2>/dev/null | xargs -r -n 1000 redis-cli -u "$TOUCHFLOW_REDIS_URL" \
-        --no-auth-warning UNLINK >/dev/null 2>&1
-    done
-  fi
+  for p in "${PREFIXES[@]}"; do delete_prefix "$p"; done
   say "logs: $WORK"
+}
+# delete_prefix PREFIX: unlink the Redis keys under PREFIX (not with BENCH_KEEP_STATE=1).
+delete_prefix() {
+  if [ "${BENCH_KEEP_STATE:-0}" != 1 ] && command -v redis-cli >/dev/null 2>&1; then
+    redis_cli --scan --pattern "$1*" 2>/dev/null | xargs -r -n 1000 redis-cli -u "$TOUCHFLOW_REDIS_URL" \
+      --no-auth-warning UNLINK >/dev/null 2>&1
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -166,6 +194,13 @@ stop_daemon() {
 }
 
 vm_hwm_mib() { awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
+vm_rss_mib() { awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
+
+# redis_cmdstats FILE: the Redis server's INFO commandstats (calls and usec by command,
+# cumulative since its start or the last CONFIG RESETSTAT) into FILE; empty on failure.
+redis_cmdstats() {
+  if ! command -v redis-cli >/dev/null 2>&1 || ! redis_cli info commandstats >"$1" 2>/dev/null; then : >"$1"; fi
+}
 
 # CPU accounting from /proc: "utime+stime" clock ticks of a process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -185,7 +220,7 @@ HZ=$(getconf CLK_TCK)
 # ---- run 1: throughput ----
 throughput() {
   local cfg="$WORK/tput.json" log="$WORK/tput.touchflowd.log" in="bench.tput.in.$RUN_ID"
-  local pid t0 t_end t1=0 hwm rc r0=0 k0=0 d0=0 r1 k1 d1 done_n deadline topped=0
+  local pid t0 t_end t1=0 hwm rc r0=0 k0=0 d0=0 r1 k1 d1 done_n deadline topped=0 p1=0
   write_config tput
   say "run 1: preloading $EVENTS events over $CUSTOMERS customers into $in"
   if ! timeout 300 "$TF" gen --count "$EVENTS" --customers "$CUSTOMERS" --seed "$$" --topic "$in" \
@@ -195,6 +230,7 @@ throughput() {
   fi
   sed 's/^touchflow: /  /' "$WORK/tput.gen.log"
 
+  redis_cmdstats "$WORK/tput.cmdstats.before"
   t0=$(date +%s%3N)
   "$TFD" -c "$cfg" "${TFD_ARGS[@]}" --stats-interval-ms "$STATS_MS" >"$WORK/tput.touchflowd.out" 2>"$log" &
   pid=$!
@@ -216,6 +252,7 @@ throughput() {
     if [ "$t1" = 0 ] && [ "$done_n" -gt 0 ]; then
       t1=$(date +%s%3N)
       d0=$(cpu_ticks "$pid"); r0=$(cpu_ticks "${REDIS_PID:-0}"); k0=$(cpu_ticks "${KAFKA_PID:-0}")
+      p1=$done_n  # the events already finished when the CPU window opens
     fi
     if [ "$topped" = 0 ] && [ "$done_n" -ge $((EVENTS / 2)) ]; then
       # A second opinion on where the time goes, mid-run (the second frame: the first
@@ -228,13 +265,16 @@ throughput() {
   done
   t_end=$(date +%s%3N)
   d1=$(cpu_ticks "$pid"); r1=$(cpu_ticks "${REDIS_PID:-0}"); k1=$(cpu_ticks "${KAFKA_PID:-0}")
+  redis_cmdstats "$WORK/tput.cmdstats.after"  # before stop (and before cleanup's SCAN/UNLINK)
   hwm=$(vm_hwm_mib "$pid")
   stop_daemon "$pid"
   rc=$STOP_RC
   python3 - "$log" "$t0" "$t_end" "$EVENTS" "${hwm:-?}" "$rc" "$HZ" "$((d1 - d0))" "$((r1 - r0))" "$((k1 - k0))" \
-      "${REDIS_PID:+1}" "${KAFKA_PID:+1}" "$t1" "$(nproc)" <<'PY'
+      "${REDIS_PID:+1}" "${KAFKA_PID:+1}" "$t1" "$(nproc)" "$p1" "$done_n" \
+      "$WORK/tput.cmdstats.before" "$WORK/tput.cmdstats.after" <<'PY'
 import calendar, json, re, sys, time
 log, t0, t_end, n, hwm, rc, hz, d_ticks, r_ticks, k_ticks, have_r, have_k, t1, ncpu = sys.argv[1:15]
+p1, p_end, cmd_before, cmd_after = int(sys.argv[15]), int(sys.argv[16]), sys.argv[17], sys.argv[18]
 t0, t_end, t1, n, hz = int(t0) / 1000, int(t_end) / 1000, int(t1) / 1000, int(n), int(hz)
 
 def epoch(ts):  # "2026-03-01T10:00:00.123Z" (UTC, as touchflowd logs it) -> seconds
@@ -291,6 +331,50 @@ parts = [f"touchflowd {cpu(d_ticks):.0f}%"]
 if have_r: parts.append(f"redis-server {cpu(r_ticks):.0f}%")
 if have_k: parts.append(f"kafka broker (java) {cpu(k_ticks):.0f}%")
 print(f"  CPU while processing ({busy:.1f} s; 100% = one core of {ncpu}): " + ", ".join(parts))
+# The same ticks over the events finished in that window (p1 were done when it opened).
+win = p_end - p1
+if win > 0:
+    us = lambda ticks: int(ticks) / hz * 1e6 / win
+    parts = [("touchflowd", d_ticks)]
+    if have_r: parts.append(("redis-server", r_ticks))
+    if have_k: parts.append(("kafka broker", k_ticks))
+    total = sum(us(t) for _, t in parts)
+    print("  CPU per event (µs): " + ", ".join(f"{name} {us(t):.1f}" for name, t in parts) + f", total {total:.1f}"
+          f" ({win} events in the window)")
+else:
+    print("  CPU per event (µs): unavailable (no events finished in the window)")
+
+# Redis commands per event: INFO commandstats after minus before, over the events finished
+# since touchflowd's start. Commands run by Lua scripts are counted under their own names
+# (hset, zadd...) besides the EVALSHA that ran them, whose usec includes theirs: they are
+# printed as they come, and the total counts both. The bench's own commands are left out.
+def cmdstats(path):
+    out = {}
+    try:
+        for line in open(path):
+            m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line.strip())
+            if m:
+                out[m[1]] = (int(m[2]), int(m[3]))
+    except OSError:
+        pass
+    return out
+before, after = cmdstats(cmd_before), cmdstats(cmd_after)
+own = ("scan", "unlink", "info", "config")
+delta = {c: (a[0] - before.get(c, (0, 0))[0], a[1] - before.get(c, (0, 0))[1])
+         for c, a in after.items() if c.split("|")[0] not in own}
+if not after:
+    print("  redis commands per event: unavailable (no INFO commandstats)")
+elif p_end <= 0:
+    print("  redis commands per event: unavailable (no events finished)")
+elif any(c < 0 or u < 0 for c, u in delta.values()):
+    print("  redis commands per event: unavailable (the counters were reset during the run)")
+else:
+    delta = {c: d for c, d in delta.items() if d[0] > 0}
+    by_calls = sorted(delta.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    by_usec = sorted(delta.items(), key=lambda kv: (-kv[1][1], kv[0]))
+    print(f"  redis commands per event: {sum(c for c, _ in delta.values()) / p_end:.2f} ("
+          + ", ".join(f"{c} {d[0] / p_end:.2f}" for c, d in by_calls) + ")")
+    print("  redis usec per event by command: " + ", ".join(f"{c} {d[1] / p_end:.1f}" for c, d in by_usec))
 if final:
     keys = ("consumed", "applied", "duplicates", "replayed", "dead_lettered", "derived", "commits", "fenced",
             "redis_failures", "commit_latency_p50_ms", "commit_latency_p99_ms")
@@ -358,9 +442,80 @@ latency() {
   echo "  touchflowd exit status after SIGTERM: $rc$([ "$rc" = 0 ] || echo '  <-- expected 0')"
 }
 
+# ---- run 3: memory by customers ----
+# mem_run N: preloads max(2N, 200000) events over N customers into a fresh topic and runs
+# touchflowd until every one is finished; appends its row to $WORK/mem.rows.
+mem_run() {
+  local n=$1 name="mem$1" count scale cfg log in pid t0 t1=0 t_end p1=0 done_n deadline hwm rss rc
+  count=$((n * 2)); [ "$count" -ge 200000 ] || count=200000
+  scale=$(((count + 199999) / 200000))  # the timeouts are for 200,000 events
+  cfg="$WORK/$name.json" log="$WORK/$name.touchflowd.log" in="bench.$name.in.$RUN_ID"
+  write_config "$name"
+  say "run 3: preloading $count events over $n customers into $in"
+  if ! timeout $((300 * scale)) "$TF" gen --count "$count" --customers "$n" --seed "$(($$ + 3))" --topic "$in" \
+      2>"$WORK/$name.gen.log"; then
+    cat "$WORK/$name.gen.log" >&2
+    say "preload failed"
+    return 1
+  fi
+  t0=$(date +%s%3N)
+  "$TFD" -c "$cfg" "${TFD_ARGS[@]}" --stats-interval-ms "$STATS_MS" >"$WORK/$name.touchflowd.out" 2>"$log" &
+  pid=$!
+  PIDS+=("$pid")
+  deadline=$((SECONDS + TIMEOUT_S * scale))
+  while :; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      say "touchflowd exited early (log: $log)"
+      return 1
+    fi
+    if [ $SECONDS -ge "$deadline" ]; then
+      say "timed out after $((TIMEOUT_S * scale))s: $(processed "$log") of $count processed (log: $log)"
+      stop_daemon "$pid"
+      return 1
+    fi
+    done_n=$(processed "$log")
+    if [ "$t1" = 0 ] && [ "$done_n" -gt 0 ]; then t1=$(date +%s%3N); p1=$done_n; fi
+    [ "$done_n" -ge "$count" ] && [ "$(stat "$log" inflight)" = 0 ] && break
+    sleep 0.1
+  done
+  t_end=$(date +%s%3N)
+  hwm=$(vm_hwm_mib "$pid")
+  rss=$(vm_rss_mib "$pid")
+  stop_daemon "$pid"
+  rc=$STOP_RC
+  [ "$rc" = 0 ] || say "touchflowd ($name) exit status after SIGTERM: $rc, expected 0 (log: $log)"
+  # Its keys go now, not at the end, so that the runs do not pile up in Redis.
+  if [ "${BENCH_KEEP_STATE:-0}" != 1 ]; then
+    delete_prefix "bench:$name:$RUN_ID:"
+    forget_prefix "bench:$name:$RUN_ID:"
+  fi
+  awk -v n="$n" -v c="$count" -v w="$((done_n - p1))" -v ms="$((t_end - t1))" -v wall="$((t_end - t0))" \
+    -v hwm="${hwm:-?}" -v rss="${rss:-?}" 'BEGIN {
+      printf "  %-11s %-8s %-10s %-14s %-15s %.1f\n", n, c, (ms > 0 ? sprintf("%.0f", w * 1000 / ms) : "?"), hwm, rss, wall / 1000
+    }' >>"$WORK/mem.rows"
+}
+
+forget_prefix() {
+  local keep=() p
+  for p in "${PREFIXES[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PREFIXES=("${keep[@]}")
+}
+
+memory() {
+  local n status=0
+  : >"$WORK/mem.rows"
+  for n in $MEMORY_CUSTOMERS; do mem_run "$n" || status=1; done
+  echo "memory by customers:"
+  printf '  %-11s %-8s %-10s %-14s %-15s %s\n' customers events events/s "peak RSS MiB" "final RSS MiB" "wall s"
+  cat "$WORK/mem.rows"
+  echo "  (events/s from the first stats line with records done to the last event finished; wall s from touchflowd's start)"
+  return $status
+}
+
 echo "touchflow bench $RUN_ID: build $BUILD (${BUILD_TYPE:-unknown type}), $(nproc) cores," \
   "Kafka $TOUCHFLOW_KAFKA_BROKERS, Redis $(sed -E 's#//[^@/]*@#//***@#' <<<"$TOUCHFLOW_REDIS_URL")${BENCH_TOUCHFLOWD_ARGS:+ (touchflowd $BENCH_TOUCHFLOWD_ARGS)}"
 status=0
 if [ "${BENCH_SKIP_THROUGHPUT:-0}" != 1 ]; then throughput || status=1; fi
 if [ "${BENCH_SKIP_LATENCY:-0}" != 1 ]; then latency || status=1; fi
+if [ "${BENCH_MEMORY:-0}" = 1 ]; then memory || status=1; fi
 exit $status
