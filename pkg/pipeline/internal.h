@@ -72,6 +72,7 @@ typedef struct {
     int state_error;      /* Redis refused its keys in this attempt (TF_ESTATE) */
     uint32_t refusals;    /* attempts in which Redis refused them */
     int cached;           /* its state came from the cache */
+    int redone;           /* an earlier attempt may have moved its indexes wrongly */
     char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral of it in this batch */
     uint32_t referred_at;  /* that referral's record: it counts for records after it */
     tf_store_doc_t before, after;

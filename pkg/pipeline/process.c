@@ -194,6 +194,7 @@ void tf_pipeline_start_redis(tf_pipeline_t *p, batch_t *b)
         gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
         gr->loaded = gr->has_timer = gr->outbox_held = gr->state_error = 0;
         gr->cached = 0;
+        gr->redone = b->attempts > 0;
         size_t live = 0;
         for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
             record_t *r = &b->recs[i];
@@ -728,10 +729,11 @@ static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, vo
 
 /* The group's state is in (res->doc, from Redis or the cache): its records are
  * decided and applied, and its commit goes out at once. In the batch behind the
- * committing one too: on the same connection it lands after the commits ahead,
- * and it is checked against the state it was computed from (version and epoch of
- * the last write), so one computed from a commit ahead that did not land (stale,
- * failed) writes nothing. That batch still settles only after the one ahead. */
+ * committing one too, unless the batch ahead holds the customer: that commit may
+ * still be refused and redone, and the customer's records must land in partition
+ * order (a later one first would raise the watermark past the earlier). So it
+ * waits for the batch ahead to settle, and is checked against the state it was
+ * computed from (version and epoch of the last write) like every commit. */
 static void group_loaded(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_store_loaded *res)
 {
     if (res->doc != &gr->before)
@@ -740,7 +742,10 @@ static void group_loaded(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_sto
     gr->loaded = 1;
     process_group(p, b, gr, res);
     gr->ready = 1;
-    if (!b->failed && (b == p->redis_batch || b == p->next_batch))
+    if (b->failed)
+        return;
+    if (b == p->redis_batch ||
+        (b == p->next_batch && !tf_batch_group_find(p->redis_batch, b->recs[gr->first].ev.subject)))
         commit_group(p, b, gr);
 }
 
@@ -752,12 +757,20 @@ static void reload_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     const char *ids[TF_PIPELINE_MAX_GROUP];
     size_t n = 0;
     const char *customer = b->recs[gr->first].ev.subject;
+    /* The batch behind may have applied the customer from the state this commit
+     * would have written (the cache holds it from the send): it has not committed
+     * it (see group_loaded), and starts over from a load too, or its commit could
+     * pass the check on the version the redone commit writes. */
+    group_t *later = b == p->redis_batch && p->next_batch ? tf_batch_group_find(p->next_batch, customer) : NULL;
+    if (later && later->cached && later->loaded)
+        reload_group(p, p->next_batch, later);
     for (uint32_t o = gr->out_first; o < gr->out_first + gr->nout; o++)
         b->outs[o].dead = 1;
     gr->ready = gr->changed = 0;
     gr->nout = gr->nnew = gr->undelivered = gr->timer_outs = 0;
     gr->loaded = gr->has_timer = gr->outbox_held = gr->state_error = 0;
     gr->cached = 0;
+    gr->redone = 1;
     for (uint32_t i = gr->first; i != UINT32_MAX; i = b->recs[i].next_in_group) {
         record_t *r = &b->recs[i];
         if (r->status == REC_DLQ || r->status == REC_DROPPED)
@@ -796,12 +809,14 @@ static void update_indexes(tf_pipeline_t *p, batch_t *b, group_t *gr)
         if (due == 0 || soon < due)
             due = soon;
     }
+    /* An earlier attempt may have indexed what a state that never landed said
+     * (a stale commit, or one computed from it): both are written again. */
     int64_t indexed = tf_customer_next_due(before);
-    if (gr->has_timer || (due != 0 && (indexed == 0 || due < indexed)))
+    if (gr->redone || gr->has_timer || (due != 0 && (indexed == 0 || due < indexed)))
         tf_store_index_set(p->store, p->slots[gr->slot].tp, customer, due);
     if (after->purchases > 0) {
         int64_t value = tf_customer_value(&p->cfg.rules, after);
-        if (before->purchases == 0 || value != tf_customer_value(&p->cfg.rules, before))
+        if (gr->redone || before->purchases == 0 || value != tf_customer_value(&p->cfg.rules, before))
             tf_store_value_set(p->store, p->slots[gr->slot].tp, customer, value);
     }
 }
