@@ -525,6 +525,8 @@ static void link_referral(tf_pipeline_t *p, const record_t *r)
     if (strcmp(r->ev.referred_id, r->ev.subject) == 0)
         return; /* nobody refers themselves */
     tf_store_link_referral(p->store, r->ev.referred_id, r->ev.subject);
+    /* Its next commit from the cache would be stale: it is loaded instead. */
+    tf_cache_drop(p->cache, r->ev.referred_id);
 }
 
 /* Within a batch, groups are applied one customer after another, not in record

@@ -45,7 +45,6 @@
  *   commit script itself.
  * A malformed value decodes as zero / empty (a malformed cp: slot is dropped and the
  * later ones move up); only an unknown stage fails the whole document. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,10 +133,28 @@ static const char *const history_fields[TF_STAGE_HISTORY] = {"h:0", "h:1", "h:2"
 static const char *const complaint_states[] = {"open", "acknowledged", "resolved"};
 #define NSTATES (sizeof(complaint_states) / sizeof(complaint_states[0]))
 
-/* A bounded char array as "%.*s" arguments: a missing NUL cannot overrun. */
-#define STR(a) (int)strnlen((a), sizeof(a)), (a)
+/* A name with its length, so that matching one is a compare of lengths first. */
+typedef struct {
+    const char *s;
+    size_t len;
+} name_t;
+#define NAME(s) {s, sizeof(s) - 1}
 
-/* ---- encoding ---- */
+static const name_t kind_fields[TF_KIND__COUNT] = {
+    NAME("n:web_visit"), NAME("n:call"), NAME("n:purchase"), NAME("n:refund"), NAME("n:complaint"),
+    NAME("n:complaint_update"), NAME("n:survey"), NAME("n:referral"), NAME("n:profile"), NAME("n:email"),
+    NAME("n:social"), NAME("n:store_visit"), NAME("n:event_attendance"), NAME("n:contract_end"),
+    NAME("n:unsubscribe"),
+};
+static const name_t timer_fields[TF_TIMER__COUNT] = {
+    NAME("t:review"), NAME("t:birthday"), NAME("t:festival"), NAME("t:followup"), NAME("t:checkin"),
+    NAME("t:anniversary"), NAME("t:date"), NAME("t:complaint_followup"), NAME("t:sla"), NAME("t:segment"),
+};
+
+/* ---- encoding ----
+ *
+ * Values are written straight into the arena without printf (a commit encodes two
+ * documents per customer), except the reals, which keep their printf formats. */
 
 typedef struct {
     tf_store_fields *out;
@@ -145,39 +162,16 @@ typedef struct {
     int sparse; /* leave out fields at their default */
 } enc_t;
 
-/* A field at its default: "", "0", or -1 for the derived figures. The stage is
- * always written (it tells a customer from an empty hash). */
+/* The one field written even when "" or "0" (it tells a customer from an empty
+ * hash); told apart by its address. */
+static const char stage_field[] = "stage";
+
+/* A field at its default: "", "0", or -1 for the derived figures. */
 static int is_default(const char *field, const char *v, size_t len)
 {
     if (len == 0 || (len == 1 && v[0] == '0'))
-        return strcmp(field, "stage") != 0;
-    return (len == 2 && memcmp(v, "-1", 2) == 0) || (len == 5 && memcmp(v, "-1.00", 5) == 0);
-}
-
-/* Decimal text of v into the arena without printf (the hot path of a commit). */
-static const char *arena_i64(enc_t *e, int64_t v, size_t *len)
-{
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        tmp[n++] = '-';
-    tf_store_fields *o = e->out;
-    if (sizeof(o->arena) - o->used < n + 1) {
-        e->err = 1;
-        return NULL;
-    }
-    char *s = o->arena + o->used;
-    for (size_t i = 0; i < n; i++)
-        s[i] = tmp[n - 1 - i];
-    s[n] = '\0';
-    o->used += n + 1;
-    *len = n;
-    return s;
+        return field != stage_field;
+    return (len == 2 && v[0] == '-' && v[1] == '1') || (len == 5 && memcmp(v, "-1.00", 5) == 0);
 }
 
 static void put_value(enc_t *e, const char *field, const char *v, size_t len, size_t mark)
@@ -193,23 +187,91 @@ static void put_value(enc_t *e, const char *field, const char *v, size_t len, si
     o->n++;
 }
 
-/* Text of at most max bytes (it may lack a NUL at max). */
-static void put_text(enc_t *e, const char *field, const char *v, size_t max)
+/* A value being written at the end of the arena: it starts at s, p is the next
+ * byte, or NULL once the value did not fit (end is the byte kept for its NUL). */
+typedef struct {
+    char *s, *p, *end;
+} val_t;
+
+static val_t val_begin(enc_t *e)
 {
     tf_store_fields *o = e->out;
-    size_t len = strnlen(v, max), mark = o->used;
-    if (o->n == TF_STORE_MAX_FIELDS || sizeof(o->arena) - o->used < len + 1) {
-        e->err = 1;
-        return;
-    }
     char *s = o->arena + o->used;
-    memcpy(s, v, len);
-    s[len] = '\0';
-    o->used += len + 1;
-    put_value(e, field, s, len, mark);
+    val_t v = {s, o->used < sizeof(o->arena) ? s : NULL, o->arena + sizeof(o->arena) - 1};
+    return v;
 }
 
-static void put_i64(enc_t *e, const char *field, int64_t v)
+static void cat(val_t *v, const char *s, size_t n)
+{
+    if (v->p && (size_t)(v->end - v->p) >= n) {
+        memcpy(v->p, s, n);
+        v->p += n;
+    } else {
+        v->p = NULL;
+    }
+}
+
+static void cat_ch(val_t *v, char ch) { cat(v, &ch, 1); }
+static void cat_str(val_t *v, const char *s) { cat(v, s, strlen(s)); }
+
+/* Decimal digits of u: from its bit length, corrected by one compare. */
+static size_t ndigits(uint64_t u)
+{
+    static const uint64_t pow10[20] = {
+        UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000), UINT64_C(100000),
+        UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000), UINT64_C(1000000000),
+        UINT64_C(10000000000), UINT64_C(100000000000), UINT64_C(1000000000000), UINT64_C(10000000000000),
+        UINT64_C(100000000000000), UINT64_C(1000000000000000), UINT64_C(10000000000000000),
+        UINT64_C(100000000000000000), UINT64_C(1000000000000000000), UINT64_C(10000000000000000000),
+    };
+    size_t t = (size_t)(64 - __builtin_clzll(u | 1)) * 1233 >> 12; /* 1233 / 4096 ~ log10(2) */
+    return t + 1 - ((u | 1) < pow10[t]);
+}
+
+/* x in decimal, as "%lld" (and "%0<width>d": zeros between sign and digits up to
+ * width); the magnitude is taken unsigned, so INT64_MIN needs no special case. */
+static void cat_dec(val_t *v, int64_t x, size_t width)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+    uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    size_t digits = ndigits(u), sign = x < 0, n = sign + digits;
+    size_t zeros = width > n ? width - n : 0;
+    n += zeros;
+    if (!v->p || (size_t)(v->end - v->p) < n) {
+        v->p = NULL;
+        return;
+    }
+    if (sign)
+        v->p[0] = '-';
+    memset(v->p + sign, '0', zeros);
+    char *q = v->p + n;
+    for (; u >= 100; u /= 100)
+        memcpy(q -= 2, pairs + 2 * (u % 100), 2);
+    if (u >= 10)
+        memcpy(q - 2, pairs + 2 * u, 2);
+    else
+        q[-1] = (char)('0' + u);
+    v->p += n;
+}
+
+static void cat_i64(val_t *v, int64_t x) { cat_dec(v, x, 0); }
+
+/* Ends the value: its text, taken from the arena, or NULL (and e->err). */
+static const char *val_end(enc_t *e, val_t *v, size_t *len)
+{
+    if (!v->p) {
+        e->err = 1;
+        return NULL;
+    }
+    *v->p = '\0';
+    *len = (size_t)(v->p - v->s);
+    e->out->used += *len + 1;
+    return v->s;
+}
+
+static void put_val(enc_t *e, const char *field, val_t *v)
 {
     tf_store_fields *o = e->out;
     size_t len = 0, mark = o->used;
@@ -217,88 +279,101 @@ static void put_i64(enc_t *e, const char *field, int64_t v)
         e->err = 1;
         return;
     }
-    const char *s = arena_i64(e, v, &len);
+    const char *s = val_end(e, v, &len);
     if (s)
         put_value(e, field, s, len, mark);
 }
 
-/* Appends text to the arena; NULL (and e->err) when it does not fit. */
-static const char *arena_vprintf(enc_t *e, size_t *len, const char *fmt, va_list ap)
+/* Text of at most max bytes (it may lack a NUL at max). */
+static void put_text(enc_t *e, const char *field, const char *s, size_t max)
+{
+    val_t v = val_begin(e);
+    cat(&v, s, strnlen(s, max));
+    put_val(e, field, &v);
+}
+
+static void put_i64(enc_t *e, const char *field, int64_t x)
 {
     tf_store_fields *o = e->out;
-    size_t room = sizeof(o->arena) - o->used;
-    int n = vsnprintf(o->arena + o->used, room, fmt, ap);
-    if (n < 0 || (size_t)n >= room) {
-        e->err = 1;
-        return NULL;
+    /* At its default, most of a document: nothing to write, but fail as writing
+     * "0" or "-1" would. */
+    if (e->sparse && (x == 0 || x == -1)) {
+        if (!field || o->n == TF_STORE_MAX_FIELDS || sizeof(o->arena) - o->used < (x ? 3u : 2u))
+            e->err = 1;
+        return;
     }
-    const char *s = o->arena + o->used;
-    o->used += (size_t)n + 1;
-    if (len)
-        *len = (size_t)n;
-    return s;
+    val_t v = val_begin(e);
+    cat_i64(&v, x);
+    put_val(e, field, &v);
 }
 
-static const char *arena_printf(enc_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static const char *arena_printf(enc_t *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    const char *s = arena_vprintf(e, NULL, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static void put(enc_t *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void put(enc_t *e, const char *field, const char *fmt, ...)
+/* A real, in its printf format. */
+static void put_real(enc_t *e, const char *field, const char *fmt, double x)
 {
     tf_store_fields *o = e->out;
-    size_t len = 0, mark = o->used;
-    if (!field || o->n == TF_STORE_MAX_FIELDS) {
+    size_t room = sizeof(o->arena) - o->used, mark = o->used;
+    if (o->n == TF_STORE_MAX_FIELDS) {
         e->err = 1;
         return;
     }
-    va_list ap;
-    va_start(ap, fmt);
-    const char *v = arena_vprintf(e, &len, fmt, ap);
-    va_end(ap);
-    if (v)
-        put_value(e, field, v, len, mark);
+    int n = snprintf(o->arena + o->used, room, fmt, x);
+    if (n < 0 || (size_t)n >= room) {
+        e->err = 1;
+        return;
+    }
+    o->used += (size_t)n + 1;
+    put_value(e, field, o->arena + mark, (size_t)n, mark);
+}
+
+/* n strings of stride bytes each (a NUL missing at stride is fine) joined by ','
+ * into buf, cut at bufsize - 1 bytes; the length. */
+static size_t join(char *buf, size_t bufsize, const char *items, size_t stride, size_t n)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = items + i * stride;
+        size_t len = strnlen(s, stride);
+        if (i && at < bufsize - 1)
+            buf[at++] = ',';
+        if (len > bufsize - 1 - at)
+            len = bufsize - 1 - at;
+        memcpy(buf + at, s, len);
+        at += len;
+    }
+    buf[at] = '\0';
+    return at;
 }
 
 static const char *or_none(const char *name) { return name ? name : "none"; }
 
-static const char *timer_name(int t)
-{
-    const char *n = tf_timer_name((tf_timer)t);
-    return n ? n : "?";
-}
-
+/* "<state>|<level>|<severity>|<category>|<opened>|<closed>|<id>" */
 static void put_complaint(enc_t *e, size_t slot, const tf_complaint_t *cp)
 {
-    const char *state = (unsigned)cp->state < NSTATES ? complaint_states[cp->state] : "?";
-    put(e, complaint_fields[slot], "%s|%d|%s|%s|%lld|%lld|%.*s", state, cp->level,
-        or_none(tf_complaint_severity_name(cp->severity)), or_none(tf_complaint_category_name(cp->category)),
-        (long long)cp->opened_ms, (long long)cp->closed_ms, STR(cp->id));
+    val_t v = val_begin(e);
+    cat_str(&v, (unsigned)cp->state < NSTATES ? complaint_states[cp->state] : "?");
+    cat_ch(&v, '|');
+    cat_i64(&v, cp->level);
+    cat_ch(&v, '|');
+    cat_str(&v, or_none(tf_complaint_severity_name(cp->severity)));
+    cat_ch(&v, '|');
+    cat_str(&v, or_none(tf_complaint_category_name(cp->category)));
+    cat_ch(&v, '|');
+    cat_i64(&v, cp->opened_ms);
+    cat_ch(&v, '|');
+    cat_i64(&v, cp->closed_ms);
+    cat_ch(&v, '|');
+    cat(&v, cp->id, strnlen(cp->id, sizeof(cp->id)));
+    put_val(e, complaint_fields[slot], &v);
 }
-
-static const char *const kind_fields[TF_KIND__COUNT] = {
-    "n:web_visit", "n:call", "n:purchase", "n:refund", "n:complaint",
-    "n:complaint_update", "n:survey", "n:referral", "n:profile", "n:email",
-    "n:social", "n:store_visit", "n:event_attendance", "n:contract_end", "n:unsubscribe",
-};
-static const char *const timer_fields[TF_TIMER__COUNT] = {
-    "t:review", "t:birthday", "t:festival", "t:followup", "t:checkin",
-    "t:anniversary", "t:date", "t:complaint_followup", "t:sla", "t:segment",
-};
 
 static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
 {
     const tf_customer_t *c = &doc->customer;
     enc_t e = {out, 0, sparse};
+    val_t v;
     out->n = 0;
     out->used = 0;
-    put_text(&e, "stage", tf_stage_name(c->stage), 16);
+    put_text(&e, stage_field, tf_stage_name(c->stage), 16);
 #define X(name, member) put_i64(&e, name, c->member);
     I64_FIELDS(X)
 #undef X
@@ -308,80 +383,112 @@ static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
     put_text(&e, "currency", c->currency, sizeof(c->currency));
     /* Without surveys the figures are at their defaults: skip the float formatting. */
     if (!sparse || c->surveys_sat) {
-        put(&e, "sat_a", "%.17g", c->sat_expectation_sum);
-        put(&e, "sat_b", "%.17g", c->sat_perception_sum);
+        put_real(&e, "sat_a", "%.17g", c->sat_expectation_sum);
+        put_real(&e, "sat_b", "%.17g", c->sat_perception_sum);
     }
     for (int k = 0; k < TF_KIND__COUNT; k++)
-        put_i64(&e, kind_fields[k], c->counts[k]);
+        put_i64(&e, kind_fields[k].s, c->counts[k]);
     if (!sparse || c->surveys_sat)
-        put(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
+        put_real(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
     put_i64(&e, "mean_interval_ms", tf_customer_mean_interval_ms(c));
     if (!sparse || c->nps_count)
-        put(&e, "nps", "%.2f", tf_customer_nps_mean(c));
+        put_real(&e, "nps", "%.2f", tf_customer_nps_mean(c));
 
-    char sb[TF_SPEND_BUCKETS * 21 + 24];
-    size_t pos = (size_t)snprintf(sb, sizeof(sb), "%lld:", (long long)c->spend_base);
-    for (int i = 0; i < TF_SPEND_BUCKETS; i++)
-        pos += (size_t)snprintf(sb + pos, sizeof(sb) - pos, i ? ",%lld" : "%lld", (long long)c->spend_buckets[i]);
-    put_text(&e, "sb", sb, sizeof(sb));
+    v = val_begin(&e);
+    cat_i64(&v, c->spend_base);
+    for (int i = 0; i < TF_SPEND_BUCKETS; i++) {
+        cat_ch(&v, i ? ',' : ':');
+        cat_i64(&v, c->spend_buckets[i]);
+    }
+    put_val(&e, "sb", &v);
     const char *tier = tf_tier_name(c->tier);
     put_text(&e, "tier", tier ? tier : "", 16);
     put_text(&e, "level", c->level, sizeof(c->level));
-    if (c->birth_month || c->birth_day)
-        put(&e, "birthday", "%02d-%02d", c->birth_month, c->birth_day);
-    else
-        put_text(&e, "birthday", "", 1);
-    if (c->date_year || c->date_month || c->date_day)
-        put(&e, "date", "%04d-%02d-%02d", c->date_year, c->date_month, c->date_day);
-    else
-        put_text(&e, "date", "", 1);
-    if (c->followup_due_ms || c->followup_order[0])
-        put(&e, "followup", "%lld|%.*s", (long long)c->followup_due_ms, STR(c->followup_order));
-    else
-        put_text(&e, "followup", "", 1);
-    char list[TF_MAX_COMPLAINTS * 24 + (TF_EVENT_MAX_TAGS * (TF_EVENT_TAG_MAX + 1))];
-    size_t at = 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < c->ncomplaints && i < TF_MAX_COMPLAINTS; i++)
-        if (c->complaint[i].followup_due_ms)
-            at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%zu:%lld", at ? "," : "", i,
-                                    (long long)c->complaint[i].followup_due_ms);
-    put_text(&e, "complaint_followup", list, sizeof(list));
+    v = val_begin(&e);
+    if (c->birth_month || c->birth_day) {
+        cat_dec(&v, c->birth_month, 2);
+        cat_ch(&v, '-');
+        cat_dec(&v, c->birth_day, 2);
+    }
+    put_val(&e, "birthday", &v);
+    v = val_begin(&e);
+    if (c->date_year || c->date_month || c->date_day) {
+        cat_dec(&v, c->date_year, 4);
+        cat_ch(&v, '-');
+        cat_dec(&v, c->date_month, 2);
+        cat_ch(&v, '-');
+        cat_dec(&v, c->date_day, 2);
+    }
+    put_val(&e, "date", &v);
+    v = val_begin(&e);
+    if (c->followup_due_ms || c->followup_order[0]) {
+        cat_i64(&v, c->followup_due_ms);
+        cat_ch(&v, '|');
+        cat(&v, c->followup_order, strnlen(c->followup_order, sizeof(c->followup_order)));
+    }
+    put_val(&e, "followup", &v);
+    v = val_begin(&e);
+    for (size_t i = 0, any = 0; i < c->ncomplaints && i < TF_MAX_COMPLAINTS; i++) {
+        if (c->complaint[i].followup_due_ms) {
+            if (any++)
+                cat_ch(&v, ',');
+            cat_i64(&v, (int64_t)i);
+            cat_ch(&v, ':');
+            cat_i64(&v, c->complaint[i].followup_due_ms);
+        }
+    }
+    put_val(&e, "complaint_followup", &v);
     put_text(&e, "referred_by", c->referred_by, sizeof(c->referred_by));
-    at = 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < c->ntags && i < TF_EVENT_MAX_TAGS; i++)
-        at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%.*s", i ? "," : "", STR(c->tags[i]));
-    put_text(&e, "tags", list, sizeof(list));
-    at = 0;
-    list[0] = '\0';
-    for (int i = 0; i < TF_CHANNEL__COUNT; i++)
-        if (c->consent[i] == TF_CONSENT_GRANTED || c->consent[i] == TF_CONSENT_WITHDRAWN)
-            at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s=%s@%lld", at ? "," : "",
-                                    tf_channel_name((tf_channel)i), tf_consent_name(c->consent[i]),
-                                    (long long)c->consent_at_ms[i]);
-    put_text(&e, "consent", list, sizeof(list));
+    /* Lists of names are joined aside and cut to these buffers, which only names
+     * without their NUL can fill. */
+    char list[TF_MAX_COMPLAINTS * 24 + (TF_EVENT_MAX_TAGS * (TF_EVENT_TAG_MAX + 1))];
+    size_t ntags = c->ntags < TF_EVENT_MAX_TAGS ? c->ntags : TF_EVENT_MAX_TAGS;
+    put_text(&e, "tags", list, join(list, sizeof(list), c->tags[0], sizeof(c->tags[0]), ntags));
+    v = val_begin(&e);
+    for (int i = 0, any = 0; i < TF_CHANNEL__COUNT; i++) {
+        if (c->consent[i] == TF_CONSENT_GRANTED || c->consent[i] == TF_CONSENT_WITHDRAWN) {
+            if (any++)
+                cat_ch(&v, ',');
+            cat_str(&v, tf_channel_name((tf_channel)i));
+            cat_ch(&v, '=');
+            cat_str(&v, tf_consent_name(c->consent[i]));
+            cat_ch(&v, '@');
+            cat_i64(&v, c->consent_at_ms[i]);
+        }
+    }
+    put_val(&e, "consent", &v);
     char names[TF_RULES_MAX_SEGMENTS * TF_RULES_NAME_MAX];
-    at = 0;
-    names[0] = '\0';
-    for (size_t i = 0; i < c->nsegments && i < TF_RULES_MAX_SEGMENTS; i++)
-        at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%.*s", i ? "," : "", STR(c->segments[i]));
-    put_text(&e, "segments", names, sizeof(names));
+    size_t nseg = c->nsegments < TF_RULES_MAX_SEGMENTS ? c->nsegments : TF_RULES_MAX_SEGMENTS;
+    put_text(&e, "segments", names, join(names, sizeof(names), c->segments[0], sizeof(c->segments[0]), nseg));
 
     for (size_t i = 0; i < TF_MAX_COMPLAINTS; i++) {
         if (i < c->ncomplaints)
             put_complaint(&e, i, &c->complaint[i]);
         else
-            put(&e, complaint_fields[i], "%s", "");
+            put_text(&e, complaint_fields[i], "", 0);
     }
     for (int t = 0; t < TF_TIMER__COUNT; t++)
-        put_i64(&e, timer_fields[t], c->due[t]);
+        put_i64(&e, timer_fields[t].s, c->due[t]);
 
-    for (size_t i = 0; i < c->nhistory && i < TF_STAGE_HISTORY; i++)
-        put(&e, history_fields[i], "%lld|%s|%s|%.*s", (long long)c->history[i].at_ms,
-            tf_stage_name(c->history[i].from), tf_stage_name(c->history[i].to), STR(c->history[i].rule));
-    for (size_t i = 0; i < doc->nwatermarks && i < TF_STORE_MAX_WATERMARKS; i++)
-        put_i64(&e, arena_printf(&e, "o:%.*s", STR(doc->watermarks[i].tp)), doc->watermarks[i].offset);
+    for (size_t i = 0; i < c->nhistory && i < TF_STAGE_HISTORY; i++) {
+        v = val_begin(&e);
+        cat_i64(&v, c->history[i].at_ms);
+        cat_ch(&v, '|');
+        cat_str(&v, tf_stage_name(c->history[i].from));
+        cat_ch(&v, '|');
+        cat_str(&v, tf_stage_name(c->history[i].to));
+        cat_ch(&v, '|');
+        cat(&v, c->history[i].rule, strnlen(c->history[i].rule, sizeof(c->history[i].rule)));
+        put_val(&e, history_fields[i], &v);
+    }
+    for (size_t i = 0; i < doc->nwatermarks && i < TF_STORE_MAX_WATERMARKS; i++) {
+        /* The name "o:<tp>" goes into the arena too, ahead of its value. */
+        size_t len;
+        v = val_begin(&e);
+        cat(&v, "o:", 2);
+        cat(&v, doc->watermarks[i].tp, strnlen(doc->watermarks[i].tp, sizeof(doc->watermarks[i].tp)));
+        put_i64(&e, val_end(&e, &v, &len), doc->watermarks[i].offset);
+    }
     return e.err ? TF_EINVAL : TF_OK;
 }
 
@@ -403,16 +510,43 @@ static int field_is(const char *f, size_t flen, const char *name)
     return flen == n && memcmp(f, name, n) == 0;
 }
 
+/* The index of f among names[0..n), or -1. */
+static int find_name(const name_t *names, int n, const char *f, size_t fl)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i].len == fl && memcmp(names[i].s, f, fl) == 0)
+            return i;
+    return -1;
+}
+
+/* tf_parse_i64, without its overflow checks for up to 18 digits (they cannot
+ * overflow): nearly every number read. */
+static int parse_i64(const char *s, size_t len, int64_t *out)
+{
+    size_t neg = len && s[0] == '-';
+    if (len - neg - 1 >= 18) /* no digits, or 19 and more */
+        return tf_parse_i64(s, len, out);
+    uint64_t v = 0;
+    for (size_t i = neg; i < len; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return TF_EINVAL;
+        v = v * 10 + d;
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return TF_OK;
+}
+
 static int64_t to_i64(const char *v, size_t len)
 {
     int64_t out = 0;
-    return tf_parse_i64(v, len, &out) == TF_OK ? out : 0;
+    return parse_i64(v, len, &out) == TF_OK ? out : 0;
 }
 
 static int to_int(const char *v, size_t len)
 {
     int64_t out = 0;
-    return tf_parse_i64(v, len, &out) == TF_OK && out >= -2147483647 - 1 && out <= 2147483647 ? (int)out : 0;
+    return parse_i64(v, len, &out) == TF_OK && out >= -2147483647 - 1 && out <= 2147483647 ? (int)out : 0;
 }
 
 static double to_double(const char *v, size_t len)
@@ -443,7 +577,7 @@ static int split_i64(const char *v, size_t vl, char sep, int64_t *out, size_t n)
     for (const char *p = v, *end = v + vl; k < n; k++) {
         const char *q = memchr(p, sep, (size_t)(end - p));
         size_t len = q ? (size_t)(q - p) : (size_t)(end - p);
-        if (tf_parse_i64(p, len, &out[k]) != TF_OK)
+        if (parse_i64(p, len, &out[k]) != TF_OK)
             return -1;
         if (!q)
             return k + 1 == n ? 0 : -1;
@@ -503,9 +637,9 @@ static int decode_complaint(tf_complaint_t *cp, const char *v, size_t vl)
     for (size_t i = 0; i < NSTATES; i++)
         if (field_is(tok[0], tl[0], complaint_states[i]))
             state = (int)i;
-    if (state < 0 || tf_parse_i64(tok[1], tl[1], &level) != TF_OK || level < 0 || level > 2147483647 ||
+    if (state < 0 || parse_i64(tok[1], tl[1], &level) != TF_OK || level < 0 || level > 2147483647 ||
         parse_enum(tok[2], tl[2], severity_name, &sev) || parse_enum(tok[3], tl[3], category_name, &cat) ||
-        tf_parse_i64(tok[4], tl[4], &opened) != TF_OK || tf_parse_i64(tok[5], tl[5], &closed) != TF_OK ||
+        parse_i64(tok[4], tl[4], &opened) != TF_OK || parse_i64(tok[5], tl[5], &closed) != TF_OK ||
         copy_text(cp->id, sizeof(cp->id), id, idlen))
         return -1;
     cp->state = (tf_complaint_state)state;
@@ -524,7 +658,7 @@ static void decode_due_ref(int64_t *due, char *id, size_t idsize, const char *v,
     size_t tl[1], rl;
     const char *rest = tokens(v, vl, 1, tok, tl, &rl);
     int64_t d;
-    if (!rest || tf_parse_i64(tok[0], tl[0], &d) != TF_OK || copy_text(id, idsize, rest, rl))
+    if (!rest || parse_i64(tok[0], tl[0], &d) != TF_OK || copy_text(id, idsize, rest, rl))
         return;
     *due = d;
 }
@@ -572,7 +706,7 @@ static void decode_consent(tf_customer_t *c, const char *v, size_t vl)
         tf_channel ch;
         int64_t ms;
         if (!eq || !at || at < eq || tf_channel_parse(item, (size_t)(eq - item), &ch) != TF_OK ||
-            tf_parse_i64(at + 1, len - (size_t)(at + 1 - item), &ms) != TF_OK)
+            parse_i64(at + 1, len - (size_t)(at + 1 - item), &ms) != TF_OK)
             continue;
         size_t sl = (size_t)(at - eq - 1);
         if (field_is(eq + 1, sl, "granted"))
@@ -633,7 +767,7 @@ static void decode_spend_buckets(tf_customer_t *c, const char *v, size_t vl)
 {
     const char *colon = memchr(v, ':', vl);
     int64_t base, b[TF_SPEND_BUCKETS];
-    if (!colon || tf_parse_i64(v, (size_t)(colon - v), &base) != TF_OK ||
+    if (!colon || parse_i64(v, (size_t)(colon - v), &base) != TF_OK ||
         split_i64(colon + 1, vl - (size_t)(colon - v) - 1, ',', b, TF_SPEND_BUCKETS))
         return;
     c->spend_base = base;
@@ -653,80 +787,113 @@ static void decode_date(const char *v, size_t vl, int *out[], size_t n)
         *out[i] = (int)p[i];
 }
 
-/* "<ms>|<from>|<to>|<rule>"; a malformed entry is skipped. */
+/* The stage named by [s, s + len), as tf_stage_parse reads a string; 0 or -1. */
+static int stage_of(const char *s, size_t len, tf_stage *out)
+{
+    for (int i = 0; i < TF_STAGE__COUNT; i++) {
+        if (field_is(s, len, tf_stage_name((tf_stage)i))) {
+            *out = (tf_stage)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* "<ms>|<from>|<to>|<rule>"; a malformed entry is skipped. Split as strtok_r split
+ * it (up to a NUL, empty fields skipped, anything after the rule ignored), without
+ * copying it first. */
 static void decode_history(tf_customer_t *c, size_t i, const char *v, size_t vl)
 {
-    char buf[128], *parts[4], *save = NULL;
-    if (vl >= sizeof(buf))
+    const char *tok[4], *p = v, *end;
+    size_t tl[4], n = 0;
+    if (vl >= 128) /* longer than any entry written */
         return;
-    memcpy(buf, v, vl);
-    buf[vl] = '\0';
-    size_t n = 0;
-    for (char *t = strtok_r(buf, "|", &save); t && n < 4; t = strtok_r(NULL, "|", &save))
-        parts[n++] = t;
+    end = v + strnlen(v, vl);
+    while (n < 4) {
+        while (p < end && *p == '|')
+            p++;
+        if (p == end)
+            break;
+        const char *q = memchr(p, '|', (size_t)(end - p));
+        tok[n] = p;
+        p = q ? q : end;
+        tl[n] = (size_t)(p - tok[n]);
+        n++;
+    }
     /* Parsed aside and kept whole or not at all (found by fuzzing: half an entry
      * was written back as one that no longer decodes). */
     int64_t at;
     tf_stage from, to;
-    if (n != 4 || tf_parse_i64(parts[0], strlen(parts[0]), &at) != TF_OK || tf_stage_parse(parts[1], &from) != TF_OK ||
-        tf_stage_parse(parts[2], &to) != TF_OK)
+    if (n != 4 || parse_i64(tok[0], tl[0], &at) != TF_OK || stage_of(tok[1], tl[1], &from) ||
+        stage_of(tok[2], tl[2], &to))
         return;
     c->history[i].at_ms = at;
     c->history[i].from = from;
     c->history[i].to = to;
-    tf_strlcpy(c->history[i].rule, parts[3], sizeof(c->history[i].rule));
+    size_t rl = tl[3] < sizeof(c->history[i].rule) ? tl[3] : sizeof(c->history[i].rule) - 1;
+    memcpy(c->history[i].rule, tok[3], rl); /* cut as tf_strlcpy cut it */
+    c->history[i].rule[rl] = '\0';
     if (c->nhistory < i + 1)
         c->nhistory = i + 1;
 }
 
-/* The fields that are not plain numbers; 1 when f was one of them, -1 for a bad stage. */
-static int decode_special(tf_store_doc_t *doc, const char *f, size_t fl, const char *v, size_t vl)
+/* The fields without a prefix, each with what it decodes into. */
+#define NAMED_FIELDS(S, X, I)                                                                             \
+    S("stage", F_STAGE)                                                                                   \
+    I64_FIELDS(X)                                                                                         \
+    INT_FIELDS(I)                                                                                         \
+    S("currency", F_CURRENCY) S("sat_a", F_SAT_A) S("sat_b", F_SAT_B) S("sb", F_SB) S("tier", F_TIER)     \
+    S("level", F_LEVEL) S("birthday", F_BIRTHDAY) S("date", F_DATE) S("followup", F_FOLLOWUP)             \
+    S("complaint_followup", F_COMPLAINT_FOLLOWUP) S("referred_by", F_REFERRED_BY) S("tags", F_TAGS)      \
+    S("consent", F_CONSENT) S("segments", F_SEGMENTS) S("v", F_VERSION) S("ep", F_EPOCH)                  \
+    S("satisfaction", F_DERIVED) S("mean_interval_ms", F_DERIVED) S("nps", F_DERIVED)
+
+enum {
+    F_I64, F_INT, F_STAGE, F_CURRENCY, F_SAT_A, F_SAT_B, F_SB, F_TIER, F_LEVEL, F_BIRTHDAY, F_DATE, F_FOLLOWUP,
+    F_COMPLAINT_FOLLOWUP, F_REFERRED_BY, F_TAGS, F_CONSENT, F_SEGMENTS, F_VERSION, F_EPOCH, F_DERIVED,
+};
+
+typedef struct {
+    const char *name;
+    uint8_t len, kind;
+    uint16_t off; /* of the member, for F_I64 and F_INT */
+} field_t;
+
+_Static_assert(sizeof(tf_customer_t) <= UINT16_MAX, "field_t.off holds every member's offset");
+
+#define S(name, kind) {name, sizeof(name) - 1, kind, 0},
+#define X(name, member) {name, sizeof(name) - 1, F_I64, offsetof(tf_customer_t, member)},
+#define I(name, member) {name, sizeof(name) - 1, F_INT, offsetof(tf_customer_t, member)},
+static const field_t named_fields[] = {NAMED_FIELDS(S, X, I)};
+#undef S
+#undef X
+#undef I
+#define NNAMED (sizeof(named_fields) / sizeof(named_fields[0]))
+
+/* A byte hashed from a name's length, first and last byte, one per named_fields
+ * entry: a name is found by a memchr over them and a compare or two, rather than
+ * by comparing it with each name in turn (a hash holding a long value comes back
+ * from Redis in any order, so no order helps). */
+#define NAME_HASH(len, first, last)                                                            \
+    ((uint8_t)(((uint32_t)(len) | (uint32_t)(unsigned char)(first) << 8 |                     \
+                (uint32_t)(unsigned char)(last) << 16) * UINT32_C(0x27d4eb2f) >> 24))
+#define S(name, kind) NAME_HASH(sizeof(name) - 1, (name)[0], (name)[sizeof(name) - 2]),
+#define X(name, member) S(name, 0)
+static const uint8_t named_hashes[NNAMED] = {NAMED_FIELDS(S, X, X)};
+#undef S
+#undef X
+
+static const field_t *named_field(const char *f, size_t fl)
 {
-    tf_customer_t *c = &doc->customer;
-    char name[32];
-    if (field_is(f, fl, "stage")) {
-        if (copy_text(name, sizeof(name), v, vl) || tf_stage_parse(name, &c->stage) != TF_OK)
-            return -1;
-    } else if (field_is(f, fl, "currency")) {
-        copy_text(c->currency, sizeof(c->currency), v, vl);
-    } else if (field_is(f, fl, "sat_a")) {
-        c->sat_expectation_sum = to_double(v, vl);
-    } else if (field_is(f, fl, "sat_b")) {
-        c->sat_perception_sum = to_double(v, vl);
-    } else if (field_is(f, fl, "sb")) {
-        decode_spend_buckets(c, v, vl);
-    } else if (field_is(f, fl, "tier")) {
-        tf_tier t;
-        if (!copy_text(name, sizeof(name), v, vl) && tf_tier_parse(name, &t) == TF_OK)
-            c->tier = t;
-    } else if (field_is(f, fl, "level")) {
-        copy_text(c->level, sizeof(c->level), v, vl);
-    } else if (field_is(f, fl, "birthday")) {
-        int *parts[2] = {&c->birth_month, &c->birth_day};
-        decode_date(v, vl, parts, 2);
-    } else if (field_is(f, fl, "date")) {
-        int *parts[3] = {&c->date_year, &c->date_month, &c->date_day};
-        decode_date(v, vl, parts, 3);
-    } else if (field_is(f, fl, "followup")) {
-        decode_due_ref(&c->followup_due_ms, c->followup_order, sizeof(c->followup_order), v, vl);
-    } else if (field_is(f, fl, "segments")) {
-        decode_segments(c, v, vl);
-    } else if (field_is(f, fl, "referred_by")) {
-        copy_text(c->referred_by, sizeof(c->referred_by), v, vl);
-    } else if (field_is(f, fl, "tags")) {
-        c->ntags = 0;
-        memset(c->tags, 0, sizeof(c->tags));
-        decode_tags(c, v, vl);
-    } else if (field_is(f, fl, "consent")) {
-        decode_consent(c, v, vl);
-    } else if (field_is(f, fl, "v")) {
-        doc->version = to_i64(v, vl);
-    } else if (field_is(f, fl, "ep")) {
-        doc->epoch = to_i64(v, vl);
-    } else {
-        return 0;
+    if (fl == 0 || fl > 255)
+        return NULL;
+    uint8_t h = NAME_HASH(fl, f[0], f[fl - 1]);
+    for (const uint8_t *p = named_hashes, *end = p + NNAMED; (p = memchr(p, h, (size_t)(end - p))); p++) {
+        const field_t *d = &named_fields[p - named_hashes];
+        if (d->len == fl && memcmp(d->name, f, fl) == 0)
+            return d;
     }
-    return 1;
+    return NULL;
 }
 
 int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t *flens,
@@ -745,6 +912,7 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
         const char *f = fields[i], *v = values[i];
         size_t fl = flens[i], vl = vlens[i];
         if (fl > 2 && f[1] == ':') {
+            int k;
             if (f[0] == 'o') {
                 char tp[TF_STORE_TP_MAX];
                 /* Found by fuzzing: a name with a NUL byte is no partition, and read
@@ -755,13 +923,11 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
                 if (fl == 3 && f[2] >= '0' && f[2] < '0' + TF_STAGE_HISTORY)
                     decode_history(c, (size_t)(f[2] - '0'), v, vl);
             } else if (f[0] == 'n') {
-                tf_event_kind k;
-                if (tf_event_kind_parse(f + 2, fl - 2, &k) == TF_OK)
+                if ((k = find_name(kind_fields, TF_KIND__COUNT, f, fl)) >= 0)
                     c->counts[k] = to_i64(v, vl);
             } else if (f[0] == 't') {
-                for (int t = 0; t < TF_TIMER__COUNT; t++)
-                    if (field_is(f + 2, fl - 2, timer_name(t)))
-                        c->due[t] = to_i64(v, vl);
+                if ((k = find_name(timer_fields, TF_TIMER__COUNT, f, fl)) >= 0)
+                    c->due[k] = to_i64(v, vl);
             }
             continue;
         }
@@ -774,26 +940,81 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
                 cp_valid &= ~(1u << slot);
             continue;
         }
-        if (field_is(f, fl, "complaint_followup")) {
-            decode_complaint_followups(cp_followup, &legacy_due, legacy_id, sizeof(legacy_id), v, vl);
-            continue;
+        const field_t *d = named_field(f, fl);
+        char name[32];
+        if (!d)
+            continue; /* unknown (forward compatibility) */
+        switch (d->kind) {
+        case F_I64:
+            *(int64_t *)((char *)c + d->off) = to_i64(v, vl);
+            break;
+        case F_INT:
+            *(int *)((char *)c + d->off) = to_int(v, vl);
+            break;
+        case F_STAGE:
+            if (copy_text(name, sizeof(name), v, vl) || tf_stage_parse(name, &c->stage) != TF_OK)
+                return TF_EINVAL;
+            break;
+        case F_CURRENCY:
+            copy_text(c->currency, sizeof(c->currency), v, vl);
+            break;
+        case F_SAT_A:
+            c->sat_expectation_sum = to_double(v, vl);
+            break;
+        case F_SAT_B:
+            c->sat_perception_sum = to_double(v, vl);
+            break;
+        case F_SB:
+            decode_spend_buckets(c, v, vl);
+            break;
+        case F_TIER: {
+            tf_tier t;
+            if (!copy_text(name, sizeof(name), v, vl) && tf_tier_parse(name, &t) == TF_OK)
+                c->tier = t;
+            break;
         }
-#define X(name, member)                 \
-    if (field_is(f, fl, name)) {        \
-        c->member = to_i64(v, vl);      \
-        continue;                       \
-    }
-        I64_FIELDS(X)
-#undef X
-#define X(name, member)                 \
-    if (field_is(f, fl, name)) {        \
-        c->member = to_int(v, vl);      \
-        continue;                       \
-    }
-        INT_FIELDS(X)
-#undef X
-        if (decode_special(doc, f, fl, v, vl) < 0)
-            return TF_EINVAL;
+        case F_LEVEL:
+            copy_text(c->level, sizeof(c->level), v, vl);
+            break;
+        case F_BIRTHDAY: {
+            int *parts[2] = {&c->birth_month, &c->birth_day};
+            decode_date(v, vl, parts, 2);
+            break;
+        }
+        case F_DATE: {
+            int *parts[3] = {&c->date_year, &c->date_month, &c->date_day};
+            decode_date(v, vl, parts, 3);
+            break;
+        }
+        case F_FOLLOWUP:
+            decode_due_ref(&c->followup_due_ms, c->followup_order, sizeof(c->followup_order), v, vl);
+            break;
+        case F_COMPLAINT_FOLLOWUP:
+            decode_complaint_followups(cp_followup, &legacy_due, legacy_id, sizeof(legacy_id), v, vl);
+            break;
+        case F_SEGMENTS:
+            decode_segments(c, v, vl);
+            break;
+        case F_REFERRED_BY:
+            copy_text(c->referred_by, sizeof(c->referred_by), v, vl);
+            break;
+        case F_TAGS:
+            c->ntags = 0;
+            memset(c->tags, 0, sizeof(c->tags));
+            decode_tags(c, v, vl);
+            break;
+        case F_CONSENT:
+            decode_consent(c, v, vl);
+            break;
+        case F_VERSION:
+            doc->version = to_i64(v, vl);
+            break;
+        case F_EPOCH:
+            doc->epoch = to_i64(v, vl);
+            break;
+        case F_DERIVED: /* for readers of the hash only */
+            break;
+        }
     }
     for (size_t slot = 0; slot < TF_MAX_COMPLAINTS; slot++) {
         if (cp_valid & (1u << slot)) {

@@ -932,6 +932,206 @@ static void test_unterminated_string_bounded(void **state)
     assert_int_equal(strlen(value_of(&fs, "referred_by")), sizeof doc.customer.referred_by);
 }
 
+/* Numbers are written as "%lld" writes them (dates as "%02d"/"%04d": zeros after
+ * the sign) at every width and both ends of the range, and read back exactly. */
+static void test_numbers_as_printf(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc, back;
+    static tf_store_fields fs;
+    static pairs p;
+    int64_t vals[6 * 19 + 4];
+    size_t nv = 0;
+    int64_t p10 = 1;
+    for (int k = 0; k < 19; k++) {
+        int64_t near[6] = {p10 - 1, p10, p10 + 1, -p10 + 1, -p10, -p10 - 1};
+        for (int j = 0; j < 6; j++)
+            vals[nv++] = near[j];
+        if (k < 18)
+            p10 *= 10;
+    }
+    vals[nv++] = INT64_MAX;
+    vals[nv++] = INT64_MIN;
+    vals[nv++] = INT64_MAX - 1;
+    vals[nv++] = INT64_MIN + 1;
+    for (size_t i = 0; i < nv; i++) {
+        char want[32], sb[32 * (TF_SPEND_BUCKETS + 1)];
+        memset(&doc, 0, sizeof doc);
+        doc.customer.stage = TF_STAGE_GROWTH;
+        doc.customer.spend = vals[i];
+        doc.customer.counts[TF_KIND_CALL] = vals[i];
+        doc.customer.due[TF_TIMER_SLA] = vals[i];
+        doc.customer.spend_base = vals[i];
+        doc.customer.spend_buckets[TF_SPEND_BUCKETS - 1] = vals[i];
+        encode_ok(&doc, &fs);
+        snprintf(want, sizeof want, "%lld", (long long)vals[i]);
+        assert_string_equal(value_of(&fs, "spend"), want);
+        assert_string_equal(value_of(&fs, "n:call"), want);
+        assert_string_equal(value_of(&fs, "t:sla"), want);
+        size_t at = (size_t)snprintf(sb, sizeof sb, "%lld:", (long long)vals[i]);
+        for (int b = 0; b < TF_SPEND_BUCKETS; b++)
+            at += (size_t)snprintf(sb + at, sizeof sb - at, b ? ",%lld" : "%lld",
+                                   (long long)doc.customer.spend_buckets[b]);
+        assert_string_equal(value_of(&fs, "sb"), sb);
+        from_fields(&p, &fs);
+        assert_int_equal(decode(&back, &p), TF_OK);
+        assert_memory_equal(&back.customer, &doc.customer, sizeof doc.customer);
+    }
+    static const int ints[] = {-2147483647 - 1, -100000, -1000, -100, -10, -9, -1, 0, 1, 9, 10, 99, 100, 12345,
+                               2147483647};
+    size_t ni = sizeof ints / sizeof ints[0];
+    for (size_t i = 0; i < ni; i++) {
+        char want[64];
+        memset(&doc, 0, sizeof doc);
+        doc.customer.stage = TF_STAGE_GROWTH;
+        doc.customer.birth_month = ints[i];
+        doc.customer.birth_day = ints[(i + 3) % ni];
+        doc.customer.date_year = ints[(i + 5) % ni];
+        doc.customer.date_month = ints[(i + 7) % ni];
+        doc.customer.date_day = ints[i];
+        doc.customer.complaint[0].level = ints[i];
+        doc.customer.ncomplaints = 1;
+        encode_ok(&doc, &fs);
+        snprintf(want, sizeof want, "%02d-%02d", doc.customer.birth_month, doc.customer.birth_day);
+        assert_string_equal(value_of(&fs, "birthday"), want);
+        snprintf(want, sizeof want, "%04d-%02d-%02d", doc.customer.date_year, doc.customer.date_month,
+                 doc.customer.date_day);
+        assert_string_equal(value_of(&fs, "date"), want);
+        snprintf(want, sizeof want, "open|%d|none|none|0|0|", ints[i]);
+        assert_string_equal(value_of(&fs, "cp:0"), want);
+    }
+}
+
+/* The n: and t: fields carry the contract's names of the kinds and timers (the
+ * decoder matches them against the encoder's own table). */
+static void test_kind_and_timer_field_names(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc, back;
+    static tf_store_fields fs;
+    static pairs p;
+    char name[64];
+    memset(&doc, 0, sizeof doc);
+    doc.customer.stage = TF_STAGE_PROSPECT;
+    for (int k = 0; k < TF_KIND__COUNT; k++)
+        doc.customer.counts[k] = 1000 + k;
+    for (int t = 0; t < TF_TIMER__COUNT; t++)
+        doc.customer.due[t] = T0 + t;
+    encode_ok(&doc, &fs);
+    for (int k = 0; k < TF_KIND__COUNT; k++) {
+        snprintf(name, sizeof name, "n:%s", tf_event_kind_name((tf_event_kind)k));
+        assert_non_null(value_of(&fs, name));
+        assert_int_equal(atoll(value_of(&fs, name)), 1000 + k);
+    }
+    for (int t = 0; t < TF_TIMER__COUNT; t++) {
+        snprintf(name, sizeof name, "t:%s", tf_timer_name((tf_timer)t));
+        assert_non_null(value_of(&fs, name));
+        assert_int_equal(atoll(value_of(&fs, name)), T0 + t);
+    }
+    from_fields(&p, &fs);
+    assert_int_equal(decode(&back, &p), TF_OK);
+    assert_memory_equal(back.customer.counts, doc.customer.counts, sizeof doc.customer.counts);
+    assert_memory_equal(back.customer.due, doc.customer.due, sizeof doc.customer.due);
+}
+
+/* Numbers read as tf_parse_i64 reads them whatever their length: leading zeros,
+ * both ends of the range; one past them, a sign alone or a '+' is malformed (0). */
+static void test_numbers_read_exactly(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    static pairs p;
+    memset(&p, 0, sizeof p);
+    add(&p, "stage", "growth");
+    add(&p, "spend", "0000000000000000000000000042");
+    add(&p, "margin", "-9223372036854775808");
+    add(&p, "refunded", "9223372036854775807");
+    add(&p, "clock", "999999999999999999");
+    add(&p, "first_seen", "-999999999999999999");
+    add(&p, "last_seen", "-0001");
+    add(&p, "points", "9223372036854775808");
+    add(&p, "risk", "-9223372036854775809");
+    add(&p, "purchases", "+5");
+    add(&p, "complaints", "-");
+    add(&p, "care_actions", "12a");
+    add(&p, "referrals", " 7");
+    add(&p, "warned", "-2147483648");
+    add(&p, "welcomed", "2147483648");
+    add(&p, "n:call", "-0");
+    add(&p, "t:sla", "00000000000000000000000000000000000000001");
+    assert_int_equal(decode(&doc, &p), TF_OK);
+    tf_customer_t *c = &doc.customer;
+    assert_int_equal(c->spend, 42);
+    assert_true(c->margin == INT64_MIN);
+    assert_true(c->refunded == INT64_MAX);
+    assert_int_equal(c->clock_ms, INT64_C(999999999999999999));
+    assert_int_equal(c->first_seen_ms, INT64_C(-999999999999999999));
+    assert_int_equal(c->last_seen_ms, -1);
+    assert_int_equal(c->points, 0);
+    assert_int_equal(c->risk, 0);
+    assert_int_equal(c->purchases, 0);
+    assert_int_equal(c->complaints, 0);
+    assert_int_equal(c->care_actions, 0);
+    assert_int_equal(c->referrals, 0);
+    assert_int_equal(c->warned, -2147483647 - 1);
+    assert_int_equal(c->welcomed, 0);
+    assert_int_equal(c->counts[TF_KIND_CALL], 0);
+    assert_int_equal(c->due[TF_TIMER_SLA], 1);
+}
+
+/* A history entry splits on runs of '|' (empty parts are skipped), ends at a NUL,
+ * ignores what follows its rule and has a long rule cut. */
+static void test_history_entry_splitting(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    static const char with_nul[] = "3|growth|mat\0ure|r";
+    const char *f[5] = {"stage", "h:0", "h:1", "h:2", "h:3"};
+    const char *v[5] = {"growth", "|1767225600000||prospect|growth|first_purchase|extra|more",
+                        "2|growth|mature|a_rule_name_longer_than_the_field", with_nul, "4|growth||mature|r"};
+    size_t fl[5] = {5, 3, 3, 3, 3};
+    size_t vl[5] = {6, strlen(v[1]), strlen(v[2]), sizeof with_nul - 1, strlen(v[4])};
+    assert_int_equal(tf_store_decode(&doc, f, fl, v, vl, 5), TF_OK);
+    tf_customer_t *c = &doc.customer;
+    assert_int_equal(c->nhistory, 4);
+    assert_int_equal(c->history[0].at_ms, INT64_C(1767225600000));
+    assert_int_equal(c->history[0].from, TF_STAGE_PROSPECT);
+    assert_int_equal(c->history[0].to, TF_STAGE_GROWTH);
+    assert_string_equal(c->history[0].rule, "first_purchase");
+    assert_int_equal(c->history[1].to, TF_STAGE_MATURE);
+    assert_string_equal(c->history[1].rule, "a_rule_name_longer_than");
+    assert_int_equal(c->history[2].at_ms, 0); /* "3|growth|mat": no rule */
+    assert_int_equal(c->history[3].at_ms, 4);
+    assert_string_equal(c->history[3].rule, "r");
+}
+
+/* The sparse encoding leaves out a number at 0 or -1 and text at "", "0", "-1" or
+ * "-1.00", but always writes the stage. */
+static void test_sparse_defaults(void **state)
+{
+    (void)state;
+    static tf_store_doc_t doc;
+    static tf_store_fields fs;
+    memset(&doc, 0, sizeof doc);
+    doc.customer.stage = TF_STAGE_NONE;
+    doc.customer.spend = -1;
+    doc.customer.margin = -2;
+    doc.customer.points = 1;
+    strcpy(doc.customer.level, "0");
+    strcpy(doc.customer.referred_by, "-1");
+    memcpy(doc.customer.currency, "-1.", 4);
+    assert_int_equal(tf_store_encode(&doc, &fs), TF_OK);
+    assert_string_equal(value_of(&fs, "stage"), "none");
+    assert_null(value_of(&fs, "spend"));
+    assert_string_equal(value_of(&fs, "margin"), "-2");
+    assert_string_equal(value_of(&fs, "points"), "1");
+    assert_null(value_of(&fs, "level"));
+    assert_null(value_of(&fs, "referred_by"));
+    assert_string_equal(value_of(&fs, "currency"), "-1.");
+    assert_null(value_of(&fs, "mean_interval_ms"));
+    assert_null(value_of(&fs, "n:call"));
+}
+
 /* ---- redis:// URLs ---- */
 
 static void test_url_host_only(void **state)
@@ -1261,6 +1461,11 @@ int main(void)
         cmocka_unit_test(test_url_list_needs_cluster_scheme),
         cmocka_unit_test(test_watermark_name_with_nul_is_ignored),
         cmocka_unit_test(test_history_entry_is_kept_whole_or_not),
+        cmocka_unit_test(test_numbers_as_printf),
+        cmocka_unit_test(test_kind_and_timer_field_names),
+        cmocka_unit_test(test_numbers_read_exactly),
+        cmocka_unit_test(test_history_entry_splitting),
+        cmocka_unit_test(test_sparse_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
