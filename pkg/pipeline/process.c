@@ -856,22 +856,22 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     update_indexes(p, b, gr);
     gr->sent_us = tf_time_mono_us();
     const char *customer = b->recs[gr->first].ev.subject;
-    /* The next batch may start from this state before it is acknowledged: it
-     * commits only once this batch has settled, and what becomes of this commit
-     * (refused, stale) reaches it (see reload_group). */
-    gr->after.exists = 1; /* once committed */
-    gr->after.version = (gr->before.exists ? gr->before.version : 0) + 1;
-    gr->after.epoch = b->epoch;
-    if (tf_cache_put(p->cache, customer, &gr->after) != TF_OK)
-        TF_WARN(MOD, "cannot keep customer %s in the cache: it is loaded next time", customer);
     /* A referral of it in this batch is one the records account for (see
      * note_referrals): the link it wrote does not make the commit stale. */
     int rc = tf_store_commit(p->store, customer, &gr->before, &gr->after, !gr->referred_by[0], b->epoch,
                              tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
-    if (rc)
+    if (rc) {
+        tf_cache_drop(p->cache, customer);
         b->failed = 1;
-    else
-        b->outstanding++;
+        return;
+    }
+    b->outstanding++;
+    /* The next batch may start from this state before it is acknowledged: it
+     * commits the customer only once this batch has settled, and what becomes of
+     * this commit (refused, stale) reaches it (see reload_group). */
+    int64_t version = (gr->before.exists ? gr->before.version : 0) + 1;
+    if (tf_cache_put_fields(p->cache, customer, tf_store_committed_fields(p->store), version, b->epoch) != TF_OK)
+        TF_WARN(MOD, "cannot keep customer %s in the cache: it is loaded next time", customer);
 }
 
 static void on_committed(tf_store_t *st, int status, int64_t version, void *opaque)

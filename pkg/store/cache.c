@@ -166,16 +166,27 @@ int tf_cache_get(tf_cache_t *c, const char *customer, tf_store_doc_t *doc)
 
 int tf_cache_put(tf_cache_t *c, const char *customer, const tf_store_doc_t *doc)
 {
+    if (!doc->exists || c->st.max_bytes == 0) {
+        tf_cache_drop(c, customer);
+        return TF_OK;
+    }
+    if (tf_store_encode(doc, &c->enc) != TF_OK) {
+        tf_cache_drop(c, customer);
+        return TF_EINVAL;
+    }
+    return tf_cache_put_fields(c, customer, &c->enc, doc->version, doc->epoch);
+}
+
+int tf_cache_put_fields(tf_cache_t *c, const char *customer, const tf_store_fields *enc, int64_t version,
+                        int64_t epoch)
+{
     size_t len = strlen(customer);
     uint64_t h = tf_hash64(customer, len, SEED);
     entry_t **pp = find_slot(c, customer, len, h);
     if (*pp)
         remove_at(c, pp);
-    if (!doc->exists || c->st.max_bytes == 0)
+    if (c->st.max_bytes == 0 || enc->n == 0)
         return TF_OK;
-    tf_store_fields *enc = &c->enc;
-    if (tf_store_encode(doc, enc) != TF_OK)
-        return TF_EINVAL;
     size_t need = len + 1;
     for (size_t i = 0; i < enc->n; i++)
         need += strlen(enc->field[i]) + 1 + enc->vlen[i] + 1;
@@ -183,8 +194,8 @@ int tf_cache_put(tf_cache_t *c, const char *customer, const tf_store_doc_t *doc)
     if (!e)
         return TF_ENOMEM;
     e->hash = h;
-    e->version = doc->version;
-    e->epoch = doc->epoch;
+    e->version = version;
+    e->epoch = epoch;
     e->size = sizeof(*e) + need + ALLOC_OVERHEAD;
     e->id_len = (uint32_t)len;
     e->npairs = (uint32_t)enc->n;

@@ -35,6 +35,9 @@ int tf_cache_get(tf_cache_t *c, const char *customer, tf_store_doc_t *doc);
  * epoch. Returns 0, or TF_EINVAL when it does not encode, TF_ENOMEM: the customer
  * then has no entry. */
 int tf_cache_put(tf_cache_t *c, const char *customer, const tf_store_doc_t *doc);
+/* The same from the document's encoding (tf_store_encode), already made. */
+int tf_cache_put_fields(tf_cache_t *c, const char *customer, const tf_store_fields *enc, int64_t version,
+                        int64_t epoch);
 void tf_cache_drop(tf_cache_t *c, const char *customer);
 void tf_cache_clear(tf_cache_t *c);
 tf_cache_stats tf_cache_get_stats(const tf_cache_t *c);

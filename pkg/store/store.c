@@ -430,7 +430,8 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
          * goes on from the last match, so it is about one comparison a field. */
         for (size_t k = 0; k < fb->n; k++) {
             size_t j = (cursor + k) % fb->n;
-            if (strcmp(fb->field[j], fa->field[i]) == 0) {
+            /* Most names are the codec's own constants: same pointer, same name. */
+            if (fb->field[j] == fa->field[i] || strcmp(fb->field[j], fa->field[i]) == 0) {
                 same = fb->vlen[j] == fa->vlen[i] && memcmp(fb->value[j], fa->value[i], fa->vlen[i]) == 0;
                 cursor = j + 1;
                 break;
@@ -450,7 +451,7 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         int present = 0;
         for (size_t k = 0; k < fa->n && !present; k++) {
             size_t i = (cursor + k) % fa->n;
-            if ((present = strcmp(fa->field[i], fb->field[j]) == 0))
+            if ((present = fa->field[i] == fb->field[j] || strcmp(fa->field[i], fb->field[j]) == 0))
                 cursor = i + 1;
         }
         if (present)
@@ -477,6 +478,8 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         cmd_put(st, c);
     return rc;
 }
+
+const tf_store_fields *tf_store_committed_fields(const tf_store_t *st) { return &st->enc_after; }
 
 /* ---- small commands ---- */
 

@@ -257,6 +257,9 @@ typedef struct {
 /* Encodes doc into out. Returns 0, or TF_EINVAL when a value did not fit (only a
  * corrupt document can do that: out is then incomplete and must not be written). */
 int tf_store_encode(const tf_store_doc_t *doc, tf_store_fields *out);
+/* The encoding (tf_store_encode) of the after document of the last
+ * tf_store_commit that returned 0; valid until the next commit. */
+const tf_store_fields *tf_store_committed_fields(const tf_store_t *st);
 /* Like tf_store_encode, but tf_store_encode leaves fields at their default ("", 0,
  * -1 for the derived figures) out, as the hash does; this one writes every field. */
 int tf_store_encode_full(const tf_store_doc_t *doc, tf_store_fields *out);
