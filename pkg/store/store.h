@@ -20,8 +20,11 @@
  *
  * A commit is one Lua script per customer per batch: it refuses to write when the
  * state carries a newer ownership epoch than the writer's (the writer lost the
- * partition), then writes the changed fields, the per-partition offset watermark,
- * the dedup ids and the outbox atomically.
+ * partition), writes nothing when the state is not the one the writer started from
+ * (version and epoch of the last write, an id already seen, a referral linked
+ * since), then writes the changed fields, the per-partition offset watermark, the
+ * dedup ids and the outbox atomically. The state hash's "ix" field is when the ids
+ * key expires (the commit renews it only when it would end within a window).
  *
  * The connections are link.c's (one per primary of a cluster, redirects followed,
  * see link.h). hiredis 0.14 has no timeouts, so the link arms its own: a command or
