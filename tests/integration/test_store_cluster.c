@@ -836,7 +836,9 @@ static void wait_counts_replicas(void **state)
     assert_true(run_until(c, &r.done, 1, 5000));
     assert_int_equal(r.status, TF_OK);
 
-    /* Every replica stopped for a second, then a write its primary must wait for. */
+    /* Every replica stopped for a second, then a write its primary must wait for
+     * (from the state loaded now: a commit checks the state it started from). */
+    load(c, "w-0", "e-1", 1, 1, 1);
     topo_read();
     int asleep = 0;
     for (size_t i = 0; i < topo.n; i++) {
