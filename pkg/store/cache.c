@@ -1,6 +1,8 @@
 /* The owner-local cache of committed customers (see cache.h): a chained hash
  * table of entries on one least-recently-used list. An entry holds the customer id
- * and its encoded fields packed as "field\0value\0..." in one allocation. */
+ * and its encoded fields packed in one allocation, each name and value as a
+ * two-byte length, the bytes and a NUL (an encoding is at most
+ * TF_STORE_ARENA_SIZE bytes). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,7 @@ typedef struct entry {
     uint64_t hash;
     int64_t version, epoch;
     size_t size;                   /* what it counts for against max_bytes */
+    size_t cap;                    /* bytes of data allocated */
     uint32_t id_len, npairs;
     char data[];                   /* id\0 then the pairs */
 } entry_t;
@@ -142,14 +145,14 @@ int tf_cache_get(tf_cache_t *c, const char *customer, tf_store_doc_t *doc)
     }
     const char *f[TF_STORE_MAX_FIELDS], *v[TF_STORE_MAX_FIELDS];
     size_t fl[TF_STORE_MAX_FIELDS], vl[TF_STORE_MAX_FIELDS];
-    const char *at = e->data + e->id_len + 1;
+    const unsigned char *at = (const unsigned char *)e->data + e->id_len + 1;
     for (uint32_t i = 0; i < e->npairs; i++) {
-        f[i] = at;
-        fl[i] = strlen(at);
-        at += fl[i] + 1;
-        v[i] = at;
-        vl[i] = strlen(at);
-        at += vl[i] + 1;
+        fl[i] = (size_t)at[0] | (size_t)at[1] << 8;
+        f[i] = (const char *)at + 2;
+        at += 2 + fl[i] + 1;
+        vl[i] = (size_t)at[0] | (size_t)at[1] << 8;
+        v[i] = (const char *)at + 2;
+        at += 2 + vl[i] + 1;
     }
     if (tf_store_decode(doc, f, fl, v, vl, e->npairs) != TF_OK || !doc->exists) {
         remove_at(c, pp);
@@ -183,32 +186,51 @@ int tf_cache_put_fields(tf_cache_t *c, const char *customer, const tf_store_fiel
     size_t len = strlen(customer);
     uint64_t h = tf_hash64(customer, len, SEED);
     entry_t **pp = find_slot(c, customer, len, h);
-    if (*pp)
-        remove_at(c, pp);
-    if (c->st.max_bytes == 0 || enc->n == 0)
-        return TF_OK;
+    size_t flen[TF_STORE_MAX_FIELDS];
     size_t need = len + 1;
-    for (size_t i = 0; i < enc->n; i++)
-        need += strlen(enc->field[i]) + 1 + enc->vlen[i] + 1;
-    entry_t *e = malloc(sizeof(*e) + need);
-    if (!e)
-        return TF_ENOMEM;
+    for (size_t i = 0; i < enc->n; i++) {
+        flen[i] = strlen(enc->field[i]);
+        if (flen[i] > 0xffff || enc->vlen[i] > 0xffff)
+            return TF_EINVAL;
+        need += 2 + flen[i] + 1 + 2 + enc->vlen[i] + 1;
+    }
+    if (c->st.max_bytes == 0 || enc->n == 0) {
+        if (*pp)
+            remove_at(c, pp);
+        return TF_OK;
+    }
+    /* The customer's own entry is reused when it is large enough: most commits
+     * replace one. */
+    entry_t *e = *pp;
+    if (e && e->cap >= need) {
+        *pp = e->chain;
+        use_unlink(c, e);
+        c->st.entries--;
+        c->st.bytes -= e->size;
+    } else {
+        if (e)
+            remove_at(c, pp);
+        if (!(e = malloc(sizeof(*e) + need)))
+            return TF_ENOMEM;
+        e->cap = need;
+    }
     e->hash = h;
     e->version = version;
     e->epoch = epoch;
-    e->size = sizeof(*e) + need + ALLOC_OVERHEAD;
+    e->size = sizeof(*e) + e->cap + ALLOC_OVERHEAD;
     e->id_len = (uint32_t)len;
     e->npairs = (uint32_t)enc->n;
-    char *at = e->data;
+    unsigned char *at = (unsigned char *)e->data;
     memcpy(at, customer, len + 1);
     at += len + 1;
     for (size_t i = 0; i < enc->n; i++) {
-        size_t fl = strlen(enc->field[i]);
-        memcpy(at, enc->field[i], fl + 1);
-        at += fl + 1;
-        memcpy(at, enc->value[i], enc->vlen[i]);
-        at[enc->vlen[i]] = '\0';
-        at += enc->vlen[i] + 1;
+        at[0] = (unsigned char)(flen[i] & 0xff), at[1] = (unsigned char)(flen[i] >> 8);
+        memcpy(at + 2, enc->field[i], flen[i] + 1);
+        at += 2 + flen[i] + 1;
+        at[0] = (unsigned char)(enc->vlen[i] & 0xff), at[1] = (unsigned char)(enc->vlen[i] >> 8);
+        memcpy(at + 2, enc->value[i], enc->vlen[i]);
+        at[2 + enc->vlen[i]] = '\0';
+        at += 2 + enc->vlen[i] + 1;
     }
     entry_t **head = &c->buckets[h & (c->nbuckets - 1)];
     e->chain = *head;

@@ -93,6 +93,29 @@ static void put_replaces_and_drop_forgets(void **state)
     tf_cache_free(c);
 }
 
+/* A customer's entry is rewritten in place or reallocated as its state grows and
+ * shrinks; what comes back is always the last one put. */
+static void an_entry_grows_and_shrinks(void **state)
+{
+    (void)state;
+    tf_cache_t *c = tf_cache_new(1 << 20);
+    static tf_store_doc_t doc, want, got;
+    int64_t sizes[] = {1, 1000000000, 2, 5, 123456789012, 3};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        some_doc(&doc, sizes[i]);
+        if (i % 2)
+            snprintf(doc.customer.tags[doc.customer.ntags++], sizeof(doc.customer.tags[0]), "tag-%zu", i);
+        assert_int_equal(put(c, "erin", &doc, (int64_t)i + 1), TF_OK);
+        assert_int_equal(tf_cache_get(c, "erin", &got), 1);
+        as_stored(&doc, &want);
+        assert_memory_equal(&got.customer, &want.customer, sizeof(got.customer));
+        assert_int_equal(got.version, (int64_t)i + 1);
+        tf_cache_stats st = tf_cache_get_stats(c);
+        assert_int_equal(st.entries, 1);
+    }
+    tf_cache_free(c);
+}
+
 /* Ids that differ only past a NUL-free prefix, or by one byte, are apart. */
 static void similar_ids_are_apart(void **state)
 {
@@ -212,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(miss_put_hit_round_trips),
         cmocka_unit_test(put_replaces_and_drop_forgets),
+        cmocka_unit_test(an_entry_grows_and_shrinks),
         cmocka_unit_test(similar_ids_are_apart),
         cmocka_unit_test(a_customer_that_does_not_exist_is_not_kept),
         cmocka_unit_test(zero_bytes_keeps_nothing),
