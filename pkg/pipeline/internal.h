@@ -8,6 +8,7 @@
 #include "event/event.h"
 #include "lifecycle/lifecycle.h"
 #include "pipeline/inflight.h"
+#include "pipeline/latency.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/route.h"
 #include "store/cache.h"
@@ -178,7 +179,6 @@ typedef struct {
     char customer[TF_EVENT_SUBJECT_MAX + 1];
 } timer_job;
 
-#define LAT_BUCKETS 64
 
 struct tf_pipeline_s {
     struct event_base *base;
@@ -251,7 +251,7 @@ struct tf_pipeline_s {
     int rebuild_quiet;      /* derived events are not sent (rebuild without --emit) */
 
     tf_pipeline_stats stats;
-    uint64_t lat_hist[LAT_BUCKETS];
+    uint64_t lat_hist[TF_LATENCY_BUCKETS];
     uint64_t events_by_kind[16][TF_OUTCOME__COUNT];
     tf_histogram processing;
     tf_histogram redis_rtt;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pipeline/clock.h"
+#include "pipeline/latency.h"
 #include "pipeline/verdict.h"
 #include "pipeline/internal.h"
 
@@ -21,50 +22,24 @@ static int rec_valid(const tf_pipeline_t *p, const record_t *r)
     return s->active && !s->fenced && s->gen == r->slot_gen;
 }
 
-static int lat_bucket(int64_t ms)
-{
-    /* Buckets: 0..9 ms one each, then 10 per power of ~1.5. */
-    if (ms < 0)
-        ms = 0;
-    if (ms < 10)
-        return (int)ms;
-    int b = 10;
-    double edge = 10;
-    while (b < LAT_BUCKETS - 1 && ms >= (int64_t)(edge * 1.5)) {
-        edge *= 1.5;
-        b++;
-    }
-    return b;
-}
-
-static double lat_bucket_upper(int b)
-{
-    if (b < 10)
-        return b + 1;
-    double edge = 10;
-    for (int i = 10; i <= b; i++)
-        edge *= 1.5;
-    return edge;
-}
-
 void tf_pipeline_latency_quantiles(tf_pipeline_t *p)
 {
     uint64_t total = 0;
-    for (int i = 0; i < LAT_BUCKETS; i++)
+    for (int i = 0; i < TF_LATENCY_BUCKETS; i++)
         total += p->lat_hist[i];
     p->stats.commit_latency_count = total;
     if (!total)
         return;
     uint64_t acc = 0, want50 = (total + 1) / 2, want99 = total - total / 100;
     int got50 = 0;
-    for (int i = 0; i < LAT_BUCKETS; i++) {
+    for (int i = 0; i < TF_LATENCY_BUCKETS; i++) {
         acc += p->lat_hist[i];
         if (!got50 && acc >= want50) {
-            p->stats.commit_latency_p50_ms = lat_bucket_upper(i);
+            p->stats.commit_latency_p50_ms = tf_latency_bucket_upper(i);
             got50 = 1;
         }
         if (acc >= want99) {
-            p->stats.commit_latency_p99_ms = lat_bucket_upper(i);
+            p->stats.commit_latency_p99_ms = tf_latency_bucket_upper(i);
             break;
         }
     }
@@ -913,7 +888,7 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
             if (r->status != REC_APPLIED)
                 continue;
             if (r->timestamp_ms > 0)
-                p->lat_hist[lat_bucket(now - r->timestamp_ms)]++;
+                p->lat_hist[tf_latency_bucket(now - r->timestamp_ms)]++;
             tf_histogram_observe(&p->processing, (double)(now_us - r->taken_us) / 1e6);
         }
     }

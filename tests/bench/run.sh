@@ -21,8 +21,8 @@
 #     server during the run is counted in, and a CONFIG RESETSTAT meanwhile voids it.
 # Run 2, latency: starts touchflowd on a fresh topic, then produces at BENCH_RATE
 #   events/s for BENCH_DURATION_S seconds and reads the produce-to-Redis-commit
-#   percentiles from touchflowd's "final:" stats line (histogram buckets: exact to
-#   10 ms, then 1.5x wide, so the figures are bucket upper bounds).
+#   percentiles from touchflowd's "final:" stats line (histogram buckets one ms wide
+#   up to 100 ms, then 1.25x wide; the figures are bucket upper bounds).
 # Run 3, memory by customers (only with BENCH_MEMORY=1): for each N in
 #   BENCH_MEMORY_CUSTOMERS, preloads max(2N, 200000) events over N customers into a
 #   fresh topic and runs touchflowd until all are finished, as run 1; prints a table of
