@@ -402,13 +402,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         tf_cli_errorf("gen: not delivered: %s", rd_kafka_err2str(m->err));
 }
 
-/* Returns a producer tuned for throughput, or NULL after printing why. */
-static rd_kafka_t *producer_new(const tf_config_t *cfg, gen_state *st)
+/* Returns a producer, or NULL after printing why: tuned for throughput, or with
+ * --rate (a paced load, what a latency bench sends) sending each event at once: a
+ * record's timestamp is taken when it is produced, and 20 ms of lingering in this
+ * process would be counted as the consumer's latency. Kafka properties given in
+ * the config (kafka.producer) still override both. */
+static rd_kafka_t *producer_new(const tf_config_t *cfg, gen_state *st, int paced)
 {
     static const char *const ours[][2] = {
         {"client.id", "touchflow-gen"},
         {"enable.idempotence", "true"},
-        {"linger.ms", "20"},
         {"batch.num.messages", "10000"},
         {"queue.buffering.max.messages", "1000000"},
         /* Same key -> partition mapping as the Java clients that feed touchflow. */
@@ -419,6 +422,7 @@ static rd_kafka_t *producer_new(const tf_config_t *cfg, gen_state *st)
 
     for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
         bad |= tf_cli_kafka_set(conf, "", ours[i][0], ours[i][1]);
+    bad |= tf_cli_kafka_set(conf, "", "linger.ms", paced ? "0" : "20");
     bad |= tf_cli_kafka_passthrough(conf, cfg, RD_KAFKA_PRODUCER);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     return tf_cli_kafka_new(RD_KAFKA_PRODUCER, conf, bad, cfg, st, "gen");
@@ -659,7 +663,7 @@ int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv)
     if (o.topic) {
         if ((rc = tf_cli_config_load(opts, cfg)) != TF_CLI_OK)
             goto done;
-        if (!(rk = producer_new(cfg, &st))) {
+        if (!(rk = producer_new(cfg, &st, o.rate > 0))) {
             rc = TF_CLI_USAGE;
             goto done;
         }
