@@ -190,7 +190,11 @@ static int set_defaults(rd_kafka_conf_t *conf, const tf_config_t *cfg, char *err
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "range,roundrobin"},
-        {"queued.max.messages.kbytes", "4096"},
+        /* librdkafka 2.0 stops fetching a partition for fetch.error.backoff.ms once
+         * its prefetch is full: the prefetch must outlast that pause at full speed
+         * (16 MiB is ~45,000 events, about a second), and the pause is short. */
+        {"queued.max.messages.kbytes", "16384"},
+        {"fetch.error.backoff.ms", "100"},
         {"fetch.wait.max.ms", "50"},
         {"enable.partition.eof", "false"},
         {"statistics.interval.ms", "5000"},
