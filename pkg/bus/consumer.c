@@ -192,7 +192,7 @@ static int set_defaults(rd_kafka_conf_t *conf, const tf_config_t *cfg, char *err
         {"partition.assignment.strategy", "range,roundrobin"},
         /* librdkafka 2.0 stops fetching a partition for fetch.error.backoff.ms once
          * its prefetch is full: the prefetch must outlast that pause at full speed
-         * (16 MiB is ~45,000 events, about a second), and the pause is short. */
+         * (16 MiB is ~45,000 events, a second), and the pause is short. */
         {"queued.max.messages.kbytes", "16384"},
         {"fetch.error.backoff.ms", "100"},
         {"fetch.wait.max.ms", "50"},

@@ -176,7 +176,7 @@ static const opt options[] = {
 
     INT("processing.batch_max", batch_max, 1, 100000, 2000),
     INT("processing.max_inflight", max_inflight, 1, 1000000, 8000),
-    INT("processing.cache_mb", cache_mb, 0, 65536, 64),
+    INT("processing.cache_mb", cache_mb, 0, 65536, 48),
     INT("processing.shutdown_timeout_ms", shutdown_timeout_ms, 1, MS_MAX, 10000),
     STR("processing.source", instance_source, "/touchflow", tf_config_check_source),
     STR("processing.key_mismatch", key_mismatch, "dead_letter", tf_config_check_key_mismatch),

@@ -249,7 +249,7 @@ typedef struct {
     /* processing */
     int64_t batch_max;                          /* processing.batch_max, default 2000 */
     int64_t max_inflight;                       /* processing.max_inflight, default 8000 */
-    int64_t cache_mb;                           /* processing.cache_mb, default 64 (0: off) */
+    int64_t cache_mb;                           /* processing.cache_mb, default 48 (0: off) */
     int64_t shutdown_timeout_ms;                /* processing.shutdown_timeout_ms, default 10000 */
     char instance_source[256];                  /* processing.source, default "/touchflow" */
     char key_mismatch[16];                      /* processing.key_mismatch, "dead_letter" (default) or "apply" */
