@@ -166,18 +166,36 @@ typedef struct {
  * hash); told apart by its address. */
 static const char stage_field[] = "stage";
 
-/* A field at its default: "", "0", or -1 for the derived figures. */
-static int is_default(const char *field, const char *v, size_t len)
+/* The derived figures, whose "none" is -1; told apart by their address. */
+static const char satisfaction_field[] = "satisfaction", nps_field[] = "nps", mean_interval_field[] = "mean_interval_ms";
+
+static int is_derived(const char *field)
 {
-    if (len == 0 || (len == 1 && v[0] == '0'))
-        return field != stage_field;
-    return (len == 2 && v[0] == '-' && v[1] == '1') || (len == 5 && memcmp(v, "-1.00", 5) == 0);
+    return field == satisfaction_field || field == nps_field || field == mean_interval_field;
 }
 
-static void put_value(enc_t *e, const char *field, const char *v, size_t len, size_t mark)
+/* What a value reads back as when left out. */
+typedef enum { V_NUMBER = 0, V_TEXT } value_kind;
+
+/* A field at its default: "" for text (a name "0" or "-1" is a name); "" or "0" for
+ * a number; -1 too for the derived figures. */
+static int is_default(const char *field, const char *v, size_t len, value_kind kind)
+{
+    if (field == stage_field)
+        return 0;
+    if (len == 0)
+        return 1;
+    if (kind == V_TEXT)
+        return 0;
+    if (len == 1 && v[0] == '0')
+        return 1;
+    return is_derived(field) && ((len == 2 && v[0] == '-' && v[1] == '1') || (len == 5 && memcmp(v, "-1.00", 5) == 0));
+}
+
+static void put_value(enc_t *e, const char *field, const char *v, size_t len, size_t mark, value_kind kind)
 {
     tf_store_fields *o = e->out;
-    if (e->sparse && is_default(field, v, len)) {
+    if (e->sparse && is_default(field, v, len, kind)) {
         o->used = mark; /* give the room back */
         return;
     }
@@ -271,7 +289,7 @@ static const char *val_end(enc_t *e, val_t *v, size_t *len)
     return v->s;
 }
 
-static void put_val(enc_t *e, const char *field, val_t *v)
+static void put_val_kind(enc_t *e, const char *field, val_t *v, value_kind kind)
 {
     tf_store_fields *o = e->out;
     size_t len = 0, mark = o->used;
@@ -281,15 +299,17 @@ static void put_val(enc_t *e, const char *field, val_t *v)
     }
     const char *s = val_end(e, v, &len);
     if (s)
-        put_value(e, field, s, len, mark);
+        put_value(e, field, s, len, mark, kind);
 }
+
+static void put_val(enc_t *e, const char *field, val_t *v) { put_val_kind(e, field, v, V_NUMBER); }
 
 /* Text of at most max bytes (it may lack a NUL at max). */
 static void put_text(enc_t *e, const char *field, const char *s, size_t max)
 {
     val_t v = val_begin(e);
     cat(&v, s, strnlen(s, max));
-    put_val(e, field, &v);
+    put_val_kind(e, field, &v, V_TEXT);
 }
 
 static void put_i64(enc_t *e, const char *field, int64_t x)
@@ -297,7 +317,7 @@ static void put_i64(enc_t *e, const char *field, int64_t x)
     tf_store_fields *o = e->out;
     /* At its default, most of a document: nothing to write, but fail as writing
      * "0" or "-1" would. */
-    if (e->sparse && (x == 0 || x == -1)) {
+    if (e->sparse && (x == 0 || (x == -1 && is_derived(field)))) {
         if (!field || o->n == TF_STORE_MAX_FIELDS || sizeof(o->arena) - o->used < (x ? 3u : 2u))
             e->err = 1;
         return;
@@ -322,7 +342,7 @@ static void put_real(enc_t *e, const char *field, const char *fmt, double x)
         return;
     }
     o->used += (size_t)n + 1;
-    put_value(e, field, o->arena + mark, (size_t)n, mark);
+    put_value(e, field, o->arena + mark, (size_t)n, mark, V_NUMBER);
 }
 
 /* n strings of stride bytes each (a NUL missing at stride is fine) joined by ','
@@ -389,10 +409,10 @@ static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
     for (int k = 0; k < TF_KIND__COUNT; k++)
         put_i64(&e, kind_fields[k].s, c->counts[k]);
     if (!sparse || c->surveys_sat)
-        put_real(&e, "satisfaction", "%.2f", tf_customer_satisfaction(c));
-    put_i64(&e, "mean_interval_ms", tf_customer_mean_interval_ms(c));
+        put_real(&e, satisfaction_field, "%.2f", tf_customer_satisfaction(c));
+    put_i64(&e, mean_interval_field, tf_customer_mean_interval_ms(c));
     if (!sparse || c->nps_count)
-        put_real(&e, "nps", "%.2f", tf_customer_nps_mean(c));
+        put_real(&e, nps_field, "%.2f", tf_customer_nps_mean(c));
 
     v = val_begin(&e);
     cat_i64(&v, c->spend_base);

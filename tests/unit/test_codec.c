@@ -1122,14 +1122,31 @@ static void test_sparse_defaults(void **state)
     memcpy(doc.customer.currency, "-1.", 4);
     assert_int_equal(tf_store_encode(&doc, &fs), TF_OK);
     assert_string_equal(value_of(&fs, "stage"), "none");
-    assert_null(value_of(&fs, "spend"));
+    /* Only 0 is a number's default, -1 only a derived figure's "none", and "" the
+     * only default of a text: a spend of -1, a level "0" or a referrer "-1" left
+     * out would read back as 0 or "". */
+    assert_string_equal(value_of(&fs, "spend"), "-1");
     assert_string_equal(value_of(&fs, "margin"), "-2");
     assert_string_equal(value_of(&fs, "points"), "1");
-    assert_null(value_of(&fs, "level"));
-    assert_null(value_of(&fs, "referred_by"));
+    assert_string_equal(value_of(&fs, "level"), "0");
+    assert_string_equal(value_of(&fs, "referred_by"), "-1");
     assert_string_equal(value_of(&fs, "currency"), "-1.");
     assert_null(value_of(&fs, "mean_interval_ms"));
     assert_null(value_of(&fs, "n:call"));
+    assert_null(value_of(&fs, "tags"));
+
+    static tf_store_doc_t back;
+    const char *f[TF_STORE_MAX_FIELDS];
+    size_t fl[TF_STORE_MAX_FIELDS];
+    for (size_t i = 0; i < fs.n; i++) {
+        f[i] = fs.field[i];
+        fl[i] = strlen(fs.field[i]);
+    }
+    assert_int_equal(tf_store_decode(&back, f, fl, fs.value, fs.vlen, fs.n), TF_OK);
+    assert_int_equal(back.customer.spend, -1);
+    assert_int_equal(back.customer.margin, -2);
+    assert_string_equal(back.customer.level, "0");
+    assert_string_equal(back.customer.referred_by, "-1");
 }
 
 /* ---- redis:// URLs ---- */
