@@ -874,11 +874,10 @@ static void on_committed(tf_store_t *st, int status, int64_t version, void *opaq
         }
         gr->nout = 0;
     } else if (status != TF_OK) {
+        /* A stale commit of a batch already failing is retried with it. */
         if (status == TF_ESTATE)
             mark_refused(p, b, gr);
         b->failed = 1;
-    } else if (status == TF_ESTALE) {
-        b->failed = 1; /* the batch is retried anyway */
     } else {
         p->stats.commits++;
         int64_t now = tf_time_now_ms(), now_us = tf_time_mono_us();
