@@ -190,8 +190,11 @@ int tf_cache_put_fields(tf_cache_t *c, const char *customer, const tf_store_fiel
     size_t need = len + 1;
     for (size_t i = 0; i < enc->n; i++) {
         flen[i] = strlen(enc->field[i]);
-        if (flen[i] > 0xffff || enc->vlen[i] > 0xffff)
+        if (flen[i] > 0xffff || enc->vlen[i] > 0xffff) {
+            if (*pp)
+                remove_at(c, pp); /* the state it held is no longer the stored one */
             return TF_EINVAL;
+        }
         need += 2 + flen[i] + 1 + 2 + enc->vlen[i] + 1;
     }
     if (c->st.max_bytes == 0 || enc->n == 0) {

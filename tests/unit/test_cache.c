@@ -134,6 +134,28 @@ static void similar_ids_are_apart(void **state)
     tf_cache_free(c);
 }
 
+/* An encoding that cannot be kept (a value past 64 KiB) leaves the customer with no
+ * entry: the one it had no longer matches what the commit writes. */
+static void a_refused_put_forgets_the_old_entry(void **state)
+{
+    (void)state;
+    tf_cache_t *c = tf_cache_new(1 << 20);
+    static tf_store_doc_t doc, got;
+    static tf_store_fields enc;
+    static char big[70000];
+    some_doc(&doc, 1);
+    assert_int_equal(put(c, "frank", &doc, 1), TF_OK);
+    memset(big, 'x', sizeof(big) - 1);
+    enc.n = 1;
+    enc.field[0] = "tags";
+    enc.value[0] = big;
+    enc.vlen[0] = sizeof(big) - 1;
+    assert_int_equal(tf_cache_put_fields(c, "frank", &enc, 2, 2), TF_EINVAL);
+    assert_int_equal(tf_cache_get(c, "frank", &got), 0);
+    assert_int_equal(tf_cache_get_stats(c).entries, 0);
+    tf_cache_free(c);
+}
+
 static void a_customer_that_does_not_exist_is_not_kept(void **state)
 {
     (void)state;
@@ -237,6 +259,7 @@ int main(void)
         cmocka_unit_test(put_replaces_and_drop_forgets),
         cmocka_unit_test(an_entry_grows_and_shrinks),
         cmocka_unit_test(similar_ids_are_apart),
+        cmocka_unit_test(a_refused_put_forgets_the_old_entry),
         cmocka_unit_test(a_customer_that_does_not_exist_is_not_kept),
         cmocka_unit_test(zero_bytes_keeps_nothing),
         cmocka_unit_test(the_bound_evicts_the_least_recently_used),
