@@ -98,6 +98,11 @@ void tf_id_derive(char out[TF_ID_LEN], const char *const *parts, size_t nparts);
 int tf_utf8_valid(const char *s, size_t len);
 /* Parses a whole decimal int64 (optional leading '-'); 0 or TF_EINVAL. */
 int tf_parse_i64(const char *s, size_t len, int64_t *out);
+/* Writes v in decimal and a NUL to out (at least TF_I64_TEXT_LEN bytes); returns
+ * the length without the NUL. The counterpart of tf_parse_i64, without printf's cost
+ * on the per-event path. */
+#define TF_I64_TEXT_LEN 21
+size_t tf_i64_text(char *out, int64_t v);
 /* Bounded copy that always terminates; returns TF_EINVAL when src did not fit. */
 int tf_strlcpy(char *dst, const char *src, size_t dstsize);
 

@@ -94,6 +94,22 @@ int tf_parse_i64(const char *s, size_t len, int64_t *out)
     return TF_OK;
 }
 
+size_t tf_i64_text(char *out, int64_t v)
+{
+    char tmp[TF_I64_TEXT_LEN];
+    size_t n = 0, k = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10));
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+    return k;
+}
+
 int tf_strlcpy(char *dst, const char *src, size_t dstsize)
 {
     size_t n = strlen(src);

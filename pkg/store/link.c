@@ -177,18 +177,6 @@ static void req_put(tf_link_t *l, req_t *q)
     l->free_reqs = q;
 }
 
-static size_t u64_text(char *out, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10));
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* Appends one command in the protocol's form to the unit's buffer. */
 static int req_format(req_t *q, const tf_link_cmd *c)
 {
@@ -205,11 +193,11 @@ static int req_format(req_t *q, const tf_link_cmd *c)
     }
     char *p = q->buf + q->off[q->ncmds];
     *p++ = '*';
-    p += u64_text(p, (uint64_t)c->argc);
+    p += tf_i64_text(p, c->argc);
     *p++ = '\r', *p++ = '\n';
     for (int i = 0; i < c->argc; i++) {
         *p++ = '$';
-        p += u64_text(p, c->argvlen[i]);
+        p += tf_i64_text(p, (int64_t)c->argvlen[i]);
         *p++ = '\r', *p++ = '\n';
         memcpy(p, c->argv[i], c->argvlen[i]);
         p += c->argvlen[i];

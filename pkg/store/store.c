@@ -402,12 +402,12 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     if (!c)
         return TF_ENOMEM;
 
-    nl[0] = snprintf(nums[0], 24, "%lld", (long long)epoch);
-    nl[1] = snprintf(nums[1], 24, "%lld", (long long)now_ms);
-    nl[2] = snprintf(nums[2], 24, "%lld", (long long)(now_ms - st->dedup_window_ms));
-    nl[3] = snprintf(nums[3], 24, "%lld", (long long)st->dedup_window_ms);
-    nl[7] = snprintf(nums[7], 24, "%lld", (long long)(before->exists ? before->version : 0));
-    nl[8] = snprintf(nums[8], 24, "%lld", (long long)(before->exists ? before->epoch : 0));
+    nl[0] = (int)tf_i64_text(nums[0], epoch);
+    nl[1] = (int)tf_i64_text(nums[1], now_ms);
+    nl[2] = (int)tf_i64_text(nums[2], now_ms - st->dedup_window_ms);
+    nl[3] = (int)tf_i64_text(nums[3], st->dedup_window_ms);
+    nl[7] = (int)tf_i64_text(nums[7], before->exists ? before->version : 0);
+    nl[8] = (int)tf_i64_text(nums[8], before->exists ? before->epoch : 0);
     size_t a = 0;
     st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
     st->argv[a] = tf_link_sha(st->link, SCRIPT_COMMIT), st->argvlen[a++] = 40;
@@ -460,14 +460,14 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         st->argv[a] = "", st->argvlen[a++] = 0;
         nf++;
     }
-    nl[4] = snprintf(nums[4], 24, "%zu", nf);
+    nl[4] = (int)tf_i64_text(nums[4], (int64_t)nf);
     st->argv[nf_slot] = nums[4], st->argvlen[nf_slot] = (size_t)nl[4];
 
-    nl[5] = snprintf(nums[5], 24, "%zu", nids);
+    nl[5] = (int)tf_i64_text(nums[5], (int64_t)nids);
     st->argv[a] = nums[5], st->argvlen[a++] = (size_t)nl[5];
     for (size_t i = 0; i < nids; i++)
         st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
-    nl[6] = snprintf(nums[6], 24, "%zu", noutbox);
+    nl[6] = (int)tf_i64_text(nums[6], (int64_t)noutbox);
     st->argv[a] = nums[6], st->argvlen[a++] = (size_t)nl[6];
     for (size_t i = 0; i < noutbox; i++) {
         st->argv[a] = outbox[i].id, st->argvlen[a++] = strlen(outbox[i].id);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -245,6 +246,27 @@ static void test_parse_i64(void **state)
     assert_int_equal(v, 123);
 }
 
+/* tf_i64_text writes what printf's %lld would, and tf_parse_i64 reads it back. */
+static void test_i64_text(void **state)
+{
+    (void)state;
+    static const int64_t cases[] = { 0, 1, -1, 9, 10, -10, 99, 100, 1234567890123LL, -987654321, INT64_MAX, INT64_MIN,
+                                     INT64_MIN + 1 };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[TF_I64_TEXT_LEN + 3], want[32];
+        memset(got, 'x', sizeof got);
+        size_t n = tf_i64_text(got, cases[i]);
+        snprintf(want, sizeof want, "%lld", (long long)cases[i]);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+        assert_true(n < TF_I64_TEXT_LEN);
+        assert_int_equal(got[n + 1], 'x'); /* nothing past the NUL */
+        int64_t back = 7;
+        assert_int_equal(tf_parse_i64(got, n, &back), TF_OK);
+        assert_true(back == cases[i]);
+    }
+}
+
 static void test_strlcpy(void **state)
 {
     (void)state;
@@ -390,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_i64_text),
         cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_id_derive),
         cmocka_unit_test(test_strerror),
