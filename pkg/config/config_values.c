@@ -65,17 +65,6 @@ int tf_config_topic_check(const char *topic, char *errbuf, size_t errsize)
     "redis://[[user]:password@]host[:port][/db] " \
     "or redis+cluster://[[user]:password@]host[:port][,host[:port]...]"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..len) into out (outsize bytes). 0, or -1 on a bad escape, -2
  * when it does not fit, -3 on a decoded control byte (NUL included). */
 static int pct_decode(const char *s, size_t len, char *out, size_t outsize)
@@ -86,7 +75,7 @@ static int pct_decode(const char *s, size_t len, char *out, size_t outsize)
         if (c == '%') {
             if (len - i < 3)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = tf_hex_value(s[i + 1]), lo = tf_hex_value(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (unsigned char)(hi * 16 + lo);
@@ -179,7 +168,7 @@ static int seed_parse(const char *s, size_t len, tf_config_redis_seed *seed, con
             return fail(errbuf, errsize, "%sempty host; expected %s", what, URL_FORM);
         for (size_t i = 0; i < hlen; i++) {
             char c = s[1 + i];
-            if (hexval(c) < 0 && c != ':' && c != '.')
+            if (tf_hex_value(c) < 0 && c != ':' && c != '.')
                 return fail(errbuf, errsize, "%sinvalid IPv6 address in the host", what);
         }
         if (hlen >= sizeof seed->host)
@@ -348,7 +337,7 @@ int tf_config_listen_parse(const char *listen, char *host, size_t hostsize, int 
         if (hlen == 0)
             return fail(errbuf, errsize, "empty host; expected %s", LISTEN_FORM);
         for (size_t i = 0; i < hlen; i++)
-            if (hexval(h[i]) < 0 && h[i] != ':' && h[i] != '.')
+            if (tf_hex_value(h[i]) < 0 && h[i] != ':' && h[i] != '.')
                 return fail(errbuf, errsize, "invalid IPv6 address in the host");
     } else {
         if (hlen == 0)

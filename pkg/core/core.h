@@ -95,6 +95,12 @@ void tf_id_derive(char out[TF_ID_LEN], const char *const *parts, size_t nparts);
 
 /* ---- text ---- */
 /* 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates), else 0. */
+/* The length of the UTF-8 sequence starting at p (2-4 bytes; call it on a byte >=
+ * 0x80), or 0 when it is not a well-formed one: truncated, overlong, a surrogate
+ * or past U+10FFFF. */
+size_t tf_utf8_seq(const unsigned char *p, const unsigned char *end);
+/* The value of a hexadecimal digit (either case), or -1. */
+int tf_hex_value(int c);
 int tf_utf8_valid(const char *s, size_t len);
 /* Parses a whole decimal int64 (optional leading '-'); 0 or TF_EINVAL. */
 int tf_parse_i64(const char *s, size_t len, int64_t *out);

@@ -21,17 +21,6 @@ static int expect(scan *c, const char *lit)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* A JSON string as the encoder escapes it: \" \\ and \u00XX for control bytes. */
 static int read_str(scan *c, char *out, size_t size)
 {
@@ -51,7 +40,7 @@ static int read_str(scan *c, char *out, size_t size)
             if (e == 'u') {
                 if (c->len - c->pos < 4 || c->s[c->pos] != '0' || c->s[c->pos + 1] != '0')
                     return -1;
-                int hi = hexval(c->s[c->pos + 2]), lo = hexval(c->s[c->pos + 3]);
+                int hi = tf_hex_value(c->s[c->pos + 2]), lo = tf_hex_value(c->s[c->pos + 3]);
                 if (hi < 0 || lo < 0)
                     return -1;
                 ch = (char)(hi << 4 | lo);

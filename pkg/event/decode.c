@@ -1,10 +1,11 @@
 /* Decoding and validation of touchpoints (EVENTS.md, "Input: touchpoints").
  *
  * The checks run in the contract's order, cheapest first, so a hostile record costs
- * as little as possible: size, UTF-8, a nesting pre-scan, then the Jansson parse,
- * the CloudEvents attributes, and last the kind's data fields. Every failure writes
- * a detail that starts with the field's name ("data.amount: ..."), because the
- * detail is what an operator reads in the dead-letter header.
+ * as little as possible: size, UTF-8, nesting and JSON (one pass of the parser,
+ * json.c, settles all three for a well-formed text), the CloudEvents attributes,
+ * and last the kind's data fields. Every failure writes a detail that starts with
+ * the field's name ("data.amount: ..."), because the detail is what an operator
+ * reads in the dead-letter header.
  *
  * Data fields are described by one table per kind (field_spec rows); the few rules
  * that span fields (the survey pair) are a per-kind check function. Unknown members
@@ -15,9 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "event/event.h"
+#include "event/json.h"
 
 #define TYPE_PREFIX "touchpoint."
 #define TYPE_PREFIX_LEN (sizeof TYPE_PREFIX - 1)
@@ -122,7 +122,7 @@ static const char *echo(char buf[ECHO_MAX], const char *s, size_t len)
 }
 
 /* A detail goes into a Kafka header and a log line: it must be valid UTF-8 even when
- * snprintf cut a multi-byte character or Jansson's message quoted a partial one. */
+ * snprintf cut a multi-byte character or the parser's message quoted a partial one. */
 static void tidy_detail(char *d)
 {
     size_t n = strlen(d);
@@ -137,9 +137,9 @@ static void tidy_detail(char *d)
 /* ---- byte-level checks ---- */
 
 /* 1 when the container nesting of a JSON text exceeds max. Counts [ and { outside
- * strings; on malformed input the count is only a bound, and the parser that runs
- * next reports the real error. Runs before Jansson so deep input never reaches its
- * recursive descent. */
+ * strings; on malformed input the count is only a bound, and the parser reports
+ * the real error. Runs only on a text the parser refused: for an accepted one it
+ * would count the tree's depth, which the parser has measured. */
 static int depth_exceeds(const unsigned char *p, size_t n, int max)
 {
     int depth = 0, in_str = 0;
@@ -242,20 +242,20 @@ static void attrs_from_headers(attr a[A__COUNT], const tf_event_header *headers,
     }
 }
 
-static void attrs_from_object(attr a[A__COUNT], const json_t *root)
+static void attrs_from_object(attr a[A__COUNT], const tf_json_val *root)
 {
     for (int i = 0; i < A__COUNT; i++) {
-        const json_t *v = json_object_get(root, attr_names[i].member);
+        const tf_json_val *v = tf_json_get(root, attr_names[i].member);
         a[i].label = attr_names[i].member;
         if (v == NULL)
             continue;
-        if (!json_is_string(v)) {
+        if (!tf_json_is_string(v)) {
             a[i].state = ATTR_NOT_STRING;
             continue;
         }
         a[i].state = ATTR_STRING;
-        a[i].s = json_string_value(v);
-        a[i].len = json_string_length(v);
+        a[i].s = tf_json_string(v);
+        a[i].len = tf_json_string_len(v);
     }
 }
 
@@ -484,10 +484,10 @@ static const field_spec unsubscribe_fields[] = {
     END,
 };
 
-static tf_event_error check_unsubscribe(const decode_ctx *c, const json_t *data, tf_event_t *out);
+static tf_event_error check_unsubscribe(const decode_ctx *c, const tf_json_val *data, tf_event_t *out);
 
-typedef tf_event_error (*kind_check_fn)(const decode_ctx *c, const json_t *data, tf_event_t *out);
-static tf_event_error check_survey(const decode_ctx *c, const json_t *data, tf_event_t *out);
+typedef tf_event_error (*kind_check_fn)(const decode_ctx *c, const tf_json_val *data, tf_event_t *out);
+static tf_event_error check_survey(const decode_ctx *c, const tf_json_val *data, tf_event_t *out);
 
 static const struct {
     const field_spec *fields;
@@ -510,9 +510,9 @@ static const struct {
     [TF_KIND_UNSUBSCRIBE] = { unsubscribe_fields, check_unsubscribe },
 };
 
-static int is_count(const json_t *v)
+static int is_count(const tf_json_val *v)
 {
-    return json_is_integer(v) && json_integer_value(v) >= 0;
+    return tf_json_is_integer(v) && tf_json_integer(v) >= 0;
 }
 
 static int digits(const char *s, size_t n, int *out)
@@ -570,36 +570,36 @@ static const char *choices(char *buf, size_t size, const char *const *names)
     return buf;
 }
 
-static int choice_index(const json_t *v, const char *const *names)
+static int choice_index(const tf_json_val *v, const char *const *names)
 {
     const char *s;
     size_t len;
 
-    if (!json_is_string(v))
+    if (!tf_json_is_string(v))
         return 0;
-    s = json_string_value(v);
-    len = json_string_length(v);
+    s = tf_json_string(v);
+    len = tf_json_string_len(v);
     for (int i = 1; names[i] != NULL; i++)
         if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
             return i;
     return 0;
 }
 
-static tf_event_error check_items(const decode_ctx *c, const json_t *items)
+static tf_event_error check_items(const decode_ctx *c, const tf_json_val *items)
 {
     size_t i;
-    const json_t *it;
+    const tf_json_val *it;
 
-    if (!json_is_array(items))
+    if (!tf_json_is_array(items))
         return fail(c, TF_EV_INVALID_FIELD, "data.items: must be an array of objects");
-    json_array_foreach(items, i, it) {
-        const json_t *sku, *qty, *price;
-        if (!json_is_object(it))
+    tf_json_array_foreach(items, i, it) {
+        const tf_json_val *sku, *qty, *price;
+        if (!tf_json_is_object(it))
             return fail(c, TF_EV_INVALID_FIELD, "data.items[%zu]: must be an object", i);
-        sku = json_object_get(it, "sku");
-        qty = json_object_get(it, "qty");
-        price = json_object_get(it, "price");
-        if (sku != NULL && !json_is_string(sku))
+        sku = tf_json_get(it, "sku");
+        qty = tf_json_get(it, "qty");
+        price = tf_json_get(it, "price");
+        if (sku != NULL && !tf_json_is_string(sku))
             return fail(c, TF_EV_INVALID_FIELD, "data.items[%zu].sku: must be a string", i);
         if (qty != NULL && !is_count(qty))
             return fail(c, TF_EV_INVALID_FIELD, "data.items[%zu].qty: must be a non-negative integer", i);
@@ -611,19 +611,19 @@ static tf_event_error check_items(const decode_ctx *c, const json_t *items)
 
 /* Tags are kept in the customer's state and read by segment predicates: bounded,
  * one line each, and without commas (they travel comma-separated in lists). */
-static tf_event_error check_tags(const decode_ctx *c, const json_t *tags, tf_event_t *out)
+static tf_event_error check_tags(const decode_ctx *c, const tf_json_val *tags, tf_event_t *out)
 {
     size_t i;
-    const json_t *t;
+    const tf_json_val *t;
 
-    if (!json_is_array(tags))
+    if (!tf_json_is_array(tags))
         return fail(c, TF_EV_INVALID_FIELD, "data.tags: must be an array of strings");
-    if (json_array_size(tags) > TF_EVENT_MAX_TAGS)
-        return fail(c, TF_EV_INVALID_FIELD, "data.tags: %zu tags, at most %d", json_array_size(tags),
+    if (tf_json_size(tags) > TF_EVENT_MAX_TAGS)
+        return fail(c, TF_EV_INVALID_FIELD, "data.tags: %zu tags, at most %d", tf_json_size(tags),
                     TF_EVENT_MAX_TAGS);
-    json_array_foreach(tags, i, t) {
-        const char *s = json_string_value(t);
-        size_t len = json_string_length(t);
+    tf_json_array_foreach(tags, i, t) {
+        const char *s = tf_json_string(t);
+        size_t len = tf_json_string_len(t);
         size_t k;
         long at;
 
@@ -636,8 +636,9 @@ static tf_event_error check_tags(const decode_ctx *c, const json_t *tags, tf_eve
             return fail(c, TF_EV_INVALID_FIELD, "data.tags[%zu]: control character at byte %ld", i, at);
         if (memchr(s, ',', len) != NULL)
             return fail(c, TF_EV_INVALID_FIELD, "data.tags[%zu]: must not contain a comma", i);
+        /* s is not NUL-terminated, but holds no NUL either. */
         for (k = 0; k < out->ntags; k++)
-            if (strcmp(out->tags[k], s) == 0)
+            if (strlen(out->tags[k]) == len && memcmp(out->tags[k], s, len) == 0)
                 break;
         if (k == out->ntags) /* a repeated tag is the same tag */
             copy_str(out->tags[out->ntags++], TF_EVENT_TAG_MAX + 1, s, len);
@@ -646,23 +647,23 @@ static tf_event_error check_tags(const decode_ctx *c, const json_t *tags, tf_eve
     return TF_EV_OK;
 }
 
-static tf_event_error check_consent(const decode_ctx *c, const json_t *consent, tf_event_t *out)
+static tf_event_error check_consent(const decode_ctx *c, const tf_json_val *consent, tf_event_t *out)
 {
-    if (!json_is_object(consent))
+    if (!tf_json_is_object(consent))
         return fail(c, TF_EV_INVALID_FIELD, "data.consent: must be an object of booleans");
     for (int i = 0; i < TF_CHANNEL__COUNT; i++) {
         const char *name = consent_channels[i + 1];
-        const json_t *v = json_object_get(consent, name);
-        if (v != NULL && !json_is_boolean(v))
+        const tf_json_val *v = tf_json_get(consent, name);
+        if (v != NULL && !tf_json_is_boolean(v))
             return fail(c, TF_EV_INVALID_FIELD, "data.consent.%s: must be a boolean", name);
         if (v != NULL)
-            out->consent[i] = json_is_true(v) ? TF_CONSENT_GRANTED : TF_CONSENT_WITHDRAWN;
+            out->consent[i] = tf_json_is_true(v) ? TF_CONSENT_GRANTED : TF_CONSENT_WITHDRAWN;
     }
     return TF_EV_OK;
 }
 
 /* Unsubscribing withdraws consent: to the channel named, or to every channel. */
-static tf_event_error check_unsubscribe(const decode_ctx *c, const json_t *data, tf_event_t *out)
+static tf_event_error check_unsubscribe(const decode_ctx *c, const tf_json_val *data, tf_event_t *out)
 {
     tf_channel ch;
 
@@ -676,11 +677,11 @@ static tf_event_error check_unsubscribe(const decode_ctx *c, const json_t *data,
 }
 
 /* Validates one present member against its row and stores it. */
-static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, const json_t *v, tf_event_t *out)
+static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, const tf_json_val *v, tf_event_t *out)
 {
     char *base = (char *)out;
-    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-    size_t len = s != NULL ? json_string_length(v) : 0;
+    const char *s = tf_json_is_string(v) ? tf_json_string(v) : NULL;
+    size_t len = s != NULL ? tf_json_string_len(v) : 0;
     char list[128];
     int idx, y, m, d;
 
@@ -723,14 +724,14 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
     case F_COUNT:
         if (!is_count(v))
             return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be a non-negative integer", f->key);
-        *(int64_t *)(void *)(base + f->off) = (int64_t)json_integer_value(v);
+        *(int64_t *)(void *)(base + f->off) = (int64_t)tf_json_integer(v);
         return TF_EV_OK;
     case F_MONEY:
     case F_SIGNED_MONEY: {
         /* Bounded so that a customer's lifetime of sums stays far from overflow. */
-        json_int_t x = json_is_integer(v) ? json_integer_value(v) : 0;
+        long long x = tf_json_is_integer(v) ? tf_json_integer(v) : 0;
         int sign_ok = f->type == F_SIGNED_MONEY ? x >= -c->max_amount : x >= 0;
-        if (!json_is_integer(v) || !sign_ok || x > c->max_amount)
+        if (!tf_json_is_integer(v) || !sign_ok || x > c->max_amount)
             return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be an integer from %s%lld to %lld (minor units)", f->key,
                         f->type == F_SIGNED_MONEY ? "-" : "", f->type == F_SIGNED_MONEY ? (long long)c->max_amount : 0LL,
                         (long long)c->max_amount);
@@ -771,29 +772,29 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
 }
 
 /* Survey: expectation and perception together (numbers 1-10), or nps (0-10), or both. */
-static tf_event_error check_survey(const decode_ctx *c, const json_t *data, tf_event_t *out)
+static tf_event_error check_survey(const decode_ctx *c, const tf_json_val *data, tf_event_t *out)
 {
-    const json_t *e = data != NULL ? json_object_get(data, "expectation") : NULL;
-    const json_t *p = data != NULL ? json_object_get(data, "perception") : NULL;
-    const json_t *n = data != NULL ? json_object_get(data, "nps") : NULL;
+    const tf_json_val *e = data != NULL ? tf_json_get(data, "expectation") : NULL;
+    const tf_json_val *p = data != NULL ? tf_json_get(data, "perception") : NULL;
+    const tf_json_val *n = data != NULL ? tf_json_get(data, "nps") : NULL;
 
     if (e != NULL || p != NULL) {
         if (e == NULL)
             return fail(c, TF_EV_INVALID_FIELD, "data.expectation: required with data.perception");
         if (p == NULL)
             return fail(c, TF_EV_INVALID_FIELD, "data.perception: required with data.expectation");
-        if (!json_is_number(e) || json_number_value(e) < 1 || json_number_value(e) > 10)
+        if (!tf_json_is_number(e) || tf_json_number(e) < 1 || tf_json_number(e) > 10)
             return fail(c, TF_EV_INVALID_FIELD, "data.expectation: must be a number from 1 to 10");
-        if (!json_is_number(p) || json_number_value(p) < 1 || json_number_value(p) > 10)
+        if (!tf_json_is_number(p) || tf_json_number(p) < 1 || tf_json_number(p) > 10)
             return fail(c, TF_EV_INVALID_FIELD, "data.perception: must be a number from 1 to 10");
         out->has_sat = 1;
-        out->expectation = json_number_value(e);
-        out->perception = json_number_value(p);
+        out->expectation = tf_json_number(e);
+        out->perception = tf_json_number(p);
     }
     if (n != NULL) {
-        if (!json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 10)
+        if (!tf_json_is_integer(n) || tf_json_integer(n) < 0 || tf_json_integer(n) > 10)
             return fail(c, TF_EV_INVALID_FIELD, "data.nps: must be an integer from 0 to 10");
-        out->nps = (int)json_integer_value(n);
+        out->nps = (int)tf_json_integer(n);
     }
     if (e == NULL && n == NULL)
         return fail(c, TF_EV_MISSING_FIELD, "data: expectation and perception, or nps, is required");
@@ -801,13 +802,13 @@ static tf_event_error check_survey(const decode_ctx *c, const json_t *data, tf_e
 }
 
 /* data may be NULL (absent): then every field is absent. */
-static tf_event_error decode_data(const decode_ctx *c, const json_t *data, tf_event_t *out)
+static tf_event_error decode_data(const decode_ctx *c, const tf_json_val *data, tf_event_t *out)
 {
     const field_spec *f;
     tf_event_error err;
 
     for (f = kinds[out->kind].fields; f->key != NULL; f++) {
-        const json_t *v = data != NULL ? json_object_get(data, f->key) : NULL;
+        const tf_json_val *v = data != NULL ? tf_json_get(data, f->key) : NULL;
         if (v == NULL) {
             if (f->required)
                 return fail(c, TF_EV_MISSING_FIELD, "data.%s: required field is missing", f->key);
@@ -821,20 +822,38 @@ static tf_event_error decode_data(const decode_ctx *c, const json_t *data, tf_ev
 
 /* ---- entry point ---- */
 
+/* One parser per thread, reused: its node array and scratch grow to the largest
+ * record decoded on the thread (bounded by max_record_bytes) and stay, so decoding
+ * allocates nothing in the steady state. Never freed: the daemon decodes on one
+ * thread for its lifetime. */
+static _Thread_local tf_json parser;
+
 static tf_event_error decode(const decode_ctx *c, const tf_event_limits *lim, const char *value, size_t value_len,
                              const tf_event_header *headers, size_t nheaders, int64_t now_ms, tf_event_t *out)
 {
     attr a[A__COUNT];
     const int binary = find_header(headers, nheaders, "ce_specversion") != NULL;
-    json_t *root = NULL;
-    const json_t *data = NULL;
-    json_error_t jerr;
+    const tf_json_val *root = NULL, *data = NULL;
+    tf_json_error jerr;
     tf_event_error err;
+    int parse, refused;
 
     if (value_len > lim->max_record_bytes)
         return fail(c, TF_EV_TOO_LARGE, "value: %zu bytes, more than the limit of %zu", value_len,
                     lim->max_record_bytes);
-    if (!tf_utf8_valid(value, value_len))
+
+    /* The parse runs first, its verdict is reported in the contract's order. A text
+     * it accepts needs neither byte scan: it is valid UTF-8 (the parser checks the
+     * strings as tf_utf8_valid does, all else is ASCII) and its nesting is the
+     * tree's. A refused one is scanned, to report the first check it fails.
+     * Binary mode: an empty value is an event without data. The parser takes any
+     * value at the top, so that a scalar is reported as not_an_object rather than
+     * invalid_json; it refuses \u0000, so no decoded string holds a NUL. */
+    parse = !binary || value_len > 0;
+    if (parse)
+        root = tf_json_parse(&parser, value, value_len, &jerr);
+    refused = parse && root == NULL;
+    if (refused && !tf_utf8_valid(value, value_len))
         return fail(c, TF_EV_INVALID_UTF8, "value: not valid UTF-8");
 
     memset(a, 0, sizeof a);
@@ -845,40 +864,32 @@ static tf_event_error decode(const decode_ctx *c, const tf_event_limits *lim, co
                 return fail(c, TF_EV_INVALID_UTF8, "%s: header value is not valid UTF-8", a[i].label);
     }
 
-    if (depth_exceeds((const unsigned char *)value, value_len, lim->max_depth))
+    if (refused ? depth_exceeds((const unsigned char *)value, value_len, lim->max_depth)
+                : root != NULL && parser.depth > 0 && parser.depth > lim->max_depth)
         return fail(c, TF_EV_TOO_DEEP, "value: JSON nesting deeper than %d levels", lim->max_depth);
-
-    /* Binary mode: an empty value is an event without data. JSON_DECODE_ANY lets a
-     * scalar parse so that it is reported as not_an_object rather than invalid_json;
-     * JSON_ALLOW_NUL stays off, so no decoded string holds a NUL. */
-    if (!binary || value_len > 0) {
-        root = json_loadb(value, value_len, JSON_DECODE_ANY, &jerr);
-        if (root == NULL)
-            return fail(c, TF_EV_INVALID_JSON, "value: invalid JSON at line %d column %d (byte %d): %s", jerr.line,
-                        jerr.column, jerr.position, jerr.text);
-        if (!json_is_object(root)) {
-            json_decref(root);
-            return fail(c, TF_EV_NOT_AN_OBJECT, binary ? "value: data must be a JSON object"
-                                                        : "value: must be a JSON object");
-        }
-    }
+    if (refused)
+        return fail(c, TF_EV_INVALID_JSON, "value: invalid JSON at line %d column %d (byte %d): %s", jerr.line,
+                    jerr.column, jerr.position, jerr.text);
+    if (root != NULL && !tf_json_is_object(root))
+        return fail(c, TF_EV_NOT_AN_OBJECT, binary ? "value: data must be a JSON object"
+                                                    : "value: must be a JSON object");
 
     if (!binary) {
         attrs_from_object(a, root);
-        data = json_object_get(root, "data");
+        data = tf_json_get(root, "data");
     } else {
         data = root;
     }
 
     err = decode_attrs(c, a, lim, now_ms, out);
-    if (err == TF_EV_OK && data != NULL && !json_is_object(data))
+    if (err == TF_EV_OK && data != NULL && !tf_json_is_object(data))
         err = fail(c, TF_EV_INVALID_FIELD, "data: must be a JSON object");
     if (err == TF_EV_OK)
         err = decode_data(c, data, out);
 
     /* In binary mode the attribute strings are the caller's headers; in structured
-     * mode they point into the tree, which is not used past this point. */
-    json_decref(root);
+     * mode they point into the value and the parser, which are not used past this
+     * point: out holds copies. */
     return err;
 }
 

@@ -2,8 +2,9 @@
  *
  * Decodes and validates CloudEvents 1.0 touchpoints (structured JSON or binary mode
  * with ce_ headers) into a plain, fixed-size tf_event_t, and encodes derived events
- * (tf_derived_t) as structured CloudEvents. Decoding allocates only inside Jansson
- * while parsing and frees it before returning; a tf_event_t owns no heap memory. */
+ * (tf_derived_t) as structured CloudEvents. Decoding parses with a per-thread parser
+ * whose buffers grow to the largest record seen on the thread and are kept, so it
+ * allocates nothing once warm; a tf_event_t owns no heap memory. */
 #ifndef TF_EVENT_H
 #define TF_EVENT_H
 

@@ -180,7 +180,7 @@ static void test_malformed_json(void **state)
 
     (void)state;
     EXPECT_ERR(bad, TF_EV_INVALID_JSON, "value");
-    /* Jansson's position and message are in the detail. */
+    /* The parse error's position and message are in the detail. */
     assert_int_equal(dec_len(bad, strlen(bad), &e, d, sizeof d), TF_EV_INVALID_JSON);
     assert_non_null(strstr(d, "line 1"));
     EXPECT_ERR("{\"a\":1} trailing", TF_EV_INVALID_JSON, "value");
