@@ -402,7 +402,7 @@ static json_t *customer_json(const char *id, const redisReply *r)
      * the default, so every field is always there for readers. */
     static tf_store_fields defaults;
     static const tf_store_doc_t empty;
-    size_t npairs = r->elements / 2, ndef = 0;
+    size_t npairs = r->elements / 2, ndef = 0, nseen = 0;
     const char *dname[TF_STORE_MAX_FIELDS];
     if (tf_store_encode_full(&empty, &defaults) == TF_OK) {
         for (size_t d = 0; d < defaults.n; d++) {
@@ -421,6 +421,10 @@ static json_t *customer_json(const char *id, const redisReply *r)
             if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
                 continue;
             name = f->str, namelen = (size_t)f->len, vstr = v->str, vlen = (size_t)v->len;
+            if (namelen > 2 && memcmp(name, TF_STORE_ID_FIELD_PREFIX, 2) == 0) {
+                nseen++; /* the dedup window: counted, not listed */
+                continue;
+            }
             /* A field the daemon blanked went back to its default. */
             for (size_t d = 0; vlen == 0 && d < defaults.n; d++)
                 if (strcmp(defaults.field[d], name) == 0)
@@ -526,6 +530,8 @@ static json_t *customer_json(const char *id, const redisReply *r)
         bad = json_object_set(root, "complaint_details", cps) != 0;
     if (!bad && sb)
         bad = json_object_set(root, "spend_buckets", sb) != 0;
+    if (!bad && nseen > 0)
+        bad = json_object_set_new(root, "dedup_ids", json_integer((json_int_t)nseen)) != 0;
     json_decref(hist);
     json_decref(cps);
     json_decref(sb);

@@ -2,9 +2,10 @@
 #ifndef TF_STORE_SCRIPTS_H
 #define TF_STORE_SCRIPTS_H
 
-/* KEYS: state, ids, outbox. ARGV: epoch, now ms, dedup cutoff ms, window ms,
- * expected version and epoch of the last writer ("" = any), "1" when the writer
- * read no referred_by (else "0"), nfields, field/value..., nids, ids..., nout,
+/* KEYS: state, the ids key of earlier versions, outbox. ARGV: epoch, now ms, dedup
+ * cutoff ms, window ms, expected version and epoch of the last writer ("" = any),
+ * "1" when the writer read no referred_by (else "0"), nfields, nids,
+ * field/value... (nfields pairs), then "d:<id>"/now ms... (nids pairs), nout,
  * id/payload...
  * Returns the new version; -1 when a newer owner (higher epoch) wrote last: the
  * fence that stops a writer that lost its partition; -2 when the state is not the
@@ -14,15 +15,25 @@
  * write: only the owner writes under its epoch, so a state it computed from its
  * own commit still in flight passes only if that commit landed.
  *
- * The ids key's expiry is renewed only when it would end within a window of now
- * (to twice the window, trimming ids older than the window): the state hash keeps
- * when it ends in "ix", so most commits skip both commands. */
+ * The dedup window lives in the state hash, one field "d:<id>" = when it was seen,
+ * so the check is part of the HMGET and the record part of the HSET. "ix" is when
+ * the oldest of them may leave the window: the first commit after it drops those
+ * that did ("dx" = "1" marks a hash in this form). A state written by an earlier
+ * version kept its ids in a sorted set: its first commit here checks the batch's
+ * ids against it and moves the live ones into the hash. */
 static const char TF_SCRIPT_COMMIT[] =
     /* Everything that could fail is checked before the first write: a script
      * stopped by an error keeps what it wrote, and a half commit would lose the
      * derived events of records it counts as applied. HMGET checks the state key's
-     * type, ZMSCORE the ids key's, and the outbox is written first. */
-    "local held = redis.call('HMGET', KEYS[1], 'ep', 'v', 'referred_by', 'ix')\n"
+     * type, ZRANGEBYSCORE the old ids key's, and the outbox is written first. */
+    "local nf, ni = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
+    "local fi = 10\n"
+    "local ii = fi + 2 * nf\n"
+    "local oi = ii + 2 * ni + 1\n"
+    "local no = tonumber(ARGV[oi - 1])\n"
+    "local ask = {'ep', 'v', 'referred_by', 'ix', 'dx'}\n"
+    "for k = 0, ni - 1 do ask[6 + k] = ARGV[ii + 2 * k] end\n"
+    "local held = redis.call('HMGET', KEYS[1], unpack(ask))\n"
     "local cur, ver = tonumber(held[1] or '0'), tonumber(held[2] or '0')\n"
     "if not cur or not ver then\n"
     "  return redis.error_reply('TFSTATE ' .. KEYS[1] .. ': ep or v is not a number')\n"
@@ -30,19 +41,20 @@ static const char TF_SCRIPT_COMMIT[] =
     "if cur > tonumber(ARGV[1]) then return -1 end\n"
     "if ARGV[5] ~= '' and (ver ~= tonumber(ARGV[5]) or cur ~= tonumber(ARGV[6])) then return -2 end\n"
     "if ARGV[7] == '1' and held[3] and held[3] ~= '' then return -2 end\n"
-    "local now, window = tonumber(ARGV[2]), tonumber(ARGV[4])\n"
-    "local fi = 9\n"
-    "local nf = tonumber(ARGV[8])\n"
-    "local ii = fi + 2 * nf + 1\n"
-    "local ni = tonumber(ARGV[ii - 1])\n"
-    "local oi = ii + ni + 1\n"
-    "local no = tonumber(ARGV[oi - 1])\n"
-    "if ni > 0 then\n"
-    "  local seen = redis.pcall('ZMSCORE', KEYS[2], unpack(ARGV, ii, ii + ni - 1))\n"
-    "  if seen.err then return redis.error_reply('TFSTATE ' .. KEYS[2] .. ': ' .. seen.err) end\n"
-    "  local cutoff = tonumber(ARGV[3])\n"
-    "  for k = 1, ni do\n"
-    "    if seen[k] and tonumber(seen[k]) > cutoff then return -2 end\n"
+    "local now, cutoff, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "for k = 1, ni do\n"
+    "  local at = held[5 + k]\n"
+    "  if at and (tonumber(at) or 0) > cutoff then return -2 end\n"
+    "end\n"
+    "local fresh = held[5] ~= '1'\n"
+    "local moved\n"
+    "if fresh and ver > 0 then\n"
+    "  local old = redis.pcall('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[3], '+inf', 'WITHSCORES')\n"
+    "  if old.err then return redis.error_reply('TFSTATE ' .. KEYS[2] .. ': ' .. old.err) end\n"
+    "  moved = {}\n"
+    "  for k = 1, #old, 2 do moved['d:' .. old[k]] = old[k + 1] end\n"
+    "  for k = 0, ni - 1 do\n"
+    "    if moved[ARGV[ii + 2 * k]] then return -2 end\n"
     "  end\n"
     "end\n"
     /* In slices: unpack() runs out of Lua stack past a few thousand values, and a
@@ -54,26 +66,35 @@ static const char TF_SCRIPT_COMMIT[] =
     "  if type(r) == 'table' and r.err then return redis.error_reply('TFSTATE ' .. KEYS[3] .. ': ' .. r.err) end\n"
     "  j = j + n\n"
     "end\n"
-    "local v = ver + 1\n"
-    "local ix = tonumber(held[4] or '0') or 0\n"
-    "local renew = ni > 0 and ix < now + window\n"
-    "local vs = string.format('%d', v)\n"
-    "if renew then\n"
-    "  redis.call('HSET', KEYS[1], 'ep', ARGV[1], 'v', vs, 'ix', string.format('%d', now + 2 * window),\n"
-    "             unpack(ARGV, fi, ii - 2))\n"
-    "else\n"
-    "  redis.call('HSET', KEYS[1], 'ep', ARGV[1], 'v', vs, unpack(ARGV, fi, ii - 2))\n"
-    "end\n"
-    "if ni > 0 then\n"
-    "  local z = {}\n"
-    "  for k = 0, ni - 1 do z[#z + 1] = ARGV[2]; z[#z + 1] = ARGV[ii + k] end\n"
-    "  redis.call('ZADD', KEYS[2], unpack(z))\n"
-    "  if renew then\n"
-    "    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])\n"
-    "    redis.call('PEXPIRE', KEYS[2], string.format('%d', 2 * window))\n"
+    "local vs, ix = string.format('%d', ver + 1), tonumber(held[4] or '0') or 0\n"
+    /* Unused head slots repeat ep and v: one HSET call whatever it carries. */
+    "local head = {'ep', ARGV[1], 'v', vs, 'ep', ARGV[1], 'v', vs}\n"
+    "if moved then\n"
+    "  local m = {}\n"
+    "  for f, at in pairs(moved) do m[#m + 1] = f; m[#m + 1] = at end\n"
+    "  for k = 1, #m, 512 do redis.call('HSET', KEYS[1], unpack(m, k, math.min(k + 511, #m))) end\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "elseif not fresh and ix <= now then\n"
+    "  local all, gone = redis.call('HGETALL', KEYS[1]), {}\n"
+    "  for k = 1, #all, 2 do\n"
+    "    local f = all[k]\n"
+    "    if string.sub(f, 1, 2) == 'd:' and (tonumber(all[k + 1]) or 0) <= cutoff then gone[#gone + 1] = f end\n"
     "  end\n"
+    "  for k = 1, #gone, 512 do redis.call('HDEL', KEYS[1], unpack(gone, k, math.min(k + 511, #gone))) end\n"
     "end\n"
-    "return v\n";
+    "if fresh then\n"
+    "  head[5], head[6], head[7], head[8] = 'dx', '1', 'ix', string.format('%d', now + window)\n"
+    "elseif ix <= now then\n"
+    "  head[5], head[6] = 'ix', string.format('%d', now + window)\n"
+    "end\n"
+    "if nf + ni <= 2048 then\n"
+    "  redis.call('HSET', KEYS[1], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8],\n"
+    "             unpack(ARGV, fi, oi - 2))\n"
+    "else\n"
+    "  for k = fi, oi - 2, 1024 do redis.call('HSET', KEYS[1], unpack(ARGV, k, math.min(k + 1023, oi - 2))) end\n"
+    "  redis.call('HSET', KEYS[1], unpack(head))\n"
+    "end\n"
+    "return ver + 1\n";
 
 /* KEYS: one partition's value ranking, and its kept cutoffs. ARGV: four shares in
  * percent (key enter, key keep, potential enter, potential keep), then a period

@@ -28,6 +28,9 @@ typedef struct cmd {
     void *opaque;
     size_t nids;
     int64_t cutoff_ms;
+    /* A load's event ids, NUL-separated, kept with the pooled command for reuse. */
+    char *ids;
+    size_t ids_cap;
 } cmd_t;
 
 struct tf_store_s {
@@ -48,6 +51,9 @@ struct tf_store_s {
     size_t argv_cap;
     char *keybuf;
     size_t keybuf_cap;
+    /* The commit's "d:<id>" field names, one after another. */
+    char *idbuf;
+    size_t idbuf_cap;
 
     /* The two encodings a commit compares: too big for the stack of a callback. */
     tf_store_fields enc_before, enc_after;
@@ -62,6 +68,8 @@ static cmd_t *cmd_get(tf_store_t *st, cmd_kind kind, void *cb, void *opaque)
         st->free_cmds = c->next_free;
     else if (!(c = malloc(sizeof(*c))))
         return NULL;
+    else
+        c->ids = NULL, c->ids_cap = 0;
     c->st = st;
     c->kind = kind;
     c->cb = cb;
@@ -194,11 +202,13 @@ void tf_store_destroy(tf_store_t *st)
     while (st->free_cmds) {
         cmd_t *c = st->free_cmds;
         st->free_cmds = c->next_free;
+        free(c->ids);
         free(c);
     }
     free(st->argv);
     free(st->argvlen);
     free(st->keybuf);
+    free(st->idbuf);
     free(st);
 }
 
@@ -236,6 +246,23 @@ static int check_ready(tf_store_t *st)
 #define MAX_DECODE_FIELDS 256
 #define MAX_OUTBOX 256
 
+static int is_id_field(const redisReply *f)
+{
+    return f->type == REDIS_REPLY_STRING && f->len >= 2 && memcmp(f->str, TF_STORE_ID_FIELD_PREFIX, 2) == 0;
+}
+
+/* 1 when the state hash h (HGETALL's pairs) holds id's field, seen after cutoff. */
+static int id_seen_in(const redisReply *h, const char *id, int64_t cutoff)
+{
+    size_t n = strlen(id);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i];
+        if (is_id_field(f) && (size_t)f->len == n + 2 && memcmp(f->str + 2, id, n) == 0)
+            return h->element[i + 1]->type == REDIS_REPLY_STRING && strtod(h->element[i + 1]->str, NULL) > (double)cutoff;
+    }
+    return 0;
+}
+
 static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata)
 {
     cmd_t *c = privdata;
@@ -245,6 +272,8 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
     void *opaque = c->opaque;
     size_t nids = c->nids;
     int64_t c_cutoff = c->cutoff_ms;
+    /* Read below before cb runs: nothing takes the pooled command until then. */
+    const char *ids = c->ids;
     (void)ac;
     cmd_put(st, c);
 
@@ -271,11 +300,14 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
     const redisReply *h = r->element[0];
     const char *f[MAX_DECODE_FIELDS], *v[MAX_DECODE_FIELDS];
     size_t fl[MAX_DECODE_FIELDS], vl[MAX_DECODE_FIELDS], n = 0;
-    for (size_t i = 0; i + 1 < h->elements && n < MAX_DECODE_FIELDS; i += 2, n++) {
+    for (size_t i = 0; i + 1 < h->elements && n < MAX_DECODE_FIELDS; i += 2) {
+        if (is_id_field(h->element[i]))
+            continue; /* the dedup window: looked up below */
         f[n] = h->element[i]->str;
         fl[n] = (size_t)h->element[i]->len;
         v[n] = h->element[i + 1]->str;
         vl[n] = (size_t)h->element[i + 1]->len;
+        n++;
     }
     if (tf_store_decode(&doc, f, fl, v, vl, n) != TF_OK) {
         /* Written by something else, or by a newer version: never treated as new. */
@@ -291,10 +323,13 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
         return;
     }
     /* Seen means recorded within the dedup window: older entries are trimmed only
-     * on the next commit. */
+     * on a later commit. An id is in the state hash, or in the sorted set of a
+     * state an earlier version wrote and no commit has moved yet. */
     for (size_t i = 0; i < nids; i++) {
         const redisReply *sc = r->element[1]->element[i];
-        seen[i] = sc->type == REDIS_REPLY_STRING && strtod(sc->str, NULL) > (double)c_cutoff;
+        seen[i] = (sc->type == REDIS_REPLY_STRING && strtod(sc->str, NULL) > (double)c_cutoff) ||
+                  id_seen_in(h, ids, c_cutoff);
+        ids += strlen(ids) + 1;
     }
 
     tf_store_outbox_entry ob[MAX_OUTBOX];
@@ -326,6 +361,23 @@ int tf_store_load(tf_store_t *st, const char *customer, const char *const *event
     cmd_t *c = cmd_get(st, CMD_LOAD, (void *)cb, opaque);
     if (!c)
         return TF_ENOMEM;
+    size_t idbytes = 0;
+    for (size_t i = 0; i < nids; i++)
+        idbytes += strlen(event_ids[i]) + 1;
+    if (idbytes > c->ids_cap) {
+        char *b = realloc(c->ids, idbytes);
+        if (!b) {
+            cmd_put(st, c);
+            return TF_ENOMEM;
+        }
+        c->ids = b;
+        c->ids_cap = idbytes;
+    }
+    for (size_t i = 0, at = 0; i < nids; i++) {
+        size_t n = strlen(event_ids[i]) + 1;
+        memcpy(c->ids + at, event_ids[i], n);
+        at += n;
+    }
     c->nids = nids;
     c->cutoff_ms = tf_time_now_ms() - st->dedup_window_ms;
     static const char *const multi[1] = {"MULTI"}, *const exec[1] = {"EXEC"};
@@ -396,7 +448,7 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         fb->n = 0;
 
     if ((rc = build_keys(st, customer, off, len)) ||
-        (rc = argv_reserve(st, 16 + 2 * (fa->n + fb->n) + nids + 2 * noutbox)))
+        (rc = argv_reserve(st, 17 + 2 * (fa->n + fb->n) + 2 * nids + 2 * noutbox)))
         return rc;
     cmd_t *c = cmd_get(st, CMD_COMMIT, (void *)cb, opaque);
     if (!c)
@@ -423,7 +475,7 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     /* Only the fields that changed. Both encodings list fields in the same order, so
      * field i of after is field i of before, up to the variable tail (stage history
      * and watermarks), where the search goes on by name. */
-    size_t nf_slot = a++, nf = 0, cursor = 0;
+    size_t nf_slot = a++, ni_slot = a++, nf = 0, cursor = 0;
     for (size_t i = 0; i < fa->n; i++) {
         int same = 0;
         /* Sparse encodings skip different fields but keep one order: the search
@@ -462,11 +514,31 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     }
     nl[4] = (int)tf_i64_text(nums[4], (int64_t)nf);
     st->argv[nf_slot] = nums[4], st->argvlen[nf_slot] = (size_t)nl[4];
-
     nl[5] = (int)tf_i64_text(nums[5], (int64_t)nids);
-    st->argv[a] = nums[5], st->argvlen[a++] = (size_t)nl[5];
+    st->argv[ni_slot] = nums[5], st->argvlen[ni_slot] = (size_t)nl[5];
+
+    /* Each id as its field in the state hash, seen now. */
+    size_t idbytes = 0;
     for (size_t i = 0; i < nids; i++)
-        st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
+        idbytes += 2 + strlen(event_ids[i]);
+    if (idbytes > st->idbuf_cap) {
+        char *b = realloc(st->idbuf, idbytes);
+        if (!b) {
+            cmd_put(st, c);
+            return TF_ENOMEM;
+        }
+        st->idbuf = b;
+        st->idbuf_cap = idbytes;
+    }
+    char *at = st->idbuf;
+    for (size_t i = 0; i < nids; i++) {
+        size_t n = strlen(event_ids[i]);
+        memcpy(at, TF_STORE_ID_FIELD_PREFIX, 2);
+        memcpy(at + 2, event_ids[i], n);
+        st->argv[a] = at, st->argvlen[a++] = n + 2;
+        st->argv[a] = nums[1], st->argvlen[a++] = (size_t)nl[1];
+        at += n + 2;
+    }
     nl[6] = (int)tf_i64_text(nums[6], (int64_t)noutbox);
     st->argv[a] = nums[6], st->argvlen[a++] = (size_t)nl[6];
     for (size_t i = 0; i < noutbox; i++) {

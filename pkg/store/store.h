@@ -5,8 +5,11 @@
  * share a hash tag so every per-customer script touches one Redis Cluster slot.
  * <id> in a tag is the customer id escaped (slot.h: '\' as "\\", '}' as "\)"),
  * the id itself for ids without either:
- *   <p>c:{<id>}          hash: the state (see codec.c for the fields)
- *   <p>c:{<id>}:ids      zset: event ids seen within the dedup window
+ *   <p>c:{<id>}          hash: the state (see codec.c for the fields), and the
+ *                        event ids seen within the dedup window, a field
+ *                        "d:<event id>" = when each was seen (ms)
+ *   <p>c:{<id>}:ids      zset: where earlier versions kept those ids; read (and
+ *                        emptied by the customer's next commit) until it is gone
  *   <p>c:{<id>}:outbox   hash: derived events committed but not yet delivered
  *   <p>epoch             counter: ownership epochs handed to partition owners
  * No command touches keys of two slots. The value ranking is one key per input
@@ -23,8 +26,9 @@
  * partition), writes nothing when the state is not the one the writer started from
  * (version and epoch of the last write, an id already seen, a referral linked
  * since), then writes the changed fields, the per-partition offset watermark, the
- * dedup ids and the outbox atomically. The state hash's "ix" field is when the ids
- * key expires (the commit renews it only when it would end within a window).
+ * dedup ids and the outbox atomically. The state hash's "ix" field is when its
+ * oldest id may leave the window: the first commit after that drops those that did
+ * ("dx" marks a hash whose ids are in it, see scripts.h).
  *
  * The connections are link.c's (one per primary of a cluster, redirects followed,
  * see link.h). hiredis 0.14 has no timeouts, so the link arms its own: a command or
@@ -38,6 +42,9 @@
 #include <stdint.h>
 
 #include "core/core.h"
+
+/* The state hash's fields that hold the dedup window: "d:<event id>". */
+#define TF_STORE_ID_FIELD_PREFIX "d:"
 #include "config/config.h"
 #include "lifecycle/lifecycle.h"
 

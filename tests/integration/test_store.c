@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <hiredis.h>
 
 #include "store/store.h"
 
@@ -30,6 +31,7 @@ typedef struct {
     int64_t num;
     tf_store_doc_t doc;
     uint8_t seen[16];
+    size_t nask; /* ids the last load asked about */
     size_t noutbox;
     char outbox_ids[8][TF_ID_LEN];
     char outbox_payload[8][128];
@@ -107,7 +109,7 @@ static void on_seen_loaded(tf_store_t *st, int status, const tf_store_loaded *re
     ctx_t *c = opaque;
     on_loaded(st, status, res, opaque);
     if (status == TF_OK)
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < c->nask && i < sizeof(c->seen); i++)
             c->seen[i] = res->seen[i];
 }
 
@@ -166,6 +168,7 @@ static void on_population(tf_store_t *st, int status, const tf_population_t *pop
 static void load(ctx_t *c, const char *customer, const char *const *ids, size_t nids)
 {
     c->done = 0;
+    c->nask = nids;
     assert_int_equal(tf_store_load(c->st, customer, ids, nids, nids ? on_seen_loaded : on_loaded, c), 0);
     assert_true(run_until(c, &c->done, 3000));
 }
@@ -635,6 +638,161 @@ static void referral_link_is_set_once(void **state)
     assert_int_equal(c->doc.customer.counts[TF_KIND_WEB_VISIT], 1);
 }
 
+/* ---- the dedup window in the state hash ---- */
+
+/* One command on a connection of its own; the reply as an integer (status and
+ * nil: 0; a string: its number, or 1 when it is not one). */
+static long long raw(const char *fmt, ...)
+{
+    char host[64] = "127.0.0.1";
+    int port = 6379;
+    sscanf(redis_url, "redis://%63[^:]:%d", host, &port);
+    redisContext *rc = redisConnect(host, port);
+    assert_non_null(rc);
+    assert_int_equal(rc->err, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? (strtoll(r->str, NULL, 10) ? strtoll(r->str, NULL, 10) : 1)
+                                                  : 0;
+    freeReplyObject(r);
+    redisFree(rc);
+    return v;
+}
+
+/* A state an earlier version wrote keeps its ids in a sorted set: loads and
+ * commits still see them, and its first commit moves the live ones into the hash
+ * and deletes the set. */
+static void ids_of_an_earlier_version_move_into_the_hash(void **state)
+{
+    ctx_t *c = *state;
+    tf_store_doc_t empty, after, before;
+    long long now = (long long)tf_time_now_ms();
+    load(c, "leo", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.purchases = 1;
+    const char *first[] = {"l-1"};
+    assert_int_equal(commit(c, "leo", &empty, &after, 1, first, 1, NULL, 0), TF_OK);
+    assert_int_equal(raw("HGET %sc:{leo} dx", prefix), 1);
+    assert_int_equal(raw("EXISTS %sc:{leo}:ids", prefix), 0);
+
+    /* Back to the earlier layout. */
+    assert_int_equal(raw("HDEL %sc:{leo} dx ix d:l-1", prefix), 3);
+    assert_int_equal(raw("ZADD %sc:{leo}:ids %lld l-1 %lld l-old %lld l-expired", prefix, now, now,
+                         now - 2 * 3600 * 1000LL),
+                     3);
+    const char *ask[] = {"l-old", "l-new", "l-expired"};
+    load(c, "leo", ask, 3);
+    assert_int_equal(c->seen[0], 1);
+    assert_int_equal(c->seen[1], 0);
+    assert_int_equal(c->seen[2], 0);
+    before = c->doc;
+    after = before;
+    after.customer.purchases = 2;
+
+    /* An id of the old set is a duplicate: nothing is written, nothing moves. */
+    const char *dup[] = {"l-old"};
+    assert_int_equal(commit(c, "leo", &before, &after, 1, dup, 1, NULL, 0), TF_ESTALE);
+    assert_int_equal(raw("EXISTS %sc:{leo}:ids", prefix), 1);
+    assert_int_equal(raw("HEXISTS %sc:{leo} dx", prefix), 0);
+
+    const char *fresh[] = {"l-new"};
+    assert_int_equal(commit(c, "leo", &before, &after, 1, fresh, 1, NULL, 0), TF_OK);
+    assert_int_equal(raw("EXISTS %sc:{leo}:ids", prefix), 0);
+    assert_int_equal(raw("HGET %sc:{leo} dx", prefix), 1);
+    assert_int_equal(raw("HGET %sc:{leo} d:l-old", prefix), now);
+    assert_int_equal(raw("HGET %sc:{leo} d:l-1", prefix), now);
+    assert_int_equal(raw("HEXISTS %sc:{leo} d:l-expired", prefix), 0);
+    assert_true(raw("HGET %sc:{leo} ix", prefix) > now);
+    load(c, "leo", ask, 3);
+    assert_int_equal(c->doc.customer.purchases, 2);
+    assert_int_equal(c->seen[0], 1);
+    assert_int_equal(c->seen[1], 1);
+    assert_int_equal(c->seen[2], 0);
+}
+
+/* Ids leave the hash with the first commit after "ix"; live ones stay. */
+static void expired_ids_leave_the_hash(void **state)
+{
+    ctx_t *c = *state;
+    tf_store_doc_t empty, after, before;
+    long long now = (long long)tf_time_now_ms();
+    load(c, "mia", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.purchases = 1;
+    const char *first[] = {"m-1", "m-2"};
+    assert_int_equal(commit(c, "mia", &empty, &after, 1, first, 2, NULL, 0), TF_OK);
+    long long ix = raw("HGET %sc:{mia} ix", prefix);
+    assert_true(ix > now + 3600 * 1000LL - 60000 && ix <= now + 3600 * 1000LL + 60000);
+
+    /* Not yet due: an old id stays (it is no longer seen, only kept). */
+    assert_int_equal(raw("HSET %sc:{mia} d:m-1 %lld", prefix, now - 2 * 3600 * 1000LL), 0);
+    load(c, "mia", NULL, 0);
+    before = c->doc;
+    after = before;
+    after.customer.purchases = 2;
+    const char *second[] = {"m-3"};
+    assert_int_equal(commit(c, "mia", &before, &after, 1, second, 1, NULL, 0), TF_OK);
+    assert_int_equal(raw("HEXISTS %sc:{mia} d:m-1", prefix), 1);
+
+    /* Due: it goes, the live ones stay, and the next trim is a window away. */
+    assert_int_equal(raw("HSET %sc:{mia} ix %lld", prefix, now - 1), 0);
+    const char *ask[] = {"m-1", "m-2", "m-3", "m-4"};
+    load(c, "mia", ask, 4);
+    assert_int_equal(c->seen[0], 0);
+    assert_int_equal(c->seen[1], 1);
+    before = c->doc;
+    after = before;
+    after.customer.purchases = 3;
+    const char *third[] = {"m-4"};
+    assert_int_equal(commit(c, "mia", &before, &after, 1, third, 1, NULL, 0), TF_OK);
+    assert_int_equal(raw("HEXISTS %sc:{mia} d:m-1", prefix), 0);
+    assert_int_equal(raw("HEXISTS %sc:{mia} d:m-2", prefix), 1);
+    assert_int_equal(raw("HEXISTS %sc:{mia} d:m-3", prefix), 1);
+    assert_int_equal(raw("HEXISTS %sc:{mia} d:m-4", prefix), 1);
+    assert_true(raw("HGET %sc:{mia} ix", prefix) > now);
+    load(c, "mia", ask, 4);
+    assert_int_equal(c->doc.customer.purchases, 3);
+    assert_int_equal(c->seen[0], 0);
+    assert_int_equal(c->seen[3], 1);
+}
+
+/* A customer with more ids in its window than a state has fields still loads
+ * whole: the ids are not counted as fields. */
+static void many_ids_leave_the_state_whole(void **state)
+{
+    ctx_t *c = *state;
+    enum { N = 600 };
+    static char names[N][16];
+    static const char *ids[N];
+    tf_store_doc_t empty, after;
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "n-%d", i);
+        ids[i] = names[i];
+    }
+    load(c, "noa", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.stage = TF_STAGE_GROWTH;
+    after.customer.purchases = 7;
+    assert_int_equal(commit(c, "noa", &empty, &after, 1, ids, N, NULL, 0), TF_OK);
+    assert_int_equal(raw("HLEN %sc:{noa}", prefix) > N, 1);
+    const char *ask[] = {"n-0", "n-599", "n-600"};
+    load(c, "noa", ask, 3);
+    assert_int_equal(c->status, TF_OK);
+    assert_int_equal(c->doc.customer.stage, TF_STAGE_GROWTH);
+    assert_int_equal(c->doc.customer.purchases, 7);
+    assert_int_equal(c->seen[0], 1);
+    assert_int_equal(c->seen[1], 1);
+    assert_int_equal(c->seen[2], 0);
+}
+
 /* ---- a Redis of our own, to stop and hang ---- */
 
 /* Servers this test started, killed by the group teardown when an assertion
@@ -802,6 +960,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(timer_index_returns_due_customers, setup, teardown),
         cmocka_unit_test_setup_teardown(value_cutoffs, setup, teardown),
         cmocka_unit_test_setup_teardown(referral_link_is_set_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(ids_of_an_earlier_version_move_into_the_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_ids_leave_the_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_ids_leave_the_state_whole, setup, teardown),
         cmocka_unit_test(down_then_up_then_lost),
         cmocka_unit_test(hung_redis_times_out),
     };
