@@ -51,6 +51,7 @@
 #   TOUCHFLOW_DEV_KAFKA_CACHE      jar cache (default:
 #                                  ${XDG_CACHE_HOME:-$HOME/.cache}/touchflow/kafka-<version>)
 #   TOUCHFLOW_DEV_KAFKA_HEAP_OPTS  default "-Xmx1g -Xms256m"
+#   TOUCHFLOW_DEV_KAFKA_GC_OPTS    the brokers' collector (default G1 with a 20 ms pause goal)
 #   TOUCHFLOW_DEV_START_TIMEOUT    seconds to wait for the broker (default 120)
 #   JAVA_HOME                      JDK/JRE >= 17 to use (default: java on PATH)
 # Clustered mode:
@@ -74,6 +75,7 @@ KAFKA_PORT=${TOUCHFLOW_DEV_KAFKA_PORT:-19092}
 CONTROLLER_PORT=${TOUCHFLOW_DEV_CONTROLLER_PORT:-19093}
 HOST=127.0.0.1
 KAFKA_HEAP_OPTS=${TOUCHFLOW_DEV_KAFKA_HEAP_OPTS:--Xmx1g -Xms256m}
+KAFKA_GC_OPTS=${TOUCHFLOW_DEV_KAFKA_GC_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35}
 START_TIMEOUT=${TOUCHFLOW_DEV_START_TIMEOUT:-120}
 FALLBACK_KAFKA_VERSION=3.9.0
 
@@ -559,10 +561,9 @@ kafka_launch() {
   # Detached: stdio to files; fd 3 (the caller's stdout, maybe a $(...) pipe) and
   # fds 8/9 (the cache and state locks) closed, so neither `eval "$(services.sh up)"`
   # nor the locks wait for the broker to exit.
-  # shellcheck disable=SC2086 # heap is a list of JVM flags
-  nohup "$(java_bin)" $heap \
-    -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+  # shellcheck disable=SC2086 # heap and collector are lists of JVM flags
+  nohup "$(java_bin)" $heap $KAFKA_GC_OPTS \
+    -server -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \
     -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
     </dev/null >"$dir/kafka.out" 2>&1 3>&- 8>&- 9>&- &
