@@ -19,7 +19,9 @@
 #     that ran them (whose usec includes theirs): the total counts both. The script's
 #     own SCAN, UNLINK, INFO and CONFIG are left out; any other client of the same Redis
 #     server during the run is counted in, and a CONFIG RESETSTAT meanwhile voids it.
-# Run 2, latency: starts touchflowd on a fresh topic, then produces at BENCH_RATE
+# Run 2, latency: primes the broker (BENCH_RATE events/s for BENCH_PRIME_S seconds
+#   through a scratch topic, so its JIT warm-up is not measured), starts touchflowd on
+#   a fresh topic, then produces at BENCH_RATE
 #   events/s for BENCH_DURATION_S seconds and reads the produce-to-Redis-commit
 #   percentiles from touchflowd's "final:" stats line (histogram buckets one ms wide
 #   up to 100 ms, then 1.25x wide; the figures are bucket upper bounds).
@@ -40,6 +42,7 @@
 #
 # Environment: BENCH_EVENTS (200000), BENCH_CUSTOMERS (50000), BENCH_RATE (5000),
 # BENCH_DURATION_S (30), BENCH_WARMUP (events before run 2's paced load, 200; 0 = none),
+# BENCH_PRIME_S (seconds of broker priming before run 2, 5; 0 = none),
 # BENCH_STATS_MS (1000), BENCH_TIMEOUT_S (per wait, 300), BENCH_TOUCHFLOWD_ARGS (extra
 # touchflowd arguments, e.g. "-o processing.batch_max=5000"),
 # BENCH_SKIP_THROUGHPUT=1, BENCH_SKIP_LATENCY=1, BENCH_KEEP_STATE=1, BENCH_MEMORY=1 (run 3),
@@ -388,10 +391,35 @@ PY
 }
 
 # ---- run 2: latency ----
+
+# prime_broker SECONDS: sends RATE events/s for SECONDS into a scratch topic while a
+# consumer reads it, before the measured daemon starts. A broker that has just
+# started still compiles its request paths (JIT) and takes CPU in bursts; on two
+# cores that stalls Redis's replies for 100-150 ms at a time, and the first latency
+# run on a fresh broker measured 156-596 ms at p99 against 13-22 ms on a warm one.
+# Priming takes the first of it; a fresh broker can still show a tail (73 ms after
+# 15 s of priming), so compare runs on a broker that has served a few.
+prime_broker() {
+  local secs=$1 topic="bench.prime.$RUN_ID" cpid
+  [ "$secs" -gt 0 ] || return 0
+  create_topic "$topic" 4
+  "$TF" consume -t "$topic" --group "bench.prime.$RUN_ID" --timeout-ms $(((secs + 30) * 1000)) \
+    --idle-ms $(((secs + 30) * 1000)) >/dev/null 2>"$WORK/prime.consume.log" &
+  cpid=$!
+  PIDS+=("$cpid")
+  timeout $((secs * 3 + 60)) "$TF" gen --rate "$RATE" --duration-s "$secs" --customers "$CUSTOMERS" \
+    --seed "$(($$ + 3))" --topic "$topic" 2>"$WORK/prime.gen.log" || say "priming the broker failed (see $WORK/prime.gen.log)"
+  kill -TERM "$cpid" 2>/dev/null
+  wait "$cpid" 2>/dev/null
+  forget_pid "$cpid"
+  echo "  broker primed: $RATE events/s for $secs s through a scratch topic and a consumer (not measured)"
+}
+
 latency() {
   local cfg="$WORK/lat.json" log="$WORK/lat.touchflowd.log" in="bench.lat.in.$RUN_ID"
   local pid n=$((RATE * DURATION_S)) deadline rc hwm final w0 w1 warm=${BENCH_WARMUP:-200}
   write_config lat
+  prime_broker "${BENCH_PRIME_S:-5}"
   "$TFD" -c "$cfg" "${TFD_ARGS[@]}" --stats-interval-ms "$STATS_MS" >"$WORK/lat.touchflowd.out" 2>"$log" &
   pid=$!
   PIDS+=("$pid")
