@@ -2,9 +2,9 @@
 #ifndef TF_STORE_SCRIPTS_H
 #define TF_STORE_SCRIPTS_H
 
-/* KEYS: state, the ids key of earlier versions, outbox. ARGV: epoch, now ms, dedup
- * cutoff ms, window ms, expected version and epoch of the last writer ("" = any),
- * "1" when the writer read no referred_by (else "0"), nfields, nids,
+/* KEYS: state, outbox. ARGV: epoch, now ms, dedup cutoff ms, window ms, expected
+ * version and epoch of the last writer ("" = any), "1" when the writer read no
+ * referred_by (else "0"), nfields, nids,
  * field/value... (nfields pairs), then "d:<id>"/now ms... (nids pairs), nout,
  * id/payload...
  * Returns the new version; -1 when a newer owner (higher epoch) wrote last: the
@@ -18,14 +18,12 @@
  * The dedup window lives in the state hash, one field "d:<id>" = when it was seen,
  * so the check is part of the HMGET and the record part of the HSET. "ix" is when
  * the oldest of them may leave the window: the first commit after it drops those
- * that did ("dx" = "1" marks a hash in this form). A state written by an earlier
- * version kept its ids in a sorted set: its first commit here checks the batch's
- * ids against it and moves the live ones into the hash. */
+ * that did ("dx" = "1": "ix" is set). */
 static const char TF_SCRIPT_COMMIT[] =
     /* Everything that could fail is checked before the first write: a script
      * stopped by an error keeps what it wrote, and a half commit would lose the
      * derived events of records it counts as applied. HMGET checks the state key's
-     * type, ZRANGEBYSCORE the old ids key's, and the outbox is written first. */
+     * type, and the outbox is written first. */
     "local nf, ni = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
     "local fi = 10\n"
     "local ii = fi + 2 * nf\n"
@@ -47,34 +45,19 @@ static const char TF_SCRIPT_COMMIT[] =
     "  if at and (tonumber(at) or 0) > cutoff then return -2 end\n"
     "end\n"
     "local fresh = held[5] ~= '1'\n"
-    "local moved\n"
-    "if fresh and ver > 0 then\n"
-    "  local old = redis.pcall('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[3], '+inf', 'WITHSCORES')\n"
-    "  if old.err then return redis.error_reply('TFSTATE ' .. KEYS[2] .. ': ' .. old.err) end\n"
-    "  moved = {}\n"
-    "  for k = 1, #old, 2 do moved['d:' .. old[k]] = old[k + 1] end\n"
-    "  for k = 0, ni - 1 do\n"
-    "    if moved[ARGV[ii + 2 * k]] then return -2 end\n"
-    "  end\n"
-    "end\n"
     /* In slices: unpack() runs out of Lua stack past a few thousand values, and a
      * hot customer's batch may derive that many events. Only the first can fail. */
     "local j = 0\n"
     "while j < no do\n"
     "  local n = math.min(256, no - j)\n"
-    "  local r = redis.pcall('HSET', KEYS[3], unpack(ARGV, oi + 2 * j, oi + 2 * (j + n) - 1))\n"
-    "  if type(r) == 'table' and r.err then return redis.error_reply('TFSTATE ' .. KEYS[3] .. ': ' .. r.err) end\n"
+    "  local r = redis.pcall('HSET', KEYS[2], unpack(ARGV, oi + 2 * j, oi + 2 * (j + n) - 1))\n"
+    "  if type(r) == 'table' and r.err then return redis.error_reply('TFSTATE ' .. KEYS[2] .. ': ' .. r.err) end\n"
     "  j = j + n\n"
     "end\n"
     "local vs, ix = string.format('%d', ver + 1), tonumber(held[4] or '0') or 0\n"
     /* Unused head slots repeat ep and v: one HSET call whatever it carries. */
     "local head = {'ep', ARGV[1], 'v', vs, 'ep', ARGV[1], 'v', vs}\n"
-    "if moved then\n"
-    "  local m = {}\n"
-    "  for f, at in pairs(moved) do m[#m + 1] = f; m[#m + 1] = at end\n"
-    "  for k = 1, #m, 512 do redis.call('HSET', KEYS[1], unpack(m, k, math.min(k + 511, #m))) end\n"
-    "  redis.call('DEL', KEYS[2])\n"
-    "elseif not fresh and ix <= now then\n"
+    "if not fresh and ix <= now then\n"
     "  local all, gone = redis.call('HGETALL', KEYS[1]), {}\n"
     "  for k = 1, #all, 2 do\n"
     "    local f = all[k]\n"

@@ -1,10 +1,10 @@
 /* slot: where Redis Cluster puts a key, and the hash tag of a customer's keys.
  *
- * A customer's keys are "<prefix>c:{<tag>}", "<prefix>c:{<tag>}:ids" and
- * "<prefix>c:{<tag>}:outbox", where <tag> is the customer id escaped by
- * tf_store_tag_escape: Redis Cluster hashes only the text between the first '{' and
- * the first '}' after it, so the three keys (and the script that touches them
- * together) always share one slot, whatever bytes the id holds.
+ * A customer's keys are "<prefix>c:{<tag>}" and "<prefix>c:{<tag>}:outbox", where
+ * <tag> is the customer id escaped by tf_store_tag_escape: Redis Cluster hashes
+ * only the text between the first '{' and the first '}' after it, so the keys (and
+ * the script that touches them together) always share one slot, whatever bytes the
+ * id holds.
  *
  * Pure: no I/O, no allocation, no state; safe from any thread. */
 #ifndef TF_STORE_SLOT_H
@@ -49,8 +49,7 @@ size_t tf_store_tag_escaped_len(const char *subject);
  * argument is NULL or out is too small (out is then "" when outsize > 0). */
 int tf_store_tag_escape(const char *subject, char *out, size_t outsize);
 
-/* Writes the key "<prefix>c:{<escaped subject>}<suffix>" (suffix "", ":ids" or
- * ":outbox"), NUL-terminated, into out (outsize bytes, tf_store_customer_key_size
+/* Writes the key "<prefix>c:{<escaped subject>}<suffix>" (suffix "" or ":outbox"), NUL-terminated, into out (outsize bytes, tf_store_customer_key_size
  * suffice): the one place that spells a customer's keys. Returns the key's length,
  * or TF_EINVAL when an argument is NULL or out is too small (out is then "" when
  * outsize > 0). */
@@ -59,8 +58,8 @@ int tf_store_customer_key(const char *prefix, const char *subject, const char *s
 /* The bytes tf_store_customer_key needs, terminator included; NULL counts as "". */
 size_t tf_store_customer_key_size(const char *prefix, const char *subject, const char *suffix);
 
-/* The slot of a customer's keys, "<prefix>c:{<escaped subject>}" and its ":ids" and
- * ":outbox" companions (all three share it), without building the key. Exact for any
+/* The slot of a customer's keys, "<prefix>c:{<escaped subject>}" and its ":outbox"
+ * companion (both share it), without building the key. Exact for any
  * prefix, also one holding braces (the configuration refuses those, since they
  * would change the tag); for a prefix without braces and a non-empty subject it is
  * tf_store_key_slot of the escaped subject. NULL counts as "". */

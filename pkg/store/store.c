@@ -113,17 +113,17 @@ static int keybuf_reserve(tf_store_t *st, size_t need)
     return TF_OK;
 }
 
-/* Builds the three keys of a customer into st->keybuf; returns the offsets. The
- * hash tag is the escaped id (slot.h): braces in an id never split a customer's
- * keys over slots. */
-static int build_keys(tf_store_t *st, const char *customer, size_t off[3], size_t len[3])
+/* Builds a customer's two keys (state, outbox) into st->keybuf; returns the
+ * offsets. The hash tag is the escaped id (slot.h): braces in an id never split a
+ * customer's keys over slots. */
+static int build_keys(tf_store_t *st, const char *customer, size_t off[2], size_t len[2])
 {
-    static const char *const suffix[3] = {"", ":ids", ":outbox"};
-    size_t need = tf_store_customer_key_size(st->prefix, customer, suffix[2]);
-    if (keybuf_reserve(st, 3 * need))
+    static const char *const suffix[2] = {"", ":outbox"};
+    size_t need = tf_store_customer_key_size(st->prefix, customer, suffix[1]);
+    if (keybuf_reserve(st, 2 * need))
         return TF_ENOMEM;
     size_t pos = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 2; i++) {
         int n = tf_store_customer_key(st->prefix, customer, suffix[i], st->keybuf + pos, st->keybuf_cap - pos);
         if (n < 0)
             return TF_EINVAL;
@@ -277,7 +277,6 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
     (void)ac;
     cmd_put(st, c);
 
-    size_t nparts = nids ? 3 : 2;
     /* A command of the transaction failed alone (WRONGTYPE: one of the customer's
      * keys holds something else): its error is in its place in the array. */
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
@@ -286,9 +285,8 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
             return;
         }
     }
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != nparts ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[nparts - 1]->type != REDIS_REPLY_ARRAY ||
-        (nids && (r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements != nids))) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
         int status = reply_status(st, r, "load");
         if (r && status == TF_EIO && r->type != REDIS_REPLY_ERROR)
             TF_ERROR(MOD, "load: unexpected reply shape");
@@ -323,17 +321,14 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
         return;
     }
     /* Seen means recorded within the dedup window: older entries are trimmed only
-     * on a later commit. An id is in the state hash, or in the sorted set of a
-     * state an earlier version wrote and no commit has moved yet. */
+     * on a later commit. */
     for (size_t i = 0; i < nids; i++) {
-        const redisReply *sc = r->element[1]->element[i];
-        seen[i] = (sc->type == REDIS_REPLY_STRING && strtod(sc->str, NULL) > (double)c_cutoff) ||
-                  id_seen_in(h, ids, c_cutoff);
+        seen[i] = id_seen_in(h, ids, c_cutoff);
         ids += strlen(ids) + 1;
     }
 
     tf_store_outbox_entry ob[MAX_OUTBOX];
-    const redisReply *o = r->element[nparts - 1];
+    const redisReply *o = r->element[1];
     size_t nob = 0;
     for (size_t i = 0; i + 1 < o->elements && nob < MAX_OUTBOX; i += 2, nob++) {
         ob[nob].id = o->element[i]->str;
@@ -346,17 +341,17 @@ static void on_load_reply(tf_link_t *ac, const redisReply *reply, void *privdata
         free(seen);
 }
 
-/* One MULTI/EXEC per customer, sent as one unit: a consistent snapshot of state,
- * dedup ids and outbox in one reply, at the cost of plain commands (a script call
- * costs more than the three reads together). */
+/* One MULTI/EXEC per customer, sent as one unit: a consistent snapshot of state
+ * (with its dedup ids) and outbox in one reply, at the cost of plain commands (a
+ * script call costs more than the reads together). */
 int tf_store_load(tf_store_t *st, const char *customer, const char *const *event_ids, size_t nids,
                   tf_store_load_cb cb, void *opaque)
 {
-    size_t off[3], len[3];
+    size_t off[2], len[2];
     int rc = check_ready(st);
     if (rc)
         return rc;
-    if ((rc = build_keys(st, customer, off, len)) || (rc = argv_reserve(st, 4 + nids)))
+    if ((rc = build_keys(st, customer, off, len)))
         return rc;
     cmd_t *c = cmd_get(st, CMD_LOAD, (void *)cb, opaque);
     if (!c)
@@ -382,20 +377,12 @@ int tf_store_load(tf_store_t *st, const char *customer, const char *const *event
     c->cutoff_ms = tf_time_now_ms() - st->dedup_window_ms;
     static const char *const multi[1] = {"MULTI"}, *const exec[1] = {"EXEC"};
     static const size_t multi_len[1] = {5}, exec_len[1] = {4};
-    const char *state_argv[2] = {"HGETALL", st->keybuf + off[0]}, *outbox_argv[2] = {"HGETALL", st->keybuf + off[2]};
-    size_t state_len[2] = {7, len[0]}, outbox_len[2] = {7, len[2]};
-    tf_link_cmd unit[5];
+    const char *state_argv[2] = {"HGETALL", st->keybuf + off[0]}, *outbox_argv[2] = {"HGETALL", st->keybuf + off[1]};
+    size_t state_len[2] = {7, len[0]}, outbox_len[2] = {7, len[1]};
+    tf_link_cmd unit[4];
     size_t n = 0;
     unit[n++] = (tf_link_cmd){1, multi, multi_len};
     unit[n++] = (tf_link_cmd){2, state_argv, state_len};
-    if (nids) {
-        size_t a = 0;
-        st->argv[a] = "ZMSCORE", st->argvlen[a++] = 7;
-        st->argv[a] = st->keybuf + off[1], st->argvlen[a++] = len[1];
-        for (size_t i = 0; i < nids; i++)
-            st->argv[a] = event_ids[i], st->argvlen[a++] = strlen(event_ids[i]);
-        unit[n++] = (tf_link_cmd){(int)a, st->argv, st->argvlen};
-    }
     unit[n++] = (tf_link_cmd){2, outbox_argv, outbox_len};
     unit[n++] = (tf_link_cmd){1, exec, exec_len};
     rc = tf_link_send(st->link, slot_of(st->keybuf + off[0], len[0]), on_load_reply, c, n, unit);
@@ -434,7 +421,7 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
                     size_t noutbox, tf_store_commit_cb cb, void *opaque)
 {
     tf_store_fields *fa = &st->enc_after, *fb = &st->enc_before;
-    size_t off[3], len[3];
+    size_t off[2], len[2];
     char nums[9][24];
     int nl[9];
     int rc = check_ready(st);
@@ -463,8 +450,8 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     size_t a = 0;
     st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
     st->argv[a] = tf_link_sha(st->link, SCRIPT_COMMIT), st->argvlen[a++] = 40;
-    st->argv[a] = "3", st->argvlen[a++] = 1;
-    for (int k = 0; k < 3; k++)
+    st->argv[a] = "2", st->argvlen[a++] = 1;
+    for (int k = 0; k < 2; k++)
         st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
     for (int k = 0; k < 4; k++)
         st->argv[a] = nums[k], st->argvlen[a++] = (size_t)nl[k];
@@ -580,7 +567,7 @@ static void on_ack_reply(tf_link_t *ac, const redisReply *reply, void *privdata)
 int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const *ids, size_t nids,
                         tf_store_done_cb cb, void *opaque)
 {
-    size_t off[3], len[3];
+    size_t off[2], len[2];
     int rc = check_ready(st);
     if (rc)
         return rc;
@@ -590,13 +577,13 @@ int tf_store_outbox_ack(tf_store_t *st, const char *customer, const char *const 
         return rc;
     size_t a = 0;
     st->argv[a] = "HDEL", st->argvlen[a++] = 4;
-    st->argv[a] = st->keybuf + off[2], st->argvlen[a++] = len[2];
+    st->argv[a] = st->keybuf + off[1], st->argvlen[a++] = len[1];
     for (size_t i = 0; i < nids; i++)
         st->argv[a] = ids[i], st->argvlen[a++] = strlen(ids[i]);
     cmd_t *c = cmd_get(st, CMD_ACK, (void *)cb, opaque);
     if (!c)
         return TF_ENOMEM;
-    if ((rc = send1(st, st->keybuf + off[2], len[2], on_ack_reply, c, (int)a, st->argv, st->argvlen)))
+    if ((rc = send1(st, st->keybuf + off[1], len[1], on_ack_reply, c, (int)a, st->argv, st->argvlen)))
         cmd_put(st, c);
     return rc;
 }
@@ -848,7 +835,7 @@ int tf_store_population(tf_store_t *st, const char *tp, int keep, int64_t period
 
 int tf_store_link_referral(tf_store_t *st, const char *referred, const char *referrer)
 {
-    size_t off[3], len[3];
+    size_t off[2], len[2];
     int rc = check_ready(st);
     if (rc)
         return rc;

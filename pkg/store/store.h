@@ -8,8 +8,6 @@
  *   <p>c:{<id>}          hash: the state (see codec.c for the fields), and the
  *                        event ids seen within the dedup window, a field
  *                        "d:<event id>" = when each was seen (ms)
- *   <p>c:{<id>}:ids      zset: where earlier versions kept those ids; read (and
- *                        emptied by the customer's next commit) until it is gone
  *   <p>c:{<id>}:outbox   hash: derived events committed but not yet delivered
  *   <p>epoch             counter: ownership epochs handed to partition owners
  * No command touches keys of two slots. The value ranking is one key per input

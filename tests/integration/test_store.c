@@ -664,58 +664,6 @@ static long long raw(const char *fmt, ...)
     return v;
 }
 
-/* A state an earlier version wrote keeps its ids in a sorted set: loads and
- * commits still see them, and its first commit moves the live ones into the hash
- * and deletes the set. */
-static void ids_of_an_earlier_version_move_into_the_hash(void **state)
-{
-    ctx_t *c = *state;
-    tf_store_doc_t empty, after, before;
-    long long now = (long long)tf_time_now_ms();
-    load(c, "leo", NULL, 0);
-    empty = c->doc;
-    after = empty;
-    after.customer.purchases = 1;
-    const char *first[] = {"l-1"};
-    assert_int_equal(commit(c, "leo", &empty, &after, 1, first, 1, NULL, 0), TF_OK);
-    assert_int_equal(raw("HGET %sc:{leo} dx", prefix), 1);
-    assert_int_equal(raw("EXISTS %sc:{leo}:ids", prefix), 0);
-
-    /* Back to the earlier layout. */
-    assert_int_equal(raw("HDEL %sc:{leo} dx ix d:l-1", prefix), 3);
-    assert_int_equal(raw("ZADD %sc:{leo}:ids %lld l-1 %lld l-old %lld l-expired", prefix, now, now,
-                         now - 2 * 3600 * 1000LL),
-                     3);
-    const char *ask[] = {"l-old", "l-new", "l-expired"};
-    load(c, "leo", ask, 3);
-    assert_int_equal(c->seen[0], 1);
-    assert_int_equal(c->seen[1], 0);
-    assert_int_equal(c->seen[2], 0);
-    before = c->doc;
-    after = before;
-    after.customer.purchases = 2;
-
-    /* An id of the old set is a duplicate: nothing is written, nothing moves. */
-    const char *dup[] = {"l-old"};
-    assert_int_equal(commit(c, "leo", &before, &after, 1, dup, 1, NULL, 0), TF_ESTALE);
-    assert_int_equal(raw("EXISTS %sc:{leo}:ids", prefix), 1);
-    assert_int_equal(raw("HEXISTS %sc:{leo} dx", prefix), 0);
-
-    const char *fresh[] = {"l-new"};
-    assert_int_equal(commit(c, "leo", &before, &after, 1, fresh, 1, NULL, 0), TF_OK);
-    assert_int_equal(raw("EXISTS %sc:{leo}:ids", prefix), 0);
-    assert_int_equal(raw("HGET %sc:{leo} dx", prefix), 1);
-    assert_int_equal(raw("HGET %sc:{leo} d:l-old", prefix), now);
-    assert_int_equal(raw("HGET %sc:{leo} d:l-1", prefix), now);
-    assert_int_equal(raw("HEXISTS %sc:{leo} d:l-expired", prefix), 0);
-    assert_true(raw("HGET %sc:{leo} ix", prefix) > now);
-    load(c, "leo", ask, 3);
-    assert_int_equal(c->doc.customer.purchases, 2);
-    assert_int_equal(c->seen[0], 1);
-    assert_int_equal(c->seen[1], 1);
-    assert_int_equal(c->seen[2], 0);
-}
-
 /* Ids leave the hash with the first commit after "ix"; live ones stay. */
 static void expired_ids_leave_the_hash(void **state)
 {
@@ -960,7 +908,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(timer_index_returns_due_customers, setup, teardown),
         cmocka_unit_test_setup_teardown(value_cutoffs, setup, teardown),
         cmocka_unit_test_setup_teardown(referral_link_is_set_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(ids_of_an_earlier_version_move_into_the_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_ids_leave_the_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(many_ids_leave_the_state_whole, setup, teardown),
         cmocka_unit_test(down_then_up_then_lost),

@@ -334,11 +334,11 @@ static void slot_home(unsigned slot, const char *home_id)
             MUST_OK(&topo.node[i], "CLUSTER SETSLOT %u STABLE", slot);
 }
 
-/* A customer's keys: 0 the state hash, 1 the dedup ids, 2 the outbox. */
-static void customer_keys(const char *who, char keys[3][KEY_MAX])
+/* A customer's keys: 0 the state hash (with its dedup ids), 1 the outbox. */
+static void customer_keys(const char *who, char keys[2][KEY_MAX])
 {
-    static const char *const suffix[3] = {"", ":ids", ":outbox"};
-    for (int k = 0; k < 3; k++)
+    static const char *const suffix[2] = {"", ":outbox"};
+    for (int k = 0; k < 2; k++)
         assert_true(tf_store_customer_key(prefix, who, suffix[k], keys[k], KEY_MAX) > 0);
 }
 
@@ -558,7 +558,7 @@ static void customers_spread_over_primaries(void **state)
 {
     ctx_t *c = *state;
     static res_t res[NCUST];
-    char who[NCUST][16], keys[3][KEY_MAX];
+    char who[NCUST][16], keys[2][KEY_MAX];
     int per_node[MAX_NODES] = {0}, used = 0;
 
     for (int i = 0; i < NCUST; i++) {
@@ -573,14 +573,14 @@ static void customers_spread_over_primaries(void **state)
     }
     assert_true(run_until(c, &c->answers, 2 * NCUST, 15000));
     /* Every customer reads back, and its keys are where slot.h says: the server
-     * hashes them to that slot, and the slot's primary holds all three. */
+     * hashes them to that slot, and the slot's primary holds both. */
     for (int i = 0; i < NCUST; i++) {
         expect_loaded(&res[i], 1, i + 1, 1);
         unsigned slot = tf_store_customer_slot(prefix, who[i]);
         cnode_t *p = owner_of(slot);
         customer_keys(who[i], keys);
-        assert_int_equal(MUST_INT(p, "CLUSTER KEYSLOT %s", keys[2]), slot);
-        assert_int_equal(MUST_INT(p, "EXISTS %s %s %s", keys[0], keys[1], keys[2]), 3);
+        assert_int_equal(MUST_INT(p, "CLUSTER KEYSLOT %s", keys[1]), slot);
+        assert_int_equal(MUST_INT(p, "EXISTS %s %s", keys[0], keys[1]), 2);
         used += per_node[p - topo.node]++ == 0;
     }
     fprintf(stderr, "  %d customers on %d primaries\n", NCUST, used);
@@ -615,7 +615,7 @@ static void committed_then_moved(ctx_t *c, const char *base, char who[][16], tf_
 static void moved_slot_is_followed(void **state)
 {
     ctx_t *c = *state;
-    char who[1][16], keys[3][KEY_MAX];
+    char who[1][16], keys[2][KEY_MAX];
     static tf_store_doc_t before[1];
 
     committed_then_moved(c, "mover", who, before, 1);
@@ -627,12 +627,12 @@ static void moved_slot_is_followed(void **state)
     /* Written on the new owner (topo is still the map from before the move). */
     cnode_t *dst = other_primary(owner_of(tf_store_customer_slot(prefix, who[0])));
     customer_keys(who[0], keys);
-    assert_int_equal(MUST_INT(dst, "EXISTS %s %s %s", keys[0], keys[1], keys[2]), 3);
+    assert_int_equal(MUST_INT(dst, "EXISTS %s %s", keys[0], keys[1]), 2);
 }
 
-/* A customer committed once (three keys), its slot then opened for migration
+/* A customer committed once (both keys), its slot then opened for migration
  * (IMPORTING/MIGRATING) with its first nkeys keys already moved to *dst. */
-static unsigned opened_with_keys_moved(ctx_t *c, const char *who, size_t nkeys, char keys[3][KEY_MAX],
+static unsigned opened_with_keys_moved(ctx_t *c, const char *who, size_t nkeys, char keys[2][KEY_MAX],
                                        cnode_t **src, cnode_t **dst)
 {
     commit(c, who, &empty, 1, "e-1", "d-1", 1);
@@ -649,11 +649,11 @@ static unsigned opened_with_keys_moved(ctx_t *c, const char *who, size_t nkeys, 
 static void ask_is_followed_during_migration(void **state)
 {
     ctx_t *c = *state;
-    char keys[3][KEY_MAX];
+    char keys[2][KEY_MAX];
     cnode_t *src, *dst;
     static tf_store_doc_t before;
 
-    unsigned slot = opened_with_keys_moved(c, "asker", 3, keys, &src, &dst); /* the source answers ASK */
+    unsigned slot = opened_with_keys_moved(c, "asker", 2, keys, &src, &dst); /* the source answers ASK */
     uint64_t r0 = tf_store_redirects(c->st);
     load(c, "asker", "e-1", 1, 1, 1);
     before = c->doc;
@@ -670,12 +670,12 @@ static void ask_is_followed_during_migration(void **state)
 }
 
 /* A commit of a customer whose keys are split over the two ends of a migration
- * (only the state hash moved): a loop timer moves the other two after delay_ms,
+ * (only the state hash moved): a loop timer moves the outbox after delay_ms,
  * while the store retries; with_sync, a tf_store_sync (WAIT 1) right after the
  * commit. The slot is left open. */
 typedef struct {
     cnode_t *src, *dst;
-    char keys[3][KEY_MAX];
+    char keys[2][KEY_MAX];
     unsigned slot;
     res_t commit, sync;
     int fired, commit_done_then;
@@ -688,7 +688,7 @@ static void on_late_migration(evutil_socket_t fd, short what, void *arg)
     split_commit *m = arg;
     (void)fd, (void)what;
     m->commit_done_then = m->commit.done;
-    migrate(m->src, m->dst, m->keys + 1, 2);
+    migrate(m->src, m->dst, m->keys + 1, 1);
     m->fired = 1;
 }
 
@@ -728,7 +728,7 @@ static void tryagain_is_retried_until_the_keys_are_together(void **state)
     assert_true(m.took >= 300);
     assert_true(m.sent_again >= 2); /* ASK from the source, TRYAGAIN from the target */
     MUST_OK(m.dst, "ASKING");
-    assert_int_equal(MUST_INT(m.dst, "EXISTS %s %s %s", m.keys[0], m.keys[1], m.keys[2]), 3);
+    assert_int_equal(MUST_INT(m.dst, "EXISTS %s %s", m.keys[0], m.keys[1]), 2);
     load(c, "waiter", "e-2", 2, 2, 2);
     slot_finish(m.slot, m.src, m.dst);
 }
