@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault: customers whose keys in Redis hold what touchflow did not write there. Four
 # customers are poisoned four ways (a string at the state key, a hash whose stage no
-# codec knows, a version field that is not a number, a string at the dedup key),
+# codec knows, a version field that is not a number, a string at the outbox key),
 # then their purchases and 100 other customers' purchases go in. Redis refuses each
 # poisoned customer's load or commit; after redis.state_error_attempts the records of
 # those four go to the dead-letter topic (state_error, the Redis error named) and the
@@ -17,8 +17,8 @@ key() { echo "${PREFIX}c:{$1}${2:-}"; }
 redis_cli SET "$(key cust-str)" "not a hash" >/dev/null
 redis_cli HSET "$(key cust-stage)" stage lunar purchases 3 >/dev/null
 redis_cli HSET "$(key cust-ver)" stage growth v not-a-number purchases 1 >/dev/null
-redis_cli SET "$(key cust-ids :ids)" "not a sorted set" >/dev/null
-echo "# injected: a string at $(key cust-str), stage 'lunar' at $(key cust-stage), v 'not-a-number' at $(key cust-ver), a string at $(key cust-ids :ids)"
+redis_cli SET "$(key cust-outbox :outbox)" "not a hash" >/dev/null
+echo "# injected: a string at $(key cust-str), stage 'lunar' at $(key cust-stage), v 'not-a-number' at $(key cust-ver), a string at $(key cust-outbox :outbox)"
 
 python3 - "$WORK/input.jsonl" <<'PY'
 import json, sys
@@ -27,7 +27,7 @@ def buy(cid, n):
     rows.append({"specversion": "1.0", "id": "%s.%d" % (cid, n), "source": "/shop/orders",
                  "type": "touchpoint.purchase", "subject": cid, "time": "2026-03-01T10:00:00Z",
                  "data": {"order_id": "o-%s-%d" % (cid, n), "amount": 5000, "currency": "CNY"}})
-for c in ("cust-str", "cust-stage", "cust-ver", "cust-ids"):
+for c in ("cust-str", "cust-stage", "cust-ver", "cust-outbox"):
     buy(c, 1)
 for i in range(100):
     buy("cust-ok-%03d" % i, 1)
@@ -70,7 +70,7 @@ check "every other customer's purchase applied once" others_once
 dlq_ok() {
   python3 - "$WORK/dlq.jsonl" <<'PY'
 import json, sys
-want = {"cust-str": "WRONGTYPE", "cust-stage": "does not decode", "cust-ver": "not a number", "cust-ids": "WRONGTYPE"}
+want = {"cust-str": "WRONGTYPE", "cust-stage": "does not decode", "cust-ver": "not a number", "cust-outbox": "WRONGTYPE"}
 got = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -88,12 +88,13 @@ untouched() {
   [ "$(redis_cli GET "$(key cust-str)")" = "not a hash" ] &&
     [ "$(redis_cli HGET "$(key cust-ver)" v)" = "not-a-number" ] &&
     [ -z "$(redis_cli HGET "$(key cust-ver)" ep)" ] &&
-    [ "$(redis_cli EXISTS "$(key cust-ver :ids)")" = 0 ] &&
+    [ "$(redis_cli GET "$(key cust-outbox :outbox)")" = "not a hash" ] &&
+    [ "$(redis_cli EXISTS "$(key cust-outbox)")" = 0 ] &&
     [ "$(redis_cli EXISTS "$(key cust-ver :outbox)")" = 0 ] &&
     [ "$(redis_cli HGET "$(key cust-stage)" stage)" = lunar ]
 }
 check "the refused customers are left as they were (the commit script wrote nothing)" untouched
-check "the log names each refused customer" eval 'for c in cust-str cust-stage cust-ver cust-ids; do grep -q "customer $c: Redis refused its state" "$WORK/touchflowd.log" || exit 1; done'
+check "the log names each refused customer" eval 'for c in cust-str cust-stage cust-ver cust-outbox; do grep -q "customer $c: Redis refused its state" "$WORK/touchflowd.log" || exit 1; done'
 check "SIGTERM exits 0" stop_daemon
 
 echo "# took $((SECONDS - started)) s"
