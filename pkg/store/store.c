@@ -101,15 +101,16 @@ static int argv_reserve(tf_store_t *st, size_t n)
     return TF_OK;
 }
 
-static int keybuf_reserve(tf_store_t *st, size_t need)
+/* Grows *buf (capacity *cap) to at least need bytes; kept for reuse. */
+static int bytes_reserve(char **buf, size_t *cap, size_t need)
 {
-    if (need <= st->keybuf_cap)
+    if (need <= *cap)
         return TF_OK;
-    char *k = realloc(st->keybuf, need);
+    char *k = realloc(*buf, need);
     if (!k)
         return TF_ENOMEM;
-    st->keybuf = k;
-    st->keybuf_cap = need;
+    *buf = k;
+    *cap = need;
     return TF_OK;
 }
 
@@ -120,7 +121,7 @@ static int build_keys(tf_store_t *st, const char *customer, size_t off[2], size_
 {
     static const char *const suffix[2] = {"", ":outbox"};
     size_t need = tf_store_customer_key_size(st->prefix, customer, suffix[1]);
-    if (keybuf_reserve(st, 2 * need))
+    if (bytes_reserve(&st->keybuf, &st->keybuf_cap, 2 * need))
         return TF_ENOMEM;
     size_t pos = 0;
     for (int i = 0; i < 2; i++) {
@@ -359,14 +360,9 @@ int tf_store_load(tf_store_t *st, const char *customer, const char *const *event
     size_t idbytes = 0;
     for (size_t i = 0; i < nids; i++)
         idbytes += strlen(event_ids[i]) + 1;
-    if (idbytes > c->ids_cap) {
-        char *b = realloc(c->ids, idbytes);
-        if (!b) {
-            cmd_put(st, c);
-            return TF_ENOMEM;
-        }
-        c->ids = b;
-        c->ids_cap = idbytes;
+    if (bytes_reserve(&c->ids, &c->ids_cap, idbytes)) {
+        cmd_put(st, c);
+        return TF_ENOMEM;
     }
     for (size_t i = 0, at = 0; i < nids; i++) {
         size_t n = strlen(event_ids[i]) + 1;
@@ -508,14 +504,9 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     size_t idbytes = 0;
     for (size_t i = 0; i < nids; i++)
         idbytes += 2 + strlen(event_ids[i]);
-    if (idbytes > st->idbuf_cap) {
-        char *b = realloc(st->idbuf, idbytes);
-        if (!b) {
-            cmd_put(st, c);
-            return TF_ENOMEM;
-        }
-        st->idbuf = b;
-        st->idbuf_cap = idbytes;
+    if (bytes_reserve(&st->idbuf, &st->idbuf_cap, idbytes)) {
+        cmd_put(st, c);
+        return TF_ENOMEM;
     }
     char *at = st->idbuf;
     for (size_t i = 0; i < nids; i++) {
@@ -612,7 +603,7 @@ int tf_store_next_epoch(tf_store_t *st, tf_store_epoch_cb cb, void *opaque)
 /* "<prefix><a><open><b><close>" into st->keybuf; its length in *len. */
 static int key_of(tf_store_t *st, const char *a, const char *open, const char *b, const char *close, size_t *len)
 {
-    if (keybuf_reserve(st, strlen(st->prefix) + strlen(a) + strlen(open) + strlen(b) + strlen(close) + 1))
+    if (bytes_reserve(&st->keybuf, &st->keybuf_cap, strlen(st->prefix) + strlen(a) + strlen(open) + strlen(b) + strlen(close) + 1))
         return TF_ENOMEM;
     *len = (size_t)snprintf(st->keybuf, st->keybuf_cap, "%s%s%s%s%s", st->prefix, a, open, b, close);
     return TF_OK;
