@@ -361,6 +361,7 @@ static tf_event_error decode_attrs(const decode_ctx *c, const attr a[A__COUNT], 
 
 typedef enum {
     F_TEXT = 1,  /* any string, not kept */
+    F_NOTE,      /* any string, kept cut to TF_EVENT_SHORT_MAX bytes at a character boundary */
     F_REF,       /* string 1..TF_EVENT_REF_MAX bytes, kept */
     F_CUSTOMER,  /* F_REF that also follows the subject rules */
     F_LABEL,     /* string 0..TF_EVENT_SHORT_MAX bytes, kept */
@@ -402,7 +403,7 @@ static const field_spec web_visit_fields[] = {
     OPT_ONE_OF("channel", F_CHOICE, web_channels, AT(channel)),
     OPT("page", F_TEXT, NO_FIELD),
     OPT("duration_s", F_COUNT, AT(duration_s)),
-    OPT("campaign", F_TEXT, NO_FIELD),
+    OPT("campaign", F_NOTE, AT(campaign)),
     OPT("referrer", F_TEXT, NO_FIELD),
     END,
 };
@@ -426,7 +427,7 @@ static const field_spec refund_fields[] = {
     REQ("order_id", F_REF, AT(order_id)),
     REQ("amount", F_MONEY, AT(amount)),
     REQ("currency", F_CURRENCY, AT(currency)),
-    OPT("reason", F_TEXT, NO_FIELD),
+    OPT("reason", F_NOTE, AT(reason)),
     END,
 };
 static const field_spec complaint_fields[] = {
@@ -457,7 +458,7 @@ static const field_spec profile_fields[] = {
 };
 static const field_spec email_fields[] = {
     REQ_ONE_OF("action", F_CHOICE, email_actions, AT(action)),
-    OPT("campaign", F_TEXT, NO_FIELD),
+    OPT("campaign", F_NOTE, AT(campaign)),
     END,
 };
 static const field_spec social_fields[] = {
@@ -475,11 +476,11 @@ static const field_spec event_attendance_fields[] = {
     END,
 };
 static const field_spec reason_fields[] = {
-    OPT("reason", F_TEXT, NO_FIELD),
+    OPT("reason", F_NOTE, AT(reason)),
     END,
 };
 static const field_spec unsubscribe_fields[] = {
-    OPT("reason", F_TEXT, NO_FIELD),
+    OPT("reason", F_NOTE, AT(reason)),
     OPT_ONE_OF("channel", F_CHOICE, consent_channels, AT(channel)),
     END,
 };
@@ -689,6 +690,17 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
     case F_TEXT:
         if (s == NULL)
             return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be a string", f->key);
+        return TF_EV_OK;
+    case F_NOTE:
+        if (s == NULL)
+            return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be a string", f->key);
+        if (len > TF_EVENT_SHORT_MAX) {
+            /* The parser gives well-formed UTF-8: back off continuation bytes. */
+            len = TF_EVENT_SHORT_MAX;
+            while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+                len--;
+        }
+        copy_str(base + f->off, TF_EVENT_SHORT_MAX + 1, s, len);
         return TF_EV_OK;
     case F_REF:
     case F_CUSTOMER:

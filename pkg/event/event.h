@@ -164,6 +164,11 @@ typedef struct {
     /* free-form short labels (channel, email/social action, outcome...) */
     char channel[TF_EVENT_SHORT_MAX + 1];
     char action[TF_EVENT_SHORT_MAX + 1];
+    /* web_visit, email: the campaign; refund, contract_end, unsubscribe: the
+     * reason. Free text, kept cut to TF_EVENT_SHORT_MAX bytes at a character
+     * boundary (longer is valid: the contract never bounded them). */
+    char campaign[TF_EVENT_SHORT_MAX + 1];
+    char reason[TF_EVENT_SHORT_MAX + 1];
 } tf_event_t;
 
 /* Decodes one record. Binary mode is chosen when a "ce_specversion" header is
