@@ -35,6 +35,7 @@ void tf_batch_free(batch_t *b)
     free(b->arena);
     free(b->adds);
     free(b->ack_ids);
+    free(b->figs);
     free(b->slot_clock);
     free(b->slot_min);
     free(b->slot_now);
@@ -58,6 +59,7 @@ void tf_batch_reset(batch_t *b)
     b->state = B_FREE;
     b->nrecs = b->remaining = b->ngroups = b->nouts = b->outstanding = 0;
     b->arena_len = 0;
+    b->nfigs = 0;
     b->failed = 0;
     b->attempts = 0;
 }

@@ -74,6 +74,7 @@ typedef struct {
     uint32_t refusals;    /* attempts in which Redis refused them */
     int cached;           /* its state came from the cache */
     int redone;           /* an earlier attempt may have moved its indexes wrongly */
+    uint32_t fig_first, fig_n; /* its population figure deltas in the batch's figs */
     char referred_by[TF_EVENT_SUBJECT_MAX + 1]; /* a referral of it in this batch */
     uint32_t referred_at;  /* that referral's record: it counts for records after it */
     tf_store_doc_t before, after;
@@ -117,6 +118,10 @@ struct batch {
      * customer may derive thousands of events in one batch. */
     tf_store_outbox_add *adds;
     const char **ack_ids;
+    /* The groups' population figure deltas; a group's are contiguous (a group is
+     * applied in one go), and a group applied again starts a new run. */
+    tf_figure_delta *figs;
+    uint32_t nfigs, figs_cap;
     uint32_t scratch_cap;
     uint32_t outstanding;   /* store callbacks still owed */
     uint32_t loads_pending; /* load replies still owed */
@@ -280,6 +285,17 @@ void tf_pipeline_flush_offsets(tf_pipeline_t *p);
 void tf_pipeline_resend(tf_pipeline_t *p, send_ref *ref);
 void tf_pipeline_on_delivery(tf_producer_t *prod, rd_kafka_resp_err_t err, void *msg_opaque, void *opaque);
 void tf_pipeline_latency_quantiles(tf_pipeline_t *p);
+
+/* figures.c */
+/* Starts the group's figure deltas (applied now, from the top). */
+void tf_pipeline_figures_start(batch_t *b, group_t *gr);
+/* Marks the customer before a step (a record or a timer advance)... */
+void tf_pipeline_figures_mark(const tf_customer_t *c, const tf_event_t *ev, tf_figures_mark *m);
+/* ...and adds what the step moved. */
+void tf_pipeline_figures_step(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_figures_mark *m,
+                              const tf_event_t *ev, const tf_derived_t *out, size_t n);
+/* Adds the change in the customer counts once the group is applied. */
+void tf_pipeline_figures_finish(batch_t *b, group_t *gr);
 
 /* timers.c */
 int tf_timers_init(tf_pipeline_t *p);

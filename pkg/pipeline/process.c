@@ -474,8 +474,11 @@ static void fire_timers(tf_pipeline_t *p, batch_t *b, uint32_t g, uint32_t rec, 
         int64_t seg = next != INT64_MAX && next - 1 < until ? next - 1 : until;
         int more;
         do {
+            tf_figures_mark mark;
+            tf_figures_mark_before(c, NULL, &mark);
             size_t nd = tf_lifecycle_advance(&p->cfg.rules, &pop, customer, c, seg, out, TF_LIFECYCLE_MAX_DERIVED,
                                              &more);
+            tf_pipeline_figures_step(p, b, &b->groups[g], &mark, NULL, out, nd);
             for (size_t d = 0; d < nd; d++) {
                 if (add_derived(p, b, g, rec, &out[d]) != TF_OK) {
                     TF_ERROR(MOD, "cannot encode a derived event for %s", customer);
@@ -570,7 +573,10 @@ static void apply_record(tf_pipeline_t *p, batch_t *b, group_t *gr, uint32_t i, 
     int64_t now = p->clock_stream ? 0 : tf_timers_batch_clock(p, b, r->slot);
     fire_timers(p, b, g, i, pop, c, customer, tf_clock_record_until(&v, r->stream_at_ms, r->ev.time_ms, now));
     tf_population_t at = cutoffs_for(p, r->slot, c, r->ev.time_ms > c->clock_ms ? r->ev.time_ms : c->clock_ms, pop);
+    tf_figures_mark mark;
+    tf_figures_mark_before(c, &r->ev, &mark);
     size_t nd = tf_lifecycle_apply(&p->cfg.rules, &at, c, &r->ev, derived);
+    tf_pipeline_figures_step(p, b, gr, &mark, &r->ev, derived, nd);
     for (size_t d = 0; d < nd; d++) {
         if (add_derived(p, b, g, i, &derived[d]) != TF_OK) {
             TF_ERROR(MOD, "cannot encode a derived event for %s", r->ev.subject);
@@ -630,6 +636,7 @@ static void process_group(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_st
         pop.self_value = tf_customer_value(&p->cfg.rules, &gr->before.customer);
     }
     gr->out_first = b->nouts;
+    tf_pipeline_figures_start(b, gr);
     for (size_t j = 0; j < n; j++) {
         record_t *r = &b->recs[idx[j]];
         switch (verdicts[j]) {
@@ -660,6 +667,7 @@ static void process_group(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_st
         fire_timers(p, b, (uint32_t)(gr - b->groups), last, &pop, &gr->after.customer, b->recs[gr->first].ev.subject,
                     tf_timers_batch_clock(p, b, b->recs[last].slot));
     }
+    tf_pipeline_figures_finish(b, gr);
     gr->nnew = b->nouts - gr->out_first;
     if (plan.replay_at != TF_VERDICT_NONE)
         replay_outbox(p, b, gr, idx[plan.replay_at], res, resend);
@@ -834,7 +842,8 @@ static void commit_group(tf_pipeline_t *p, batch_t *b, group_t *gr)
     /* A referral of it in this batch is one the records account for (see
      * note_referrals): the link it wrote does not make the commit stale. */
     int rc = tf_store_commit(p->store, customer, &gr->before, &gr->after, !gr->referred_by[0], b->epoch,
-                             tf_time_now_ms(), ids, nids, adds, nadds, on_committed, gr);
+                             tf_time_now_ms(), ids, nids, adds, nadds, b->figs + gr->fig_first, gr->fig_n,
+                             on_committed, gr);
     if (rc) {
         tf_cache_drop(p->cache, customer);
         b->failed = 1;

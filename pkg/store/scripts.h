@@ -2,11 +2,11 @@
 #ifndef TF_STORE_SCRIPTS_H
 #define TF_STORE_SCRIPTS_H
 
-/* KEYS: state, outbox. ARGV: epoch, now ms, dedup cutoff ms, window ms, expected
- * version and epoch of the last writer ("" = any), "1" when the writer read no
- * referred_by (else "0"), nfields, nids,
+/* KEYS: state, outbox, population figures. ARGV: epoch, now ms, dedup cutoff ms,
+ * window ms, expected version and epoch of the last writer ("" = any), "1" when
+ * the writer read no referred_by (else "0"), nfields, nids,
  * field/value... (nfields pairs), then "d:<id>"/now ms... (nids pairs), nout,
- * id/payload...
+ * id/payload..., nfig, field/delta... (added to the figures hash)
  * Returns the new version; -1 when a newer owner (higher epoch) wrote last: the
  * fence that stops a writer that lost its partition; -2 when the state is not the
  * one the writer computed from (another version or last writer, a referral linked
@@ -76,6 +76,12 @@ static const char TF_SCRIPT_COMMIT[] =
     "else\n"
     "  for k = fi, oi - 2, 1024 do redis.call('HSET', KEYS[1], unpack(ARGV, k, math.min(k + 1023, oi - 2))) end\n"
     "  redis.call('HSET', KEYS[1], unpack(head))\n"
+    "end\n"
+    /* The figures never stop a customer: a figures key of the wrong type (only
+     * someone else's write makes one) shows when the figures are read. */
+    "local gi = oi + 2 * no\n"
+    "for k = 0, (tonumber(ARGV[gi]) or 0) - 1 do\n"
+    "  redis.pcall('HINCRBY', KEYS[3], ARGV[gi + 1 + 2 * k], ARGV[gi + 2 + 2 * k])\n"
     "end\n"
     "return ver + 1\n";
 

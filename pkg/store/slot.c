@@ -2,6 +2,7 @@
 #include "store/slot.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* crc16_table[i] is the CRC of the byte i shifted into the top of the register, so
@@ -179,4 +180,37 @@ unsigned tf_store_customer_slot(const char *prefix, const char *subject)
     crc = crc16_update(crc, open_tag, sizeof open_tag - 1);
     crc = crc16_escaped(crc, subject);
     return crc16_update(crc, "}", 1) & SLOT_MASK;
+}
+
+void tf_store_slot_tags(char tags[][TF_STORE_SLOT_TAG_MAX])
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    unsigned left = TF_STORE_SLOTS;
+    for (unsigned s = 0; s < TF_STORE_SLOTS; s++)
+        tags[s][0] = '\0';
+    for (uint64_t n = 0; left > 0; n++) {
+        char buf[TF_STORE_SLOT_TAG_MAX], *p = buf + sizeof(buf) - 1;
+        uint64_t v = n;
+        *p = '\0';
+        do {
+            *--p = digits[v % 36];
+            v /= 36;
+        } while (v > 0);
+        unsigned slot = tf_store_crc16(p, (size_t)(buf + sizeof(buf) - 1 - p)) & (TF_STORE_SLOTS - 1);
+        if (tags[slot][0] == '\0') {
+            memcpy(tags[slot], p, (size_t)(buf + sizeof(buf) - p));
+            left--;
+        }
+    }
+}
+
+int tf_store_figures_key(const char *prefix, const char *tag, char *out, size_t outsize)
+{
+    int n = tag ? snprintf(out, outsize, "%sfigures:{%s}", prefix, tag) : snprintf(out, outsize, "%sfigures", prefix);
+    if (n < 0 || (size_t)n >= outsize) {
+        if (outsize > 0)
+            out[0] = '\0';
+        return TF_EINVAL;
+    }
+    return n;
 }

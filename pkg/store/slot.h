@@ -65,4 +65,18 @@ size_t tf_store_customer_key_size(const char *prefix, const char *subject, const
  * tf_store_key_slot of the escaped subject. NULL counts as "". */
 unsigned tf_store_customer_slot(const char *prefix, const char *subject);
 
+/* Population figures live beside the customers they count: on a standalone Redis
+ * one hash "<prefix>figures"; on a Redis Cluster one hash per slot,
+ * "<prefix>figures:{<slot tag>}", so a customer's commit adds to the hash of its
+ * own slot, and the figures are the sum of the 16384 hashes. The slot tag of a
+ * slot is the first string of the sequence "0".."9","a".."z","10",... (base 36)
+ * that hashes to it: a fixed table, so every member and the CLI name the same
+ * keys. */
+#define TF_STORE_SLOT_TAG_MAX 8
+/* Fills tags[slot] for every slot (about 170,000 checksums, once). */
+void tf_store_slot_tags(char tags[][TF_STORE_SLOT_TAG_MAX]);
+/* Writes "<prefix>figures", or with a tag "<prefix>figures:{<tag>}". Returns the
+ * length, or TF_EINVAL when out is too small. */
+int tf_store_figures_key(const char *prefix, const char *tag, char *out, size_t outsize);
+
 #endif

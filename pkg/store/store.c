@@ -17,7 +17,7 @@
 enum { SCRIPT_COMMIT = 0, SCRIPT_POPULATION, NSCRIPTS };
 static const char *const scripts[NSCRIPTS] = {TF_SCRIPT_COMMIT, TF_SCRIPT_POPULATION};
 
-typedef enum { CMD_LOAD, CMD_COMMIT, CMD_ACK, CMD_EPOCH, CMD_DUE, CMD_POPULATION, CMD_SYNC } cmd_kind;
+typedef enum { CMD_LOAD, CMD_COMMIT, CMD_ACK, CMD_EPOCH, CMD_DUE, CMD_POPULATION, CMD_SYNC, CMD_FIGURES } cmd_kind;
 
 /* A command in flight. Pooled: the per-event path allocates none in steady state. */
 typedef struct cmd {
@@ -57,6 +57,13 @@ struct tf_store_s {
 
     /* The two encodings a commit compares: too big for the stack of a callback. */
     tf_store_fields enc_before, enc_after;
+
+    /* Population figures: the slot tags on a Redis Cluster (NULL standalone), the
+     * commit's figures key and its deltas as text. */
+    char (*slot_tags)[TF_STORE_SLOT_TAG_MAX];
+    char figkey[128];
+    char *figbuf;
+    size_t figbuf_cap;
 };
 
 /* ---- bookkeeping ---- */
@@ -189,6 +196,16 @@ tf_store_t *tf_store_new(struct event_base *base, const tf_store_opts *opts, tf_
                        on_link_state, st};
     if (!(st->link = tf_link_new(base, &lo, err, errsize)))
         goto fail;
+    if (tf_link_is_cluster(st->link)) {
+        if (!(st->slot_tags = malloc(TF_STORE_SLOTS * sizeof(*st->slot_tags)))) {
+            snprintf(err, errsize, "out of memory");
+            goto fail;
+        }
+        tf_store_slot_tags(st->slot_tags);
+    } else if (tf_store_figures_key(st->prefix, NULL, st->figkey, sizeof(st->figkey)) < 0) {
+        snprintf(err, errsize, "key prefix too long");
+        goto fail;
+    }
     return st;
 fail:
     tf_store_destroy(st);
@@ -210,6 +227,8 @@ void tf_store_destroy(tf_store_t *st)
     free(st->argvlen);
     free(st->keybuf);
     free(st->idbuf);
+    free(st->figbuf);
+    free(st->slot_tags);
     free(st);
 }
 
@@ -414,7 +433,8 @@ static void on_integer_reply(tf_link_t *ac, const redisReply *reply, void *privd
 int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
                     const tf_store_doc_t *after, int referral_check, int64_t epoch, int64_t now_ms,
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
-                    size_t noutbox, tf_store_commit_cb cb, void *opaque)
+                    size_t noutbox, const tf_figure_delta *figures, size_t nfigures, tf_store_commit_cb cb,
+                    void *opaque)
 {
     tf_store_fields *fa = &st->enc_after, *fb = &st->enc_before;
     size_t off[2], len[2];
@@ -431,8 +451,12 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         fb->n = 0;
 
     if ((rc = build_keys(st, customer, off, len)) ||
-        (rc = argv_reserve(st, 17 + 2 * (fa->n + fb->n) + 2 * nids + 2 * noutbox)))
+        (rc = argv_reserve(st, 19 + 2 * (fa->n + fb->n) + 2 * nids + 2 * noutbox + 2 * nfigures)) ||
+        (rc = bytes_reserve(&st->figbuf, &st->figbuf_cap, 24 * (nfigures + 1))))
         return rc;
+    unsigned slot = slot_of(st->keybuf + off[0], len[0]);
+    if (st->slot_tags && tf_store_figures_key(st->prefix, st->slot_tags[slot], st->figkey, sizeof(st->figkey)) < 0)
+        return TF_EINVAL;
     cmd_t *c = cmd_get(st, CMD_COMMIT, (void *)cb, opaque);
     if (!c)
         return TF_ENOMEM;
@@ -446,9 +470,10 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     size_t a = 0;
     st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
     st->argv[a] = tf_link_sha(st->link, SCRIPT_COMMIT), st->argvlen[a++] = 40;
-    st->argv[a] = "2", st->argvlen[a++] = 1;
+    st->argv[a] = "3", st->argvlen[a++] = 1;
     for (int k = 0; k < 2; k++)
         st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
+    st->argv[a] = st->figkey, st->argvlen[a++] = strlen(st->figkey);
     for (int k = 0; k < 4; k++)
         st->argv[a] = nums[k], st->argvlen[a++] = (size_t)nl[k];
     st->argv[a] = nums[7], st->argvlen[a++] = (size_t)nl[7];
@@ -523,13 +548,114 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
         st->argv[a] = outbox[i].id, st->argvlen[a++] = strlen(outbox[i].id);
         st->argv[a] = outbox[i].payload, st->argvlen[a++] = outbox[i].payload_len;
     }
-    rc = send1(st, st->keybuf + off[0], len[0], on_integer_reply, c, (int)a, st->argv, st->argvlen);
+    char *num = st->figbuf;
+    size_t nl_fig = tf_i64_text(num, (int64_t)nfigures);
+    st->argv[a] = num, st->argvlen[a++] = nl_fig;
+    num += 24;
+    for (size_t i = 0; i < nfigures; i++, num += 24) {
+        st->argv[a] = figures[i].field, st->argvlen[a++] = strlen(figures[i].field);
+        st->argv[a] = num, st->argvlen[a++] = tf_i64_text(num, figures[i].delta);
+    }
+    rc = tf_link_send(st->link, slot, on_integer_reply, c, 1, &(tf_link_cmd){(int)a, st->argv, st->argvlen});
     if (rc)
         cmd_put(st, c);
     return rc;
 }
 
 const tf_store_fields *tf_store_committed_fields(const tf_store_t *st) { return &st->enc_after; }
+
+/* ---- population figures ---- */
+
+/* A read of the figures: one hash, or the per-slot hashes of a cluster, a window
+ * of them in flight at a time so commits sharing the connections are not stalled
+ * behind 16384 reads. */
+typedef struct {
+    tf_store_t *st;
+    tf_figures_table table;
+    unsigned next_slot, nslots;
+    size_t pending;
+    int status;
+    tf_store_figures_cb cb;
+    void *opaque;
+} figures_read;
+
+#define FIGURES_WINDOW 256
+
+static void on_figures_reply(tf_link_t *l, const redisReply *reply, void *privdata);
+
+static int figures_send_more(figures_read *fr)
+{
+    tf_store_t *st = fr->st;
+    while (fr->pending < FIGURES_WINDOW && fr->next_slot < fr->nslots && fr->status == TF_OK) {
+        unsigned slot = fr->next_slot;
+        char key[128];
+        if (tf_store_figures_key(st->prefix, st->slot_tags ? st->slot_tags[slot] : NULL, key, sizeof(key)) < 0)
+            return TF_EINVAL;
+        const char *argv[2] = {"HGETALL", key};
+        size_t argvlen[2] = {7, strlen(key)};
+        int rc = tf_link_send(st->link, slot, on_figures_reply, fr, 1, &(tf_link_cmd){2, argv, argvlen});
+        if (rc)
+            return rc;
+        fr->next_slot++;
+        fr->pending++;
+    }
+    return TF_OK;
+}
+
+static void on_figures_reply(tf_link_t *l, const redisReply *reply, void *privdata)
+{
+    figures_read *fr = privdata;
+    tf_store_t *st = fr->st;
+    (void)l;
+    fr->pending--;
+    if (fr->status == TF_OK) {
+        if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+            fr->status = reply_status(st, reply, "figures read");
+        } else {
+            for (size_t i = 0; i + 1 < reply->elements && fr->status == TF_OK; i += 2) {
+                const redisReply *f = reply->element[i], *v = reply->element[i + 1];
+                if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+                    tf_figures_table_add_text(&fr->table, f->str, (size_t)f->len, v->str, (size_t)v->len))
+                    fr->status = TF_ENOMEM;
+            }
+        }
+        if (fr->status == TF_OK && tf_link_closing(st->link))
+            fr->status = TF_ECLOSED;
+        int rc = fr->status == TF_OK ? figures_send_more(fr) : TF_OK;
+        if (rc) {
+            snprintf(st->last_error, sizeof(st->last_error), "figures read: %s", tf_strerror(rc));
+            fr->status = rc == TF_EAGAIN ? TF_EIO : rc;
+        }
+    }
+    if (fr->pending > 0)
+        return;
+    fr->cb(st, fr->status, fr->status == TF_OK ? &fr->table : NULL, fr->opaque);
+    tf_figures_table_free(&fr->table);
+    free(fr);
+}
+
+int tf_store_figures_read(tf_store_t *st, tf_store_figures_cb cb, void *opaque)
+{
+    int rc = check_ready(st);
+    if (rc)
+        return rc;
+    if (!cb)
+        return TF_EINVAL;
+    figures_read *fr = calloc(1, sizeof(*fr));
+    if (!fr)
+        return TF_ENOMEM;
+    fr->st = st;
+    fr->nslots = st->slot_tags ? TF_STORE_SLOTS : 1;
+    fr->cb = cb;
+    fr->opaque = opaque;
+    if ((rc = figures_send_more(fr)) && fr->pending == 0) {
+        free(fr);
+        return rc;
+    }
+    if (rc) /* the ones sent answer; the read fails */
+        fr->status = TF_EIO;
+    return TF_OK;
+}
 
 /* ---- small commands ---- */
 

@@ -19,6 +19,10 @@
  *                        from; rebuildable
  *   <p>tiers:{<tp>}      hash: period start -> the cutoffs computed for it
  *
+ * Population figures (pkg/figures/figures.h) sit in the customer's slot too:
+ *   <p>figures           hash: field -> count, on a standalone server
+ *   <p>figures:{<tag>}   the same, one per slot on a Redis Cluster (slot.h)
+ *
  * A commit is one Lua script per customer per batch: it refuses to write when the
  * state carries a newer ownership epoch than the writer's (the writer lost the
  * partition), writes nothing when the state is not the one the writer started from
@@ -44,6 +48,7 @@
 /* The state hash's fields that hold the dedup window: "d:<event id>". */
 #define TF_STORE_ID_FIELD_PREFIX "d:"
 #include "config/config.h"
+#include "figures/figures.h"
 #include "lifecycle/lifecycle.h"
 
 struct event_base;
@@ -140,7 +145,8 @@ typedef void (*tf_store_commit_cb)(tf_store_t *st, int status, int64_t version, 
 
 /* Writes after (only the fields that differ from before; every field when before
  * does not exist) with epoch, records the event ids (scored by now_ms) and adds the
- * outbox entries, atomically, if the stored state is still before: its version
+ * outbox entries and adds figures[0..nfigures) to the population figures of the
+ * customer's slot, atomically, if the stored state is still before: its version
  * and epoch (0 when it did not exist), none of event_ids seen within the dedup
  * window and,
  * with referral_check and no referred_by in before, still no referral linked. No
@@ -153,7 +159,8 @@ typedef void (*tf_store_commit_cb)(tf_store_t *st, int status, int64_t version, 
 int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *before,
                     const tf_store_doc_t *after, int referral_check, int64_t epoch, int64_t now_ms,
                     const char *const *event_ids, size_t nids, const tf_store_outbox_add *outbox,
-                    size_t noutbox, tf_store_commit_cb cb, void *opaque);
+                    size_t noutbox, const tf_figure_delta *figures, size_t nfigures, tf_store_commit_cb cb,
+                    void *opaque);
 
 typedef void (*tf_store_done_cb)(tf_store_t *st, int status, void *opaque);
 /* Removes delivered entries from the outbox. A leftover entry is only re-sent,
@@ -212,6 +219,16 @@ int tf_store_population(tf_store_t *st, const char *tp, int keep, int64_t period
  * referrer. A later referral never overwrites the first, and a commit of the
  * referred customer never clears it (see tf_store_commit). Fire and forget. */
 int tf_store_link_referral(tf_store_t *st, const char *referred, const char *referrer);
+
+/* ---- population figures ---- */
+
+/* table is borrowed for the callback's duration (the caller may take its rows by
+ * swapping it out); NULL unless status is 0. */
+typedef void (*tf_store_figures_cb)(tf_store_t *st, int status, tf_figures_table *table, void *opaque);
+/* Reads the figures: the one hash, or on a Redis Cluster the 16384 per-slot hashes
+ * summed. status is 0, TF_EIO (the reason in tf_store_last_error), TF_ENOMEM or
+ * TF_ECLOSED; cb is called exactly once when 0 is returned. */
+int tf_store_figures_read(tf_store_t *st, tf_store_figures_cb cb, void *opaque);
 
 /* ---- replication ---- */
 

@@ -38,6 +38,9 @@ typedef struct {
     size_t nnames;
     char names[320][32];
     tf_population_t pop;
+    const tf_figure_delta *figs; /* the next commits add these figures */
+    size_t nfigs;
+    tf_figures_table table;       /* the last figures read */
 } ctx_t;
 
 static void on_state(tf_store_t *st, int up, void *opaque)
@@ -179,7 +182,7 @@ static int commit_ex(ctx_t *c, const char *customer, const tf_store_doc_t *befor
 {
     c->done = 0;
     assert_int_equal(tf_store_commit(c->st, customer, before, after, referral_check, epoch, tf_time_now_ms(), ids,
-                                     nids, ob, nob, on_committed, c),
+                                     nids, ob, nob, c->figs, c->nfigs, on_committed, c),
                      0);
     assert_true(run_until(c, &c->done, 3000));
     return c->status;

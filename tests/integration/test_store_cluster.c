@@ -449,7 +449,7 @@ static void commit_async(ctx_t *c, res_t *r, const char *who, const tf_store_doc
     tf_store_outbox_add ob[1] = {{outbox_id, "lifecycle\n{}", 12}};
     *r = (res_t){.c = c};
     assert_int_equal(
-        tf_store_commit(c->st, who, before, &after, 1, 1, tf_time_now_ms(), &event_id, 1, ob, 1, on_committed, r), TF_OK);
+        tf_store_commit(c->st, who, before, &after, 1, 1, tf_time_now_ms(), &event_id, 1, ob, 1, NULL, 0, on_committed, r), TF_OK);
 }
 
 static void load_async(ctx_t *c, res_t *r, const char *who, const char *event_id)
