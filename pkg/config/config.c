@@ -195,6 +195,10 @@ static const opt options[] = {
     INT("ops.stall_timeout_s", ops_stall_timeout_s, 0, 86400, 300),
     INT("ops.max_connections", ops_max_connections, 1, 10000, 64),
 
+    JSONV("figures.windows_days", tf_config_figures_windows),
+    INT("figures.refresh_s", figures_refresh_s, 1, 3600, 15),
+    INT("figures.max_labels", figures_max_labels, 1, 1000, 50),
+
     /* The lifecycle engine (DOMAIN.md). Bounds keep each figure meaningful and every
      * product the engine forms with it (days in ms, cost x count) far from overflow. */
     INT(R("stages.mature_min_purchases"), rules.mature_min_purchases, 0, 1000000, 5),
@@ -940,6 +944,9 @@ void tf_config_defaults(tf_config_t *cfg)
             break; /* the zeroed value is the default (internal.h) */
         }
     }
+    cfg->figures_windows_days[0] = 30;
+    cfg->figures_windows_days[1] = 90;
+    cfg->nfigures_windows = 2;
 }
 
 int tf_config_family_index(const char *family)

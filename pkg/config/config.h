@@ -16,6 +16,9 @@
 #define TF_CONFIG_MAX_PASSTHROUGH 64
 #define TF_CONFIG_STR_MAX 512
 
+/* figures.windows_days: churn and retention windows. */
+#define TF_CONFIG_MAX_WINDOWS 4
+
 typedef struct {
     char key[128];
     char value[TF_CONFIG_STR_MAX];
@@ -269,6 +272,14 @@ typedef struct {
     char ops_listen[128];                       /* ops.listen, default "127.0.0.1:9464" */
     int64_t ops_stall_timeout_s;                /* ops.stall_timeout_s, default 300 (0: never) */
     int64_t ops_max_connections;                /* ops.max_connections, default 64 */
+
+    /* figures: the population figures (pkg/figures) as /metrics, /figures and the
+     * dashboard show them */
+    int64_t figures_windows_days[TF_CONFIG_MAX_WINDOWS]; /* figures.windows_days, default [30, 90] */
+    size_t nfigures_windows;
+    int64_t figures_refresh_s;                  /* figures.refresh_s, default 15: how often they are read */
+    int64_t figures_max_labels;                 /* figures.max_labels, default 50: exit reasons and
+                                                 * campaigns shown, the rest as "(other)" */
 
     /* timers */
     char timers_clock[16];                      /* timers.clock, "wall" (default) or "stream" */

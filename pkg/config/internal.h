@@ -89,6 +89,9 @@ extern const tf_config_json_option tf_config_segments;
  * rules.segments). */
 extern const tf_config_json_option tf_config_subscriptions_option;
 
+/* figures.windows_days (config_figures.c); its default is set by tf_config_defaults. */
+extern const tf_config_json_option tf_config_figures_windows;
+
 /* rules.loyalty.levels: "name:min_points". */
 extern const tf_config_entries tf_config_levels;
 /* rules.care.festivals: "YYYY-MM-DD name". */

@@ -215,7 +215,7 @@ static void test_unknown_key_hint(void **state)
     assert_has(errbuf, "lifecycle, churn, care, complaint, tier, loyalty, referral, winback");
     assert_int_equal(load_text(c, "{\"telemetry\": 1}"), TF_ECONFIG);
     assert_has(errbuf, "telemetry: unknown key (the top level accepts: kafka, subscriptions, redis, "
-                       "processing, limits, log, ops, rules, timers)");
+                       "processing, limits, log, ops, figures, rules, timers)");
 
     /* Dotted keys are for overrides; the file nests. */
     assert_int_equal(load_text(c, "{\"kafka.brokers\": \"x:1\"}"), TF_ECONFIG);
@@ -1221,6 +1221,31 @@ static void test_bad_arguments(void **state)
     free(c);
 }
 
+static void test_figures_windows(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    assert_int_equal(c->nfigures_windows, 2);
+    assert_int_equal(c->figures_windows_days[0], 30);
+    assert_int_equal(c->figures_windows_days[1], 90);
+    assert_int_equal(load_text(c, "{\"figures\": {\"windows_days\": [7, 365, 28]}}"), 0);
+    assert_int_equal(c->nfigures_windows, 3);
+    assert_int_equal(c->figures_windows_days[2], 28);
+
+    assert_int_equal(load_text(c, "{\"figures\": {\"windows_days\": [30, 0]}}"), TF_ECONFIG);
+    assert_has(errbuf, "figures.windows_days[1]: expected a whole number of days from 1 to 3660");
+    assert_int_equal(load_text(c, "{\"figures\": {\"windows_days\": [30, 30]}}"), TF_ECONFIG);
+    assert_has(errbuf, "figures.windows_days[1]: 30 days is given twice");
+    assert_int_equal(load_text(c, "{\"figures\": {\"windows_days\": 30}}"), TF_ECONFIG);
+    assert_has(errbuf, "figures.windows_days: expected an array of 1 to 4 numbers of days");
+    assert_int_equal(load_text(c, "{\"figures\": {\"windows_days\": []}}"), TF_ECONFIG);
+    assert_int_equal(load_text(c, "{\"figures\": {\"refresh_s\": 0}}"), TF_ECONFIG);
+    assert_has(errbuf, "figures.refresh_s");
+    /* A refused value leaves the earlier one. */
+    assert_int_equal(c->nfigures_windows, 3);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1228,6 +1253,7 @@ int main(void)
         cmocka_unit_test(test_default_file_is_the_defaults),
         cmocka_unit_test(test_load_values),
         cmocka_unit_test(test_unknown_key_hint),
+        cmocka_unit_test(test_figures_windows),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_bounds_and_lengths),
         cmocka_unit_test(test_topic_names),
