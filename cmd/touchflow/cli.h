@@ -116,5 +116,6 @@ int tf_cli_cmd_dlq(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_consume(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_gen(const tf_cli_opts *opts, int argc, char **argv);
 int tf_cli_cmd_route(const tf_cli_opts *opts, int argc, char **argv);
+int tf_cli_cmd_stats(const tf_cli_opts *opts, int argc, char **argv);
 
 #endif

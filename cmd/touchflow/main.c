@@ -26,6 +26,8 @@ void tf_cli_usage(FILE *out)
           "  gen [--count N]            Generate synthetic touchpoints (JSON lines or to Kafka)\n"
           "  config check FILE...       Validate config files (TOUCHFLOW_* environment applied)\n"
           "  lag                        Committed offsets and lag per partition of the group\n"
+          "  stats [--json] [--days N]  Population figures from Redis: stages, churn and\n"
+          "                             retention, satisfaction, complaints, exits, campaigns\n"
           "  dlq replay                 Re-inject dead letters (original record) after a fix\n"
           "  route [FILE]               Dry run: which subscriptions would receive a derived\n"
           "                             event (JSON as on the topic, from FILE or stdin)\n"
@@ -255,6 +257,8 @@ int main(int argc, char **argv)
         return tf_cli_cmd_gen(&opts, argc, argv);
     if (strcmp(cmd, "route") == 0)
         return tf_cli_cmd_route(&opts, argc, argv);
+    if (strcmp(cmd, "stats") == 0)
+        return tf_cli_cmd_stats(&opts, argc, argv);
     tf_cli_errorf("unknown command '%s'", cmd);
     fprintf(stderr, "Try 'touchflow --help' for more information.\n");
     return TF_CLI_USAGE;

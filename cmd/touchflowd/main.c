@@ -97,6 +97,12 @@ static void collect_snapshot(void *opaque, tf_pipeline_snapshot *out)
     tf_pipeline_snapshot_get(d->pipeline, out);
 }
 
+static const struct json_t *collect_figures(void *opaque, int64_t *age_ms, uint64_t *errors)
+{
+    daemon_t *d = opaque;
+    return tf_pipeline_figures(d->pipeline, age_ms, errors);
+}
+
 static void on_stats(evutil_socket_t fd, short what, void *arg)
 {
     daemon_t *d = arg;
@@ -314,6 +320,7 @@ int main(int argc, char **argv)
             TF_ERROR(MOD, "cannot start: %s", err);
             goto out;
         }
+        tf_ops_set_figures(d.ops, collect_figures, &d);
         TF_INFO(MOD, "ops listening on http://%s", tf_ops_address(d.ops));
     }
     sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lifecycle/lifecycle.h"
 
 /* Room for the longest field: a prefix and a 64-byte campaign or reason. */
@@ -107,5 +109,30 @@ int tf_figures_table_add_text(tf_figures_table *t, const char *field, size_t fle
 /* The sum for field, 0 when absent. */
 int64_t tf_figures_table_get(const tf_figures_table *t, const char *field);
 void tf_figures_table_free(tf_figures_table *t);
+
+
+/* ---- the view: what the figures say (view.c) ---- */
+
+typedef struct {
+    const int64_t *windows_days; /* churn and retention windows */
+    size_t nwindows;
+    int daily_days;              /* days in the daily series, ending at as_of */
+    size_t max_labels;           /* exit reasons and campaigns shown; the rest as "(other)" */
+} tf_figures_view_opts;
+
+/* The figures as a JSON object (a new reference; NULL when out of memory):
+ *   as_of        the latest day any flow was recorded on (the stream's clock), or null
+ *   customers, active (prospect to decline), stages{}, tiers{}, levels{}
+ *   windows[]    per window of W days ending at as_of: start (active before it),
+ *                new, won_back, churned, end (active now), churn_rate = churned /
+ *                start, retention_rate = (end - new - won_back) / start (null
+ *                when start is 0)
+ *   daily[]      day, active at its end, new, won_back, churned, entered{stage}
+ *   satisfaction {customers, average}, nps {promoters, passives, detractors, score}
+ *   complaints   {by_category{}, by_severity{}, in_time, escalated_level1,
+ *                escalated_level2, sla_compliance = in_time / (in_time + escalated_level1)}
+ *   exits{}, campaigns{} (largest first, at most max_labels, then "(other)")
+ * A figure without a base is null, never a made-up 0. */
+json_t *tf_figures_view(const tf_figures_table *t, const tf_figures_view_opts *o);
 
 #endif

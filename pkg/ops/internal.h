@@ -8,4 +8,7 @@
 extern const char tf_ops_dashboard_html[];
 extern const size_t tf_ops_dashboard_html_len;
 
+/* The shortest decimal that reads back as v, as Prometheus clients write it. */
+void tf_ops_format_double(char *buf, size_t size, double v);
+
 #endif

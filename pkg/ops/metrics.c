@@ -17,6 +17,7 @@
 #include <event2/buffer.h>
 
 #include "event/event.h"
+#include "ops/internal.h"
 #include "ops/ops.h"
 
 #define SNAP_DIM(f) (sizeof(((tf_pipeline_snapshot *)0)->f) / sizeof(((tf_pipeline_snapshot *)0)->f[0]))
@@ -76,7 +77,7 @@ static void label(writer *w, const char *value)
 
 /* The shortest decimal that reads back as v (Go's strconv 'g', -1, which is what
  * Prometheus client libraries write): "0.0005", "2.5", "10". */
-static void format_double(char *buf, size_t size, double v)
+void tf_ops_format_double(char *buf, size_t size, double v)
 {
     if (isnan(v)) {
         snprintf(buf, size, "NaN");
@@ -150,11 +151,11 @@ static void histogram(writer *w, const char *name, const char *help, const tf_hi
     family(w, name, "histogram", help);
     for (int i = 0; i < TF_HIST_BUCKETS; i++) {
         cumulative += h->buckets[i];
-        format_double(num, sizeof num, tf_hist_bounds_s[i]);
+        tf_ops_format_double(num, sizeof num, tf_hist_bounds_s[i]);
         put_fmt(w, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, num, cumulative);
     }
     put_fmt(w, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
-    format_double(num, sizeof num, h->sum_s);
+    tf_ops_format_double(num, sizeof num, h->sum_s);
     put_fmt(w, "%s_sum %s\n", name, num);
     put_fmt(w, "%s_count %" PRIu64 "\n", name, h->count);
 }

@@ -61,6 +61,16 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s);
  * backslash, double quote and newline become \\, \" and \n. 0 or TF_ENOMEM. */
 int tf_ops_label_escape(struct evbuffer *out, const char *value);
 
+/* The population figures (tf_figures_view's JSON; NULL before the first read, then
+ * only the read errors are written), read age_ms ago. 0 or TF_ENOMEM. */
+struct json_t;
+int tf_ops_render_figures(struct evbuffer *out, const struct json_t *view, int64_t age_ms, uint64_t read_errors);
+
+/* Where the ops endpoints find the figures: the view (borrowed) or NULL, its age
+ * and the failed reads. Without a source, /figures answers 404. */
+typedef const struct json_t *(*tf_ops_figures_fn)(void *opaque, int64_t *age_ms, uint64_t *read_errors);
+void tf_ops_set_figures(tf_ops_t *ops, tf_ops_figures_fn fn, void *opaque);
+
 /* Readiness: 1 when s has partitions assigned, Redis up and taking the batches, and
  * Kafka up, else 0. When missing is not NULL it receives the static names of what is
  * missing, in the order "assignment", "redis" (down) or "redis_errors" (it answers

@@ -15,6 +15,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <jansson.h>
+
 #include "ops/internal.h"
 #include "ops/ops.h"
 
@@ -41,7 +43,15 @@ struct tf_ops_s {
     struct evhttp_connection **open; /* the connections served, max_conns slots */
     int64_t conns, max_conns;        /* ops.max_connections */
     int64_t refused;                 /* connections answered 503 at the cap */
+    tf_ops_figures_fn figures;       /* NULL: no population figures */
+    void *figures_opaque;
 };
+
+void tf_ops_set_figures(tf_ops_t *ops, tf_ops_figures_fn fn, void *opaque)
+{
+    ops->figures = fn;
+    ops->figures_opaque = opaque;
+}
 
 static void on_request(struct evhttp_request *req, void *arg);
 
@@ -224,9 +234,19 @@ static void reply_oom(struct evhttp_request *req)
 
 static void serve_metrics(tf_ops_t *ops, struct evhttp_request *req)
 {
-    if (tf_ops_render_metrics(evhttp_request_get_output_buffer(req), collect(ops)) != 0) {
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    if (tf_ops_render_metrics(body, collect(ops)) != 0) {
         reply_oom(req);
         return;
+    }
+    if (ops->figures) {
+        int64_t age_ms;
+        uint64_t errors;
+        const json_t *view = ops->figures(ops->figures_opaque, &age_ms, &errors);
+        if (tf_ops_render_figures(body, view, age_ms, errors) != 0) {
+            reply_oom(req);
+            return;
+        }
     }
     reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -274,6 +294,38 @@ static void serve_status(tf_ops_t *ops, struct evhttp_request *req)
     reply(req, HTTP_OK, "OK", "application/json");
 }
 
+static int dump_to_evbuffer(const char *buffer, size_t size, void *data)
+{
+    return evbuffer_add(data, buffer, size);
+}
+
+/* The figures as tf_figures_view made them, with the age of the read. */
+static void serve_figures(tf_ops_t *ops, struct evhttp_request *req)
+{
+    int64_t age_ms = -1;
+    uint64_t errors = 0;
+    const json_t *view = ops->figures ? ops->figures(ops->figures_opaque, &age_ms, &errors) : NULL;
+    if (!ops->figures) {
+        reply_text(req, HTTP_NOTFOUND, "Not Found", "no population figures here\n");
+        return;
+    }
+    if (!view) {
+        reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", "the population figures are not read yet\n");
+        return;
+    }
+    json_t *body = json_deep_copy(view);
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    if (!body || json_object_set_new(body, "read_age_ms", json_integer((json_int_t)age_ms)) ||
+        json_object_set_new(body, "read_errors", json_integer((json_int_t)errors)) ||
+        json_dump_callback(body, dump_to_evbuffer, out, JSON_COMPACT) != 0 || evbuffer_add(out, "\n", 1) != 0) {
+        json_decref(body);
+        reply_oom(req);
+        return;
+    }
+    json_decref(body);
+    reply(req, HTTP_OK, "OK", "application/json");
+}
+
 static void serve_dashboard(struct evhttp_request *req)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -291,7 +343,7 @@ static void serve_dashboard(struct evhttp_request *req)
     reply(req, HTTP_OK, "OK", "text/html; charset=utf-8");
 }
 
-typedef enum { ROUTE_NONE, ROUTE_DASHBOARD, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_STATUS } route;
+typedef enum { ROUTE_NONE, ROUTE_DASHBOARD, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_STATUS, ROUTE_FIGURES } route;
 
 static route route_of(const char *path)
 {
@@ -300,7 +352,7 @@ static route route_of(const char *path)
         route r;
     } routes[] = {
         {"/", ROUTE_DASHBOARD},      {"/metrics", ROUTE_METRICS}, {"/healthz", ROUTE_HEALTHZ},
-        {"/readyz", ROUTE_READYZ},   {"/status", ROUTE_STATUS},
+        {"/readyz", ROUTE_READYZ},   {"/status", ROUTE_STATUS},   {"/figures", ROUTE_FIGURES},
     };
     if (!path || !*path)
         path = "/";
@@ -342,6 +394,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     case ROUTE_HEALTHZ: serve_healthz(ops, req); break;
     case ROUTE_READYZ: serve_readyz(ops, req); break;
     case ROUTE_STATUS: serve_status(ops, req); break;
+    case ROUTE_FIGURES: serve_figures(ops, req); break;
     case ROUTE_NONE: break;
     }
 }

@@ -61,3 +61,82 @@ void tf_pipeline_figures_finish(batch_t *b, group_t *gr)
     tf_figures_state(&gr->before.customer, gr->before.exists, &gr->after.customer, &s);
     group_add(b, gr, &s);
 }
+
+/* ---- the periodic read ---- */
+
+static void arm_read(tf_pipeline_t *p)
+{
+    /* Until the first read succeeds, soon; then every figures.refresh_s. */
+    int64_t ms = p->figures_view ? p->cfg.figures_refresh_s * TF_MS_PER_SEC : 1000;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(p->figures_timer, &tv);
+}
+
+static void on_figures(tf_store_t *st, int status, tf_figures_table *table, void *opaque)
+{
+    tf_pipeline_t *p = opaque;
+    (void)st;
+    p->figures_reading = 0;
+    if (status == TF_ECLOSED)
+        return;
+    json_t *view = NULL;
+    if (status == TF_OK) {
+        tf_figures_view_opts o = {p->cfg.figures_windows_days, p->cfg.nfigures_windows, 30,
+                                  (size_t)p->cfg.figures_max_labels};
+        if (table->skipped)
+            TF_WARN(MOD, "%zu stored figures are not integers: left out", table->skipped);
+        view = tf_figures_view(table, &o);
+    }
+    if (view) {
+        json_decref(p->figures_view);
+        p->figures_view = view;
+        p->figures_read_mono_ms = tf_time_mono_ms();
+    } else {
+        p->figures_read_errors++;
+        TF_WARN(MOD, "cannot read the population figures: %s",
+                status == TF_OK ? "out of memory" : tf_store_last_error(p->store));
+    }
+    arm_read(p);
+}
+
+static void on_figures_timer(evutil_socket_t fd, short what, void *arg)
+{
+    tf_pipeline_t *p = arg;
+    (void)fd, (void)what;
+    if (p->figures_reading)
+        return;
+    int rc = tf_store_figures_read(p->store, on_figures, p);
+    if (rc == TF_OK) {
+        p->figures_reading = 1;
+        return;
+    }
+    if (rc != TF_EAGAIN) /* Redis down is reported by the store */
+        p->figures_read_errors++;
+    arm_read(p);
+}
+
+int tf_pipeline_figures_init(tf_pipeline_t *p)
+{
+    if (!(p->figures_timer = evtimer_new(p->base, on_figures_timer, p)))
+        return TF_ENOMEM;
+    arm_read(p);
+    return TF_OK;
+}
+
+void tf_pipeline_figures_free(tf_pipeline_t *p)
+{
+    if (p->figures_timer)
+        event_free(p->figures_timer);
+    p->figures_timer = NULL;
+    json_decref(p->figures_view);
+    p->figures_view = NULL;
+}
+
+const struct json_t *tf_pipeline_figures(const tf_pipeline_t *p, int64_t *age_ms, uint64_t *errors)
+{
+    if (age_ms)
+        *age_ms = p->figures_view ? tf_time_mono_ms() - p->figures_read_mono_ms : -1;
+    if (errors)
+        *errors = p->figures_read_errors;
+    return p->figures_view;
+}

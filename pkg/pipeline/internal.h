@@ -255,6 +255,13 @@ struct tf_pipeline_s {
     void *rebuild_arg;
     int rebuild_quiet;      /* derived events are not sent (rebuild without --emit) */
 
+    /* population figures, read every figures.refresh_s (figures.c) */
+    struct event *figures_timer;
+    json_t *figures_view;        /* the last read, as tf_figures_view made it; NULL before */
+    int64_t figures_read_mono_ms;
+    int figures_reading;
+    uint64_t figures_read_errors;
+
     tf_pipeline_stats stats;
     uint64_t lat_hist[TF_LATENCY_BUCKETS];
     uint64_t events_by_kind[16][TF_OUTCOME__COUNT];
@@ -296,6 +303,9 @@ void tf_pipeline_figures_step(tf_pipeline_t *p, batch_t *b, group_t *gr, const t
                               const tf_event_t *ev, const tf_derived_t *out, size_t n);
 /* Adds the change in the customer counts once the group is applied. */
 void tf_pipeline_figures_finish(batch_t *b, group_t *gr);
+/* The periodic read for the ops endpoints: started with the pipeline, freed with it. */
+int tf_pipeline_figures_init(tf_pipeline_t *p);
+void tf_pipeline_figures_free(tf_pipeline_t *p);
 
 /* timers.c */
 int tf_timers_init(tf_pipeline_t *p);

@@ -695,6 +695,10 @@ tf_pipeline_t *tf_pipeline_new(struct event_base *base, const tf_config_t *cfg, 
         snprintf(err, errsize, "out of memory for the customer cache");
         goto fail;
     }
+    if (tf_pipeline_figures_init(p) != TF_OK) {
+        snprintf(err, errsize, "out of memory for the figures");
+        goto fail;
+    }
     if (tf_timers_init(p) != TF_OK) {
         snprintf(err, errsize, "out of memory for timers");
         goto fail;
@@ -806,7 +810,8 @@ void tf_pipeline_destroy(tf_pipeline_t *p)
     if (p->producer && tf_producer_flush(p->producer, 5000) > 0)
         TF_WARN(MOD, "messages still undelivered at exit; their records are redelivered");
     tf_producer_destroy(p->producer);
-    tf_store_destroy(p->store);
+    tf_store_destroy(p->store); /* a figures read in flight ends here */
+    tf_pipeline_figures_free(p);
     tf_cache_free(p->cache);
     tf_rebuild_free(p);
     tf_inflight_free(&p->inflight);

@@ -135,4 +135,10 @@ void tf_pipeline_get_stats(tf_pipeline_t *p, tf_pipeline_stats *out);
 /* Leaves the group and frees. NULL is a no-op. */
 void tf_pipeline_destroy(tf_pipeline_t *p);
 
+/* The population figures as last read from Redis (tf_figures_view's JSON, borrowed
+ * until the next read or destroy), or NULL before the first read; *age_ms is how
+ * long ago that read was, *errors how many reads failed. */
+struct json_t;
+const struct json_t *tf_pipeline_figures(const tf_pipeline_t *p, int64_t *age_ms, uint64_t *errors);
+
 #endif
