@@ -19,7 +19,7 @@ DLQ="e2e.dlq.$RUN_ID"
 OUT_PREFIX="e2e.out.$RUN_ID"
 PREFIX="e2e:$RUN_ID:"
 GROUP="e2e.$RUN_ID"
-FAMILIES="lifecycle churn care complaint tier loyalty referral winback segment"
+FAMILIES="lifecycle churn care complaint tier loyalty referral winback segment purchase"
 DAEMON_PID=
 FAILURES=0
 CHECKS=0
@@ -362,6 +362,6 @@ finish() {
     tail -n 40 "$WORK/touchflowd.log" 2>/dev/null
     exit 1
   fi
-  rm -rf "$WORK"
+  [ -n "${E2E_KEEP:-}" ] || rm -rf "$WORK"
   exit 0
 }

@@ -84,6 +84,59 @@ curl -sf --max-time 5 "$OPS/metrics" >"$WORK/metrics.txt"
 for c in a1 a2 a3 a4 a5 a6 a7 clock; do
   "$TF" -c "$WORK/touchflow.json" customer get "$c.$R" >"$WORK/customer.$c.json" 2>>"$WORK/stats.err"
 done
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$CHROMIUM" ]; then
+  BUILD_DIR=$(cd "$(dirname "$TFD")/.." && pwd)
+  ARTIFACTS=${E2E_ARTIFACTS:-$BUILD_DIR/Testing/artifacts}
+  mkdir -p "$ARTIFACTS"
+  browser() {
+    timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+      --disable-background-networking --disable-component-update --disable-sync --disable-extensions \
+      --disable-dev-shm-usage --user-data-dir="$WORK/chromium" --virtual-time-budget=4000 "$@" \
+      2>>"$WORK/chromium.log"
+  }
+  browser --dump-dom "$OPS/" >"$WORK/page.html"
+  page_exact() {
+    python3 - "$WORK/page.html" "$WORK/stats.a.json" <<'PY'
+import json, sys
+from html.parser import HTMLParser
+v = json.load(open(sys.argv[2]))
+els = []
+class P(HTMLParser):
+    def handle_starttag(self, tag, attrs):
+        els.append((tag, dict(attrs)))
+P().feed(open(sys.argv[1]).read())
+byid = {a["id"]: a for t, a in els if "id" in a}
+bad = []
+def want(what, got, exp):
+    if got != exp:
+        bad.append("%s: got %r, want %r" % (what, got, exp))
+want("section shown", "hidden" in byid.get("population", {"hidden": ""}), False)
+want("active", byid["fig-active"].get("data-value"), str(v["active"]))
+w0 = v["windows"][0]
+want("churn card", (byid["fig-churn"].get("data-value"), byid["fig-churn"].get("data-window-days")),
+     (repr(float(w0["churn_rate"])) if w0["churn_rate"] is not None else "", str(w0["days"])))
+stages = {a["data-stage"]: int(a["data-value"]) for t, a in els if "data-stage" in a}
+want("stage bars", stages, v["stages"])
+rows = {a["data-window-days"]: a["data-churn-rate"] for t, a in els if t == "tr" and "data-window-days" in a}
+want("window rows", rows, {str(w["days"]): "" if w["churn_rate"] is None else repr(float(w["churn_rate"])).rstrip("0").rstrip(".") if w["churn_rate"] in (0.0, 1.0) else repr(w["churn_rate"]) for w in v["windows"]})
+days = [(a["data-day"], int(a["data-active"]), int(a["data-new"]), int(a["data-churned"])) for t, a in els if "data-day" in a]
+want("trend", days, [(d["day"], d["active"], d["new"], d["churned"]) for d in v["daily"]])
+keys = {a["data-key"]: a["data-value"] for t, a in els if "data-key" in a}
+want("exit reasons", {k: x for k, x in keys.items() if k.startswith("exit:")}, {"exit:" + k: str(n) for k, n in v["exits"].items()})
+want("sla", keys.get("sla_compliance"), "50.0%")
+for b in bad:
+    print("  " + b)
+sys.exit(1 if bad else 0)
+PY
+  }
+  check "the dashboard draws the figures (stages, trend, windows, complaints, exits)" page_exact
+  shot="$ARTIFACTS/figures-dashboard.png"
+  browser --screenshot="$shot" --window-size=1200,1400 --hide-scrollbars "$OPS/" >/dev/null
+  check "screenshot saved: $shot" test -s "$shot"
+else
+  echo "chromium not installed: the dashboard checks are skipped (deploy/dev/install-deps.sh)"
+fi
 check "SIGTERM drains and exits 0" stop_daemon
 consume_out lifecycle "$WORK/lifecycle.jsonl"
 consume_out complaint "$WORK/complaint.jsonl"
