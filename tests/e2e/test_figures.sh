@@ -114,12 +114,14 @@ def want(what, got, exp):
 want("section shown", "hidden" in byid.get("population", {"hidden": ""}), False)
 want("active", byid["fig-active"].get("data-value"), str(v["active"]))
 w0 = v["windows"][0]
-want("churn card", (byid["fig-churn"].get("data-value"), byid["fig-churn"].get("data-window-days")),
-     (repr(float(w0["churn_rate"])) if w0["churn_rate"] is not None else "", str(w0["days"])))
+num = lambda x: None if x in (None, "") else float(x)
+want("churn card", (num(byid["fig-churn"].get("data-value")), byid["fig-churn"].get("data-window-days")),
+     (w0["churn_rate"], str(w0["days"])))
 stages = {a["data-stage"]: int(a["data-value"]) for t, a in els if "data-stage" in a}
 want("stage bars", stages, v["stages"])
-rows = {a["data-window-days"]: a["data-churn-rate"] for t, a in els if t == "tr" and "data-window-days" in a}
-want("window rows", rows, {str(w["days"]): "" if w["churn_rate"] is None else repr(float(w["churn_rate"])).rstrip("0").rstrip(".") if w["churn_rate"] in (0.0, 1.0) else repr(w["churn_rate"]) for w in v["windows"]})
+rows = {a["data-window-days"]: (num(a["data-churn-rate"]), num(a["data-retention-rate"]))
+        for t, a in els if t == "tr" and "data-window-days" in a}
+want("window rows", rows, {str(w["days"]): (w["churn_rate"], w["retention_rate"]) for w in v["windows"]})
 days = [(a["data-day"], int(a["data-active"]), int(a["data-new"]), int(a["data-churned"])) for t, a in els if "data-day" in a]
 want("trend", days, [(d["day"], d["active"], d["new"], d["churned"]) for d in v["daily"]])
 keys = {a["data-key"]: a["data-value"] for t, a in els if "data-key" in a}
