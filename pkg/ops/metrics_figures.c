@@ -33,6 +33,7 @@ static void family(writer *w, const char *name, const char *type, const char *he
     put_fmt(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Writes " <v>\n" after a series name: callers check json_is_number first. */
 static void value(writer *w, const json_t *v)
 {
     char num[40];
@@ -62,12 +63,12 @@ static void labelled(writer *w, const char *name, const char *type, const char *
     }
 }
 
-/* A scalar family, left out while the figure has no base (null). */
+/* A scalar family; its sample is left out while the figure has no base (null). */
 static void scalar(writer *w, const char *name, const char *type, const char *help, const json_t *v)
 {
+    family(w, name, type, help);
     if (!json_is_number(v))
         return;
-    family(w, name, type, help);
     put_fmt(w, "%s", name);
     value(w, v);
 }
@@ -84,11 +85,17 @@ int tf_ops_render_figures(struct evbuffer *out, const json_t *view, int64_t age_
     family(&w, "touchflow_population_figures_read_errors_total", "counter",
            "Reads of the population figures from Redis that failed.");
     put_fmt(&w, "touchflow_population_figures_read_errors_total %" PRIu64 "\n", read_errors);
+    /* Before the first read every family is announced without samples, so that
+     * dashboards and rules find the names from the start. */
+    json_t *none = view ? NULL : json_object();
+    if (!view && !none)
+        return TF_ENOMEM;
     if (!view)
-        return w.failed ? TF_ENOMEM : 0;
+        view = none;
     family(&w, "touchflow_population_figures_age_seconds", "gauge",
            "Seconds since the population figures shown here were read from Redis.");
-    put_fmt(&w, "touchflow_population_figures_age_seconds %.3f\n", (double)age_ms / 1000.0);
+    if (!none)
+        put_fmt(&w, "touchflow_population_figures_age_seconds %.3f\n", (double)age_ms / 1000.0);
 
     scalar(&w, "touchflow_population_known_customers", "gauge", "Customers ever seen.", at(view, "customers", NULL));
     scalar(&w, "touchflow_population_active_customers", "gauge", "Customers from prospect to decline.",
@@ -107,15 +114,13 @@ int tf_ops_render_figures(struct evbuffer *out, const json_t *view, int64_t age_
          "Customers active at the window's start still active at its end (end - new - won back) / start."},
     };
     for (int r = 0; r < 2; r++) {
-        int any = 0;
         size_t i;
         json_t *x;
+        family(&w, rates[r][1], "gauge", rates[r][2]);
         json_array_foreach((json_t *)windows, i, x) {
             const json_t *v = json_object_get(x, rates[r][0]);
             if (!json_is_number(v))
                 continue;
-            if (!any++)
-                family(&w, rates[r][1], "gauge", rates[r][2]);
             put_fmt(&w, "%s{window_days=\"%" PRId64 "\"}", rates[r][1],
                     (int64_t)json_integer_value(json_object_get(x, "days")));
             value(&w, v);
@@ -129,6 +134,8 @@ int tf_ops_render_figures(struct evbuffer *out, const json_t *view, int64_t age_
         json_t *x;
         json_array_foreach((json_t *)windows, i, x) {
             for (size_t f = 0; f < sizeof flows / sizeof flows[0]; f++) {
+                if (!json_is_number(json_object_get(x, flows[f])))
+                    continue;
                 put_fmt(&w, "touchflow_population_window_customers{window_days=\"%" PRId64 "\",flow=\"%s\"}",
                         (int64_t)json_integer_value(json_object_get(x, "days")), flows[f]);
                 value(&w, json_object_get(x, flows[f]));
@@ -144,7 +151,7 @@ int tf_ops_render_figures(struct evbuffer *out, const json_t *view, int64_t age_
     family(&w, "touchflow_population_nps_answers_total", "counter", "Survey NPS answers by class.");
     static const char *const classes[3][2] = {{"promoters", "promoter"}, {"passives", "passive"},
                                               {"detractors", "detractor"}};
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 3 && !none; c++) {
         put_fmt(&w, "touchflow_population_nps_answers_total{class=\"%s\"}", classes[c][1]);
         value(&w, at(view, "nps", classes[c][0]));
     }
@@ -160,7 +167,7 @@ int tf_ops_render_figures(struct evbuffer *out, const json_t *view, int64_t age_
            "Complaints handled before their first escalation (in_time), and escalations by level.");
     static const char *const sla[3][2] = {{"in_time", "in_time"}, {"escalated_level1", "escalated_level1"},
                                           {"escalated_level2", "escalated_level2"}};
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 3 && !none; s++) {
         put_fmt(&w, "touchflow_population_complaint_sla_total{outcome=\"%s\"}", sla[s][1]);
         value(&w, json_object_get(cp, sla[s][0]));
     }
@@ -172,5 +179,6 @@ int tf_ops_render_figures(struct evbuffer *out, const json_t *view, int64_t age_
     labelled(&w, "touchflow_population_attributed_purchases_total", "counter",
              "Purchases attributed to the last campaign touched before them (the largest figures.max_labels).",
              "campaign", at(view, "campaigns", NULL));
+    json_decref(none);
     return w.failed ? TF_ENOMEM : 0;
 }
