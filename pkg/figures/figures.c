@@ -124,7 +124,14 @@ static void event_counts(const tf_config_rules *r, const tf_figures_mark *m, con
         if (tf_lifecycle_exit_churns(r, ev->kind) && m->stage != TF_STAGE_CHURNED && c->stage == TF_STAGE_CHURNED)
             add3(s, "exits", ev->reason[0] ? ev->reason : "unspecified", NULL, 1);
         break;
-    /* ATTRIBUTION */
+    case TF_KIND_PURCHASE: {
+        /* A purchase leaves the campaign fields as they were: the state after it
+         * still names the last campaign touched before it. */
+        const char *campaign = tf_customer_attributed_campaign(r, c, ev->time_ms);
+        if (campaign && campaign[0])
+            add3(s, "campaigns", campaign, NULL, 1);
+        break;
+    }
     default:
         break;
     }

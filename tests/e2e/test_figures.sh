@@ -2,7 +2,7 @@
 # Population figures end to end, on the real broker and Redis, on stream time: a
 # known population of eight customers on one partition (buyers, an exit with a
 # reason and one without, a win-back, complaints handled in time and escalated
-# twice, surveys, a campaign before a purchase). The figures are asserted exactly,
+# twice, surveys, a campaign before a purchase and one after). The figures are asserted exactly,
 # from `touchflow stats --json`, `touchflow stats`, /figures and /metrics, against
 # figures worked out by hand and against the stage changes on the lifecycle topic.
 # Then the same input is replayed into a fresh key prefix with batches of one
@@ -53,6 +53,7 @@ ev("a7", "2025-06-03T10:00:00Z", "complaint", {"complaint_id": "k7", "category":
 ev("a6", "2025-06-03T11:00:00Z", "complaint_update", {"complaint_id": "k6", "status": "acknowledged"})
 ev("a6", "2025-06-03T11:30:00Z", "survey", {"expectation": 5, "perception": 5, "nps": 3})
 ev("a7", "2025-06-03T15:00:00Z", "survey", {"nps": 7})
+ev("a3", "2025-06-04T08:00:00Z", "email", {"action": "open", "campaign": "autumn"})
 ev("a4", "2025-06-04T09:00:00Z", "contract_end", {"reason": "price"})
 ev("a5", "2025-06-04T09:30:00Z", "contract_end")
 buy("a5", "2025-06-06T10:00:00Z")
@@ -158,6 +159,8 @@ want("customers", v["customers"], 8)
 want("nps", v["nps"], {"promoters": 1, "passives": 1, "detractors": 1, "score": 0.0})
 want("satisfaction", v["satisfaction"], {"customers": 2, "average": 87.5})
 want("exits", v["exits"], {"price": 1, "unspecified": 1})
+# a2 bought the day after a "summer" visit; a3 opened "autumn" after its only purchase.
+want("campaigns", v["campaigns"], {"summer": 1})
 cp = v["complaints"]
 want("complaints by category", cp["by_category"], {"quality": 1, "shipping": 1})
 want("complaints by severity", cp["by_severity"], {"critical": 2})
@@ -250,6 +253,7 @@ want('touchflow_population_complaint_sla_total{outcome="escalated_level2"}', 1)
 want("touchflow_population_complaint_sla_compliance", 0.5)
 want('touchflow_population_exits_total{reason="price"}', 1)
 want('touchflow_population_complaints_total{category="quality"}', 1)
+want('touchflow_population_attributed_purchases_total{campaign="summer"}', 1)
 for b in bad:
     print("  " + b)
 sys.exit(1 if bad else 0)
