@@ -299,6 +299,70 @@ static void test_metrics_empty_snapshot(void **state)
     free(s);
 }
 
+/* ---- population figures ---- */
+
+static char *render_figures(const json_t *view, int64_t age_ms, uint64_t errors)
+{
+    struct evbuffer *b = evbuffer_new();
+    assert_non_null(b);
+    assert_int_equal(tf_ops_render_figures(b, view, age_ms, errors), 0);
+    char *m = drain(b);
+    evbuffer_free(b);
+    return m;
+}
+
+static void test_figures_metrics(void **state)
+{
+    (void)state;
+    json_error_t err;
+    json_t *v = json_loads("{\"as_of\": \"2025-06-06\", \"customers\": 8, \"active\": 7,"
+                           " \"stages\": {\"prospect\": 4, \"churned\": 1}, \"tiers\": {\"key\": 2},"
+                           " \"levels\": {\"gold \\\"vip\\\"\": 3},"
+                           " \"windows\": [{\"days\": 3, \"start\": 7, \"new\": 1, \"won_back\": 1, \"churned\": 2,"
+                           " \"end\": 7, \"churn_rate\": 0.25, \"retention_rate\": 0.75},"
+                           " {\"days\": 30, \"start\": 0, \"new\": 8, \"won_back\": 1, \"churned\": 2, \"end\": 7,"
+                           " \"churn_rate\": null, \"retention_rate\": null}],"
+                           " \"satisfaction\": {\"customers\": 2, \"average\": 87.5},"
+                           " \"nps\": {\"promoters\": 1, \"passives\": 2, \"detractors\": 3, \"score\": null},"
+                           " \"complaints\": {\"by_category\": {\"quality\": 1}, \"by_severity\": {\"critical\": 1},"
+                           " \"in_time\": 1, \"escalated_level1\": 1, \"escalated_level2\": 0, \"sla_compliance\": 0.5},"
+                           " \"exits\": {\"price\": 4}, \"campaigns\": {\"summer\": 1}}",
+                           0, &err);
+    assert_non_null(v);
+    char *m = render_figures(v, 2500, 3);
+    assert_line(m, "touchflow_population_figures_read_errors_total 3");
+    assert_line(m, "touchflow_population_figures_age_seconds 2.500");
+    assert_line(m, "touchflow_population_known_customers 8");
+    assert_line(m, "touchflow_population_customers{stage=\"churned\"} 1");
+    assert_line(m, "touchflow_population_level_customers{level=\"gold \\\"vip\\\"\"} 3");
+    assert_line(m, "touchflow_population_churn_rate{window_days=\"3\"} 0.25");
+    assert_line(m, "touchflow_population_retention_rate{window_days=\"3\"} 0.75");
+    /* A rate without a base has no sample, but its flows do. */
+    assert_no_line_starting(m, "touchflow_population_churn_rate{window_days=\"30\"}");
+    assert_line(m, "touchflow_population_window_customers{window_days=\"30\",flow=\"new\"} 8");
+    assert_line(m, "touchflow_population_satisfaction_average 87.5");
+    assert_line(m, "# TYPE touchflow_population_nps_score gauge");
+    assert_no_line_starting(m, "touchflow_population_nps_score ");
+    assert_line(m, "touchflow_population_nps_answers_total{class=\"detractor\"} 3");
+    assert_line(m, "touchflow_population_complaint_sla_total{outcome=\"escalated_level1\"} 1");
+    assert_line(m, "touchflow_population_complaint_sla_compliance 0.5");
+    assert_line(m, "touchflow_population_exits_total{reason=\"price\"} 4");
+    assert_line(m, "touchflow_population_attributed_purchases_total{campaign=\"summer\"} 1");
+    free(m);
+    json_decref(v);
+
+    /* Before the first read: every family announced, no sample but the errors. */
+    m = render_figures(NULL, -1, 0);
+    assert_line(m, "touchflow_population_figures_read_errors_total 0");
+    assert_line(m, "# TYPE touchflow_population_customers gauge");
+    assert_line(m, "# TYPE touchflow_population_churn_rate gauge");
+    assert_line(m, "# TYPE touchflow_population_exits_total counter");
+    assert_no_line_starting(m, "touchflow_population_customers");
+    assert_no_line_starting(m, "touchflow_population_nps_answers_total{");
+    assert_no_line_starting(m, "touchflow_population_figures_age_seconds ");
+    free(m);
+}
+
 /* ---- readiness ---- */
 
 static void test_liveness(void **state)
@@ -682,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_metrics_histogram),
         cmocka_unit_test(test_metrics_families),
         cmocka_unit_test(test_metrics_empty_snapshot),
+        cmocka_unit_test(test_figures_metrics),
         cmocka_unit_test(test_liveness),
         cmocka_unit_test(test_readiness),
         cmocka_unit_test(test_status_document),
