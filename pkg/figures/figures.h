@@ -22,7 +22,7 @@
  *   exits:<reason>                  exits that ended the relationship, by reason
  *   campaigns:<campaign>            purchases attributed to the campaign
  *
- * Pure apart from the view (summary.c), which allocates; the per-record part
+ * Pure apart from the table and the view (table.c, view.c), which allocate; the per-record part
  * allocates nothing. */
 #ifndef TF_FIGURES_H
 #define TF_FIGURES_H

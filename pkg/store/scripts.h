@@ -2,9 +2,10 @@
 #ifndef TF_STORE_SCRIPTS_H
 #define TF_STORE_SCRIPTS_H
 
-/* KEYS: state, outbox, population figures. ARGV: epoch, now ms, dedup cutoff ms,
- * window ms, expected version and epoch of the last writer ("" = any), "1" when
- * the writer read no referred_by (else "0"), nfields, nids,
+/* KEYS: state, outbox, and the population figures when there are figures to add
+ * (store.c). ARGV: epoch, now ms, dedup cutoff ms, window ms, expected version
+ * and epoch of the last writer ("" = any), "1" when the writer read no
+ * referred_by (else "0"), nfields, nids,
  * field/value... (nfields pairs), then "d:<id>"/now ms... (nids pairs), nout,
  * id/payload..., nfig, field/delta... (added to the figures hash)
  * Returns the new version; -1 when a newer owner (higher epoch) wrote last: the

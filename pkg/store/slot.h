@@ -73,7 +73,7 @@ unsigned tf_store_customer_slot(const char *prefix, const char *subject);
  * that hashes to it: a fixed table, so every member and the CLI name the same
  * keys. */
 #define TF_STORE_SLOT_TAG_MAX 8
-/* Fills tags[slot] for every slot (about 170,000 checksums, once). */
+/* Fills tags[slot] for every slot (about 90,000 checksums, once). */
 void tf_store_slot_tags(char tags[][TF_STORE_SLOT_TAG_MAX]);
 /* Writes "<prefix>figures", or with a tag "<prefix>figures:{<tag>}". Returns the
  * length, or TF_EINVAL when out is too small. */

@@ -470,10 +470,15 @@ int tf_store_commit(tf_store_t *st, const char *customer, const tf_store_doc_t *
     size_t a = 0;
     st->argv[a] = "EVALSHA", st->argvlen[a++] = 7;
     st->argv[a] = tf_link_sha(st->link, SCRIPT_COMMIT), st->argvlen[a++] = 40;
-    st->argv[a] = "3", st->argvlen[a++] = 1;
+    /* The figures hash is a key of the script only when there are figures: while
+     * a slot migrates, Redis answers TRYAGAIN to a command naming a key that is
+     * not on the node with the others, and a slot's figures hash may not exist or
+     * may move apart from a customer's keys. */
+    st->argv[a] = nfigures ? "3" : "2", st->argvlen[a++] = 1;
     for (int k = 0; k < 2; k++)
         st->argv[a] = st->keybuf + off[k], st->argvlen[a++] = len[k];
-    st->argv[a] = st->figkey, st->argvlen[a++] = strlen(st->figkey);
+    if (nfigures)
+        st->argv[a] = st->figkey, st->argvlen[a++] = strlen(st->figkey);
     for (int k = 0; k < 4; k++)
         st->argv[a] = nums[k], st->argvlen[a++] = (size_t)nl[k];
     st->argv[a] = nums[7], st->argvlen[a++] = (size_t)nl[7];

@@ -1,6 +1,6 @@
 /* pkg/store against a real Redis (TOUCHFLOW_REDIS_URL): atomic commit, dedup,
- * epoch fencing, the outbox, the timer and value indexes, referral links, and
- * behaviour when Redis is down or hung. */
+ * epoch fencing, the outbox, the timer and value indexes, referral links, the
+ * population figures, and behaviour when Redis is down or hung. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -87,6 +87,7 @@ static void close_store(ctx_t *c)
 {
     tf_store_destroy(c->st);
     event_base_free(c->base);
+    tf_figures_table_free(&c->table);
 }
 
 static void on_loaded(tf_store_t *st, int status, const tf_store_loaded *res, void *opaque)
@@ -744,6 +745,192 @@ static void many_ids_leave_the_state_whole(void **state)
     assert_int_equal(c->seen[2], 0);
 }
 
+/* ---- population figures ----
+ *
+ * The cases of one run share the prefix, so the figures hash too: each compares a
+ * read after its commits with a read before them. */
+
+static void on_figures(tf_store_t *st, int status, tf_figures_table *table, void *opaque)
+{
+    ctx_t *c = opaque;
+    (void)st;
+    c->status = status;
+    if (status == TF_OK) {
+        /* Take the rows: the store frees what is left in table. */
+        tf_figures_table_free(&c->table);
+        c->table = *table;
+        memset(table, 0, sizeof(*table));
+    } else {
+        assert_null(table);
+    }
+    c->done = 1;
+}
+
+/* Reads the figures into c->table. */
+static void read_figures(ctx_t *c)
+{
+    c->done = 0;
+    c->status = -1;
+    assert_int_equal(tf_store_figures_read(c->st, on_figures, c), 0);
+    assert_true(run_until(c, &c->done, 3000));
+    assert_int_equal(c->status, TF_OK);
+    assert_int_equal(c->table.skipped, 0);
+}
+
+/* Reads the figures into *out (the caller frees it). */
+static void read_figures_into(ctx_t *c, tf_figures_table *out)
+{
+    read_figures(c);
+    *out = c->table;
+    memset(&c->table, 0, sizeof(c->table));
+}
+
+/* How much field grew from the read before to c->table. */
+static int64_t grew(const ctx_t *c, const tf_figures_table *before, const char *field)
+{
+    return tf_figures_table_get(&c->table, field) - tf_figures_table_get(before, field);
+}
+
+/* c->table holds what before holds, field by field. */
+static void expect_unchanged(const ctx_t *c, const tf_figures_table *before)
+{
+    assert_int_equal(c->table.n, before->n);
+    for (size_t i = 0; i < before->n; i++)
+        if (tf_figures_table_get(&c->table, before->rows[i].field) != before->rows[i].value)
+            fail_msg("%s: %lld, was %lld", before->rows[i].field,
+                     (long long)tf_figures_table_get(&c->table, before->rows[i].field),
+                     (long long)before->rows[i].value);
+}
+
+/* A commit adds its deltas to "<prefix>figures"; the next one sums with them. */
+static void commit_adds_figures(void **state)
+{
+    ctx_t *c = *state;
+    static tf_figures_table before;
+    static tf_store_doc_t empty, after, next;
+    static const tf_figure_delta first[] = {
+        {"customers", 1}, {"stage:prospect", 1}, {"new:2026-01-06", 1}, {"entered:prospect:2026-01-06", 1}};
+    static const tf_figure_delta second[] = {
+        {"stage:prospect", -1}, {"stage:growth", 1}, {"left:prospect:2026-01-07", 1}, {"entered:growth:2026-01-07", 1}};
+    read_figures_into(c, &before);
+    load(c, "fig-a", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.stage = TF_STAGE_PROSPECT;
+    c->figs = first;
+    c->nfigs = 4;
+    assert_int_equal(commit(c, "fig-a", &empty, &after, 1, NULL, 0, NULL, 0), TF_OK);
+    read_figures(c);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(grew(c, &before, first[i].field), 1);
+    /* in the one hash of a standalone server, where the reads find it */
+    assert_int_equal(raw("HGET %sfigures customers", prefix), tf_figures_table_get(&c->table, "customers"));
+    assert_int_equal(raw("HGET %sfigures entered:prospect:2026-01-06", prefix),
+                     tf_figures_table_get(&c->table, "entered:prospect:2026-01-06"));
+
+    load(c, "fig-a", NULL, 0);
+    next = c->doc;
+    next.customer.stage = TF_STAGE_GROWTH;
+    c->figs = second;
+    c->nfigs = 4;
+    assert_int_equal(commit(c, "fig-a", &c->doc, &next, 1, NULL, 0, NULL, 0), TF_OK);
+    read_figures(c);
+    assert_int_equal(grew(c, &before, "customers"), 1);
+    assert_int_equal(grew(c, &before, "stage:prospect"), 0);
+    assert_int_equal(grew(c, &before, "stage:growth"), 1);
+    assert_int_equal(grew(c, &before, "left:prospect:2026-01-07"), 1);
+    assert_int_equal(grew(c, &before, "entered:growth:2026-01-07"), 1);
+    tf_figures_table_free(&before);
+}
+
+/* A stale commit (another version expected, or a record already applied) adds
+ * nothing: the figures are exactly as applied. */
+static void stale_commit_adds_no_figures(void **state)
+{
+    ctx_t *c = *state;
+    static tf_figures_table before;
+    static tf_store_doc_t empty, after;
+    static const tf_figure_delta figs[] = {{"customers", 1}, {"stage:prospect", 1}, {"exits:stale", 1}};
+    const char *ids[] = {"fb-1"};
+    load(c, "fig-b", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.stage = TF_STAGE_PROSPECT;
+    c->figs = figs;
+    c->nfigs = 1;
+    assert_int_equal(commit(c, "fig-b", &empty, &after, 1, ids, 1, NULL, 0), TF_OK);
+    read_figures_into(c, &before);
+
+    /* The writer thinks the customer is new; it is at version 1. */
+    c->nfigs = 3;
+    assert_int_equal(commit(c, "fig-b", &empty, &after, 1, NULL, 0, NULL, 0), TF_ESTALE);
+    read_figures(c);
+    expect_unchanged(c, &before);
+    assert_int_equal(grew(c, &before, "exits:stale"), 0);
+
+    /* The right version, but the record was applied already. */
+    load(c, "fig-b", NULL, 0);
+    assert_int_equal(commit(c, "fig-b", &c->doc, &c->doc, 1, ids, 1, NULL, 0), TF_ESTALE);
+    read_figures(c);
+    expect_unchanged(c, &before);
+    tf_figures_table_free(&before);
+}
+
+/* A writer fenced off (an older epoch) adds nothing. */
+static void fenced_commit_adds_no_figures(void **state)
+{
+    ctx_t *c = *state;
+    static tf_figures_table before;
+    static tf_store_doc_t empty, after, later;
+    static const tf_figure_delta figs[] = {{"customers", 1}, {"stage:prospect", 1}, {"exits:fenced", 1}};
+    load(c, "fig-c", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.stage = TF_STAGE_PROSPECT;
+    c->figs = figs;
+    c->nfigs = 2;
+    assert_int_equal(commit(c, "fig-c", &empty, &after, 10, NULL, 0, NULL, 0), TF_OK);
+    read_figures_into(c, &before);
+
+    load(c, "fig-c", NULL, 0);
+    later = c->doc;
+    later.customer.stage = TF_STAGE_GROWTH;
+    c->nfigs = 3;
+    assert_int_equal(commit(c, "fig-c", &c->doc, &later, 9, NULL, 0, NULL, 0), TF_EFENCED);
+    read_figures(c);
+    expect_unchanged(c, &before);
+    assert_int_equal(grew(c, &before, "exits:fenced"), 0);
+    tf_figures_table_free(&before);
+}
+
+/* Two customers' commits add to the same figures. */
+static void two_customers_figures_sum(void **state)
+{
+    ctx_t *c = *state;
+    static tf_figures_table before;
+    static tf_store_doc_t empty, after;
+    static const tf_figure_delta d[] = {{"customers", 1}, {"sat:customers", 1}, {"sat:sum_micro", 75000000}};
+    static const tf_figure_delta e[] = {{"customers", 1}, {"sat:customers", 1}, {"sat:sum_micro", 90909091},
+                                        {"nps:detractors", -1}};
+    read_figures_into(c, &before);
+    load(c, "fig-d", NULL, 0);
+    empty = c->doc;
+    after = empty;
+    after.customer.stage = TF_STAGE_PROSPECT;
+    c->figs = d;
+    c->nfigs = 3;
+    assert_int_equal(commit(c, "fig-d", &empty, &after, 1, NULL, 0, NULL, 0), TF_OK);
+    c->figs = e;
+    c->nfigs = 4;
+    assert_int_equal(commit(c, "fig-e", &empty, &after, 1, NULL, 0, NULL, 0), TF_OK);
+    read_figures(c);
+    assert_int_equal(grew(c, &before, "customers"), 2);
+    assert_int_equal(grew(c, &before, "sat:customers"), 2);
+    assert_int_equal(grew(c, &before, "sat:sum_micro"), 75000000 + 90909091);
+    assert_int_equal(grew(c, &before, "nps:detractors"), -1);
+    tf_figures_table_free(&before);
+}
+
 /* ---- a Redis of our own, to stop and hang ---- */
 
 /* Servers this test started, killed by the group teardown when an assertion
@@ -913,6 +1100,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(referral_link_is_set_once, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_ids_leave_the_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(many_ids_leave_the_state_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(commit_adds_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_commit_adds_no_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(fenced_commit_adds_no_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(two_customers_figures_sum, setup, teardown),
         cmocka_unit_test(down_then_up_then_lost),
         cmocka_unit_test(hung_redis_times_out),
     };

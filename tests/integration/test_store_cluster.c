@@ -2,7 +2,8 @@
  * redis+cluster:// URL): customers spread over the primaries, and the client side of
  * the cluster protocol (link.c) met by changing the cluster behind the store's back:
  * a slot moved (MOVED), a slot half migrated (ASK, TRYAGAIN), scripts flushed
- * (NOSCRIPT), the order of units kept across a redirect, WAIT, a primary killed.
+ * (NOSCRIPT), the order of units kept across a redirect, WAIT, a primary killed;
+ * and the population figures, one hash per slot.
  *
  * The test drives the cluster itself, one synchronous hiredis connection per node.
  * Each case writes under its own key prefix; its teardown puts every slot it moved
@@ -360,6 +361,9 @@ struct ctx {
     int ups, downs, answers;
     tf_store_doc_t doc; /* the last document loaded */
     char error[256];    /* tf_store_last_error, copied in the callback */
+    const tf_figure_delta *figs; /* the next commits add these figures */
+    size_t nfigs;
+    tf_figures_table table;      /* the last figures read */
 };
 
 static const tf_store_doc_t empty; /* what a load of a new customer gives */
@@ -449,7 +453,9 @@ static void commit_async(ctx_t *c, res_t *r, const char *who, const tf_store_doc
     tf_store_outbox_add ob[1] = {{outbox_id, "lifecycle\n{}", 12}};
     *r = (res_t){.c = c};
     assert_int_equal(
-        tf_store_commit(c->st, who, before, &after, 1, 1, tf_time_now_ms(), &event_id, 1, ob, 1, NULL, 0, on_committed, r), TF_OK);
+        tf_store_commit(c->st, who, before, &after, 1, 1, tf_time_now_ms(), &event_id, 1, ob, 1, c->figs, c->nfigs,
+                        on_committed, r),
+        TF_OK);
 }
 
 static void load_async(ctx_t *c, res_t *r, const char *who, const char *event_id)
@@ -523,6 +529,7 @@ static int teardown(void **state)
     ctx_t *c = *state;
     tf_store_destroy(c->st);
     event_base_free(c->base);
+    tf_figures_table_free(&c->table);
     free(c);
     if (killed.pending)
         restart_killed();
@@ -987,6 +994,101 @@ static void failover_keeps_what_wait_acknowledged(void **state)
     fprintf(stderr, "  failover: roles restored after %lld ms\n", (long long)(tf_time_mono_ms() - t0));
 }
 
+/* ---- population figures ---- */
+
+static void on_figures(tf_store_t *st, int status, tf_figures_table *table, void *opaque)
+{
+    res_t *r = opaque;
+    (void)st;
+    if (status == TF_OK) {
+        /* Take the rows: the store frees what is left in table. */
+        tf_figures_table_free(&r->c->table);
+        r->c->table = *table;
+        memset(table, 0, sizeof(*table));
+    }
+    finish(r, status);
+}
+
+/* HGET key field on node n, as a number. */
+static long long hget(const cnode_t *n, const char *key, const char *field)
+{
+    redisReply *r = cmd(n, "HGET %s %s", key, field);
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        fail_msg("%s:%d: HGET %s %s: no number", n->host, n->port, key, field);
+    }
+    long long v = strtoll(r->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/* Each customer's figures land in the hash of its own slot, "<prefix>figures:{<the
+ * slot's tag>}", on the primary serving that slot, and two customers of one slot
+ * share it; a read sums the 16384 hashes. */
+static void figures_land_in_the_customers_slot(void **state)
+{
+    ctx_t *c = *state;
+    enum { N = 6 };
+    static char tags[TF_STORE_SLOTS][TF_STORE_SLOT_TAG_MAX];
+    static res_t r;
+    char who[N + 1][24], key[KEY_MAX], field[N][TF_FIGURES_FIELD_MAX];
+    unsigned slots[N + 1];
+    tf_figure_delta figs[3] = {{"customers", 1}, {"stage:growth", 1}, {"", 1}};
+    int per_node[MAX_NODES] = {0}, used = 0;
+    tf_store_slot_tags(tags);
+    /* N customers in distinct slots, then one more in the first one's slot. */
+    for (int i = 0, k = 0; i < N; k++) {
+        snprintf(who[i], sizeof who[i], "fig-%d", k);
+        slots[i] = tf_store_customer_slot(prefix, who[i]);
+        int dup = 0;
+        for (int j = 0; j < i; j++)
+            dup |= slots[j] == slots[i];
+        i += !dup;
+    }
+    for (int k = 0;; k++) {
+        snprintf(who[N], sizeof who[N], "fig-same-%d", k);
+        if ((slots[N] = tf_store_customer_slot(prefix, who[N])) == slots[0])
+            break;
+    }
+    c->figs = figs;
+    c->nfigs = 3;
+    for (int i = 0; i <= N; i++) {
+        snprintf(figs[2].field, sizeof figs[2].field, "new:2026-01-%02d", i + 1);
+        if (i < N)
+            snprintf(field[i], sizeof field[i], "%s", figs[2].field);
+        commit(c, who[i], &empty, 1, "e-1", "d-1", 1);
+    }
+
+    for (int i = 0; i < N; i++) {
+        cnode_t *p = owner_of(slots[i]);
+        assert_true(tf_store_figures_key(prefix, tags[slots[i]], key, sizeof key) > 0);
+        assert_int_equal(MUST_INT(p, "CLUSTER KEYSLOT %s", key), slots[i]);
+        assert_int_equal(hget(p, key, field[i]), 1);
+        assert_int_equal(hget(p, key, "customers"), i == 0 ? 2 : 1);
+        assert_int_equal(MUST_INT(p, "HLEN %s", key), i == 0 ? 4 : 3);
+        used += per_node[p - topo.node]++ == 0;
+    }
+    assert_true(used > 1);
+    /* The standalone server's one hash is not used on a cluster. */
+    assert_true(tf_store_figures_key(prefix, NULL, key, sizeof key) > 0);
+    assert_int_equal(MUST_INT(owner_of(tf_store_key_slot(key, strlen(key))), "EXISTS %s", key), 0);
+
+    r = (res_t){.c = c};
+    assert_int_equal(tf_store_figures_read(c->st, on_figures, &r), TF_OK);
+    assert_true(run_until(c, &r.done, 1, 15000));
+    assert_int_equal(r.status, TF_OK);
+    assert_int_equal(c->table.skipped, 0);
+    assert_int_equal(c->table.n, 2 + N + 1);
+    assert_int_equal(tf_figures_table_get(&c->table, "customers"), N + 1);
+    assert_int_equal(tf_figures_table_get(&c->table, "stage:growth"), N + 1);
+    for (int i = 0; i <= N; i++) {
+        char f[32];
+        snprintf(f, sizeof f, "new:2026-01-%02d", i + 1);
+        assert_int_equal(tf_figures_table_get(&c->table, f), 1);
+    }
+    fprintf(stderr, "  figures of %d customers in %d slots on %d primaries, read back summed\n", N + 1, N, used);
+}
+
 int main(void)
 {
     char err[256];
@@ -1003,6 +1105,7 @@ int main(void)
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         CASE(customers_spread_over_primaries),
+        CASE(figures_land_in_the_customers_slot),
         CASE(moved_slot_is_followed),
         CASE(ask_is_followed_during_migration),
         CASE(tryagain_is_retried_until_the_keys_are_together),

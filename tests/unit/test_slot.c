@@ -296,6 +296,62 @@ static void test_customer_slot_any_prefix(void **state)
     assert_int_equal(tf_store_customer_slot(NULL, NULL), slot_of("c:{}"));
 }
 
+/* The slot tags of the population figures' hashes: every slot has one, "x{tag}"
+ * is on that slot, and each fits with its NUL. The table names stored keys
+ * ("<prefix>figures:{<tag>}" on a cluster), so it must never change: slot 0's
+ * tag "1bz" (and slot 1's "emj", slot 16383's "hia") are the values observed when
+ * this test was written, pinned as the contract; so is the FNV-1a 64 of the whole
+ * table (every tag and a '\n', slot by slot), which an independent implementation
+ * of slot.h's rule (the first of "0".."9","a".."z","10",... on each slot) gave. */
+static void test_slot_tags(void **state)
+{
+    (void)state;
+    static char tags[TF_STORE_SLOTS][TF_STORE_SLOT_TAG_MAX];
+    char key[TF_STORE_SLOT_TAG_MAX + 3]; /* x{...} and the NUL */
+    memset(tags, 'z', sizeof tags); /* no NUL anywhere: a slot left unset shows */
+    tf_store_slot_tags(tags);
+    for (unsigned s = 0; s < TF_STORE_SLOTS; s++) {
+        size_t len = strnlen(tags[s], TF_STORE_SLOT_TAG_MAX);
+        if (len == 0 || len > TF_STORE_SLOT_TAG_MAX - 1)
+            fail_msg("slot %u: a tag of %zu bytes", s, len);
+        for (size_t i = 0; i < len; i++)
+            if (!((tags[s][i] >= '0' && tags[s][i] <= '9') || (tags[s][i] >= 'a' && tags[s][i] <= 'z')))
+                fail_msg("slot %u: tag \"%s\" is not base 36", s, tags[s]);
+        key[0] = 'x', key[1] = '{';
+        memcpy(key + 2, tags[s], len);
+        key[len + 2] = '}', key[len + 3] = '\0';
+        if (slot_of(key) != s)
+            fail_msg("slot %u: %s is on slot %u", s, key, slot_of(key));
+    }
+    assert_string_equal(tags[0], "1bz");
+    assert_string_equal(tags[1], "emj");
+    assert_string_equal(tags[TF_STORE_SLOTS - 1], "hia");
+    assert_string_equal(tags[slot_of("0")], "0"); /* the sequence's first */
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (unsigned s = 0; s < TF_STORE_SLOTS; s++)
+        for (const char *p = tags[s];; p++) {
+            h = (h ^ (unsigned char)(*p ? *p : '\n')) * UINT64_C(0x100000001b3);
+            if (!*p)
+                break;
+        }
+    assert_int_equal(h, UINT64_C(0x99c2938c4af18798));
+}
+
+static void test_figures_key(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(tf_store_figures_key("tf:", NULL, out, sizeof out), 10);
+    assert_string_equal(out, "tf:figures");
+    assert_int_equal(tf_store_figures_key("tf:", "1bz", out, sizeof out), 16);
+    assert_string_equal(out, "tf:figures:{1bz}");
+    assert_int_equal(slot_of(out), 0);
+    /* Exactly the room for it, and one byte less. */
+    assert_int_equal(tf_store_figures_key("tf:", "1bz", out, 17), 16);
+    assert_int_equal(tf_store_figures_key("tf:", "1bz", out, 16), TF_EINVAL);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +371,8 @@ int main(void)
         cmocka_unit_test(test_customer_key),
         cmocka_unit_test(test_customer_keys_share_a_slot),
         cmocka_unit_test(test_customer_slot_any_prefix),
+        cmocka_unit_test(test_slot_tags),
+        cmocka_unit_test(test_figures_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
