@@ -22,7 +22,17 @@
  *   "tags" and "segments" ("a,b") as arrays of strings; "consent"
  *   ("<channel>=<state>@<ms>,...") as {"<channel>": {"consent", "at", "at_ms"}}.
  * "timers" and "complaint_details" are absent when empty. A value that does not
- * parse is shown as it is under its own field name, like any unknown field. */
+ * parse is shown as it is under its own field name, like any unknown field.
+ * What the rules learn of the customer (pkg/lifecycle/insight.c) is read by the
+ * codec itself (tf_store_decode), not parsed again here:
+ *   "fav" as "favourite_items" [{"sku", "qty"}] (most bought first);
+ *   "pref" and "pref_at" as "channel_scores" {"at", "at_ms", "scores":
+ *   [{"channel", "score"}]} (highest first; "preferred_channel" is the first),
+ *   absent when empty;
+ *   "ivl_n", "ivl_mean", "ivl_m2", "next_purchase", "next_conf" as
+ *   "next_purchase" {"expected", "expected_ms", "confidence", "intervals",
+ *   "mean_interval_days", "sd_interval_days", "rhythm"} when there is an interval
+ *   ("rhythm": whether the rules of the configuration given count it as one). */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -391,8 +401,76 @@ static json_t *timers_array(json_t *by_name)
     return arr;
 }
 
+/* The learned figures of the state, decoded by the codec, in place of their raw
+ * fields. 0, or -1 when out of memory; a state that does not decode keeps the
+ * raw fields. */
+static int insight_json(json_t *root, const tf_config_rules *rules, const redisReply *r)
+{
+    static const char *const raw[] = {"fav", "pref", "pref_at", "ivl_n", "ivl_mean", "ivl_m2", "next_purchase",
+                                      "next_conf"};
+    size_t n = r->elements / 2, k = 0;
+    const char **f = malloc((n ? n : 1) * sizeof(*f)), **v = malloc((n ? n : 1) * sizeof(*v));
+    size_t *fl = malloc((n ? n : 1) * sizeof(*fl)), *vl = malloc((n ? n : 1) * sizeof(*vl));
+    tf_store_doc_t *doc = malloc(sizeof(*doc));
+    int rc = -1;
+    if (!f || !v || !fl || !vl || !doc)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *name = r->element[2 * i], *value = r->element[2 * i + 1];
+        if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
+            continue;
+        f[k] = name->str, fl[k] = (size_t)name->len, v[k] = value->str, vl[k] = (size_t)value->len;
+        k++;
+    }
+    rc = 0;
+    if (tf_store_decode(doc, f, fl, v, vl, k) != TF_OK)
+        goto done;
+    const tf_customer_t *c = &doc->customer;
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
+        json_object_del(root, raw[i]);
+    json_t *fav = json_array(), *scores = json_array(), *pref = json_object(), *next = NULL;
+    int bad = !fav || !scores || !pref;
+    for (size_t i = 0; !bad && i < c->nfavourites; i++) {
+        json_t *e = json_object();
+        bad = !e || set_field(e, "sku", 3, text_value(c->favourites[i].sku, strlen(c->favourites[i].sku))) ||
+              json_object_set_new(e, "qty", json_integer((json_int_t)c->favourites[i].qty));
+        bad = bad ? (json_decref(e), 1) : json_array_append_new(fav, e) != 0;
+    }
+    for (size_t i = 0; !bad && i < c->nchannel_scores; i++) {
+        json_t *e = json_object();
+        bad = !e ||
+              set_field(e, "channel", 7,
+                        text_value(c->channel_scores[i].name, strlen(c->channel_scores[i].name))) ||
+              json_object_set_new(e, "score", json_real(c->channel_scores[i].score));
+        bad = bad ? (json_decref(e), 1) : json_array_append_new(scores, e) != 0;
+    }
+    if (!bad && c->intervals > 0) {
+        double sd = c->intervals > 1 && c->interval_m2 > 0 ? sqrt(c->interval_m2 / (double)(c->intervals - 1)) : 0;
+        next = json_pack("{s:f, s:I, s:f, s:f, s:b}", "confidence", c->next_purchase_confidence, "intervals",
+                         (json_int_t)c->intervals, "mean_interval_days", c->interval_mean_days, "sd_interval_days",
+                         sd, "rhythm", tf_customer_has_rhythm(rules, c));
+        bad = !next || set_time(next, "expected", c->next_purchase_ms) != 0;
+    }
+    bad = bad || set_time(pref, "at", c->channel_scores_at_ms) != 0 ||
+          json_object_set(pref, "scores", scores) != 0 || json_object_set(root, "favourite_items", fav) != 0 ||
+          (c->nchannel_scores && json_object_set(root, "channel_scores", pref) != 0) ||
+          (next && json_object_set(root, "next_purchase", next) != 0);
+    json_decref(fav);
+    json_decref(scores);
+    json_decref(pref);
+    json_decref(next);
+    rc = bad ? -1 : 0;
+done:
+    free(f);
+    free(v);
+    free(fl);
+    free(vl);
+    free(doc);
+    return rc;
+}
+
 /* Builds the document from HGETALL's field/value pairs. */
-static json_t *customer_json(const char *id, const redisReply *r)
+static json_t *customer_json(const char *id, const tf_config_rules *rules, const redisReply *r)
 {
     json_t *root = json_object(), *offsets = json_object(), *counts = json_object(), *timers = json_object();
     json_t *history[TF_STAGE_HISTORY_SLOTS] = {0}, *complaints[TF_COMPLAINT_SLOTS] = {0}, *sb = NULL;
@@ -540,6 +618,8 @@ static json_t *customer_json(const char *id, const redisReply *r)
     for (int i = 0; i < TF_COMPLAINT_SLOTS; i++)
         json_decref(complaints[i]);
     if (!bad)
+        bad = insight_json(root, rules, r) != 0;
+    if (!bad)
         bad = set_field(root, "customer", strlen("customer"), text_value(id, strlen(id))) != 0;
     json_decref(offsets);
     json_decref(counts);
@@ -584,7 +664,7 @@ static int customer_get(const tf_config_t *cfg, const char *id)
         tf_cli_errorf("%s: HGETALL %s: unexpected reply type %d", tf_cli_redis_where(red), key, r->type);
     } else if (r->elements == 0) {
         tf_cli_errorf("customer %s not found", id);
-    } else if (!(doc = customer_json(id, r))) {
+    } else if (!(doc = customer_json(id, &cfg->rules, r))) {
         tf_cli_errorf("out of memory");
     } else if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || fputc('\n', stdout) == EOF ||
                fflush(stdout) != 0) {

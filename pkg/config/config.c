@@ -23,7 +23,7 @@
 #include <jansson.h>
 
 const char *const tf_config_families[TF_CONFIG_FAMILIES] = {
-    "lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback", "segment",
+    "lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback", "segment", "purchase",
 };
 
 /* ------------------------------------------------------------------------------
@@ -159,6 +159,7 @@ static const opt options[] = {
     OUT("referral", 6),
     OUT("winback", 7),
     OUT("segment", 8),
+    OUT("purchase", 9),
     MAP("kafka.consumer", consumer_props, nconsumer_props, tf_config_check_consumer_prop),
     MAP("kafka.producer", producer_props, nproducer_props, tf_config_check_producer_prop),
     JSONV("subscriptions", tf_config_subscriptions_option),
@@ -241,6 +242,7 @@ static const opt options[] = {
     INT(R("churn.weight_complaints"), rules.weight_complaints, 0, 100, 15),
     INT(R("churn.weight_satisfaction"), rules.weight_satisfaction, 0, 100, 10),
     INT(R("churn.weight_nps"), rules.weight_nps, 0, 100, 5),
+    INT(R("churn.weight_overdue"), rules.weight_overdue, 0, 100, 10),
     INT(R("churn.repeat_complaints"), rules.repeat_complaints, 1, 1000, 2),
     INT(R("churn.low_satisfaction_pct"), rules.low_satisfaction_pct, 0, 100, 90),
     INT(R("churn.low_nps"), rules.low_nps, 0, 10, 6),
@@ -252,6 +254,19 @@ static const opt options[] = {
     INT(R("care.checkin_days"), rules.checkin_days, 1, DAYS_MAX, 30),
     INT(R("care.complaint_followup_days"), rules.complaint_followup_days, 1, 365, 7),
     ENTRIES(R("care.festivals"), tf_config_festivals, TF_RULES_MAX_FESTIVALS),
+
+    /* The customer's own purchase rhythm, preferred channel and attribution
+     * (pkg/lifecycle/insight.c). A rhythm needs a spread: two intervals at least,
+     * or 0 for none at all (validate_rules refuses 1). */
+    INT(R("replenishment.min_intervals"), rules.rhythm_min_intervals, 0, 1000, 2),
+    INT(R("replenishment.min_confidence_pct"), rules.rhythm_min_confidence_pct, 0, 100, 50),
+    INT(R("replenishment.min_interval_hours"), rules.rhythm_min_interval_hours, 0, 8760, 24),
+    INT(R("replenishment.days_before"), rules.replenish_days_before, 0, 365, 3),
+    INT(R("replenishment.overdue_days"), rules.overdue_days, 0, DAYS_MAX, 7),
+    INT(R("preference.half_life_days"), rules.preference_half_life_days, 1, DAYS_MAX, 90),
+    INT(R("preference.weight_purchase"), rules.preference_weight_purchase, 1, 1000, 3),
+    INT(R("preference.weight_engagement"), rules.preference_weight_engagement, 0, 1000, 1),
+    INT(R("attribution_days"), rules.attribution_days, 1, DAYS_MAX, 30),
 
     /* SLAs in minutes, at most 30 days. */
     INT(R("complaints.sla_low_min"), rules.sla_low_min, 1, 43200, 4320),
@@ -1157,6 +1172,9 @@ static void validate_rules(const tf_config_rules *r, errlist *e)
         errf(e, "rules.churn.weight_inactivity: %" PRId64 " is below rules.churn.warning (%" PRId64
                 "): a customer who simply stops buying would never be warned before churning",
              r->weight_inactivity, r->churn_warning);
+    if (r->rhythm_min_intervals == 1)
+        errf(e, "rules.replenishment.min_intervals: 1 cannot make a rhythm (one interval has no spread): "
+                "at least 2, or 0 to turn the purchase rhythm off");
     int shares_ok = pct_ok(r->key_share_pct) && pct_ok(r->potential_share_pct) &&
                     pct_ok(r->tier_hysteresis_pct);
     int64_t shares = !shares_ok ? 0 : r->key_share_pct + r->potential_share_pct + r->tier_hysteresis_pct;

@@ -29,7 +29,7 @@ typedef struct {
 #define TF_RULES_NAME_MAX 32
 #define TF_RULES_MAX_SEGMENTS 32
 /* Families of derived events, each with its output topic (tf_config_families). */
-#define TF_CONFIG_FAMILIES 9
+#define TF_CONFIG_FAMILIES 10
 
 /* A dated festival of the care calendar: rules.care.festivals entries
  * "YYYY-MM-DD name". */
@@ -154,6 +154,10 @@ typedef struct {
     int64_t weight_complaints;          /* default 15 */
     int64_t weight_satisfaction;        /* default 10 */
     int64_t weight_nps;                 /* default 5 */
+    /* A customer past its expected purchase (rules.replenishment.overdue_days): on
+     * top of the five, which keep summing to 100 so that every configuration
+     * written before stays valid; the risk is capped at 100. Default 10. */
+    int64_t weight_overdue;
     int64_t repeat_complaints;          /* complaints within the spend window that count as repeated, default 2 */
     int64_t low_satisfaction_pct;       /* S under this is a signal, default 90 */
     int64_t low_nps;                    /* mean NPS at or under this is a signal, default 6 */
@@ -167,6 +171,22 @@ typedef struct {
     int64_t complaint_followup_days;    /* after a resolution, default 7 */
     size_t nfestivals;                  /* sorted by date, then name; default: 2025-2028 (config/touchflow.json) */
     tf_rules_festival festivals[TF_RULES_MAX_FESTIVALS];
+
+    /* rules.replenishment: the customer's own purchase rhythm (pkg/lifecycle/insight.c) */
+    int64_t rhythm_min_intervals;       /* intervals before a rhythm exists, default 2; 0: never */
+    int64_t rhythm_min_confidence_pct;  /* ... and its confidence at least, default 50 (0.5) */
+    int64_t rhythm_min_interval_hours;  /* a purchase sooner after the last is the same trip, default 24 */
+    int64_t replenish_days_before;      /* care reminder before the expected purchase, default 3 */
+    int64_t overdue_days;               /* purchase.overdue this long after it, default 7 */
+
+    /* rules.preference: the preferred channel, scores halving every half life */
+    int64_t preference_half_life_days;  /* default 90 */
+    int64_t preference_weight_purchase; /* a purchase through a channel, default 3 */
+    int64_t preference_weight_engagement; /* an answer through one (open, click, call...), default 1 */
+
+    /* rules.attribution_days: a purchase is attributed to the last campaign
+     * touched at most this long before it, default 30 */
+    int64_t attribution_days;
 
     /* rules.complaints: SLA per severity, minutes */
     int64_t sla_low_min;                /* default 4320 (72 h) */
@@ -220,7 +240,8 @@ typedef struct {
     char dlq_topic[128];                        /* kafka.dlq_topic, default "touchflow.dlq" */
     /* output topic per derived family: kafka.output_topics.<family>; default
      * "touchflow.<family>" for lifecycle, churn, care, complaint, tier, loyalty,
-     * referral, winback; "" switches the family's own subscription off */
+     * referral, winback, segment, purchase; "" switches the family's own
+     * subscription off */
     char output_topics[TF_CONFIG_FAMILIES][128];
     /* kafka.output_mode: the CloudEvents Kafka binding's content mode of derived
      * events, "structured" (default: the event is the value) or "binary" (data is

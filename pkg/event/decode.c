@@ -586,7 +586,22 @@ static int choice_index(const tf_json_val *v, const char *const *names)
     return 0;
 }
 
-static tf_event_error check_items(const decode_ctx *c, const tf_json_val *items)
+/* How much of s[0..len) (well-formed UTF-8, from the parser) fits in max bytes
+ * without splitting a character. */
+static size_t cut_at_char(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    len = max;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+        len--;
+    return len;
+}
+
+/* Every item is validated; the first TF_EVENT_MAX_ITEMS that name a sku and buy
+ * something are kept (favourite items): the contract never bounded the array, so
+ * more stays valid. */
+static tf_event_error check_items(const decode_ctx *c, const tf_json_val *items, tf_event_t *out)
 {
     size_t i;
     const tf_json_val *it;
@@ -606,6 +621,14 @@ static tf_event_error check_items(const decode_ctx *c, const tf_json_val *items)
             return fail(c, TF_EV_INVALID_FIELD, "data.items[%zu].qty: must be a non-negative integer", i);
         if (price != NULL && !is_count(price))
             return fail(c, TF_EV_INVALID_FIELD, "data.items[%zu].price: must be a non-negative integer", i);
+        int64_t n = qty != NULL ? (int64_t)tf_json_integer(qty) : 1;
+        size_t len = sku != NULL ? tf_json_string_len(sku) : 0;
+        if (len > 0 && n > 0 && out->nitems < TF_EVENT_MAX_ITEMS) {
+            tf_event_item *kept = &out->items[out->nitems++];
+            copy_str(kept->sku, sizeof kept->sku, tf_json_string(sku), cut_at_char(tf_json_string(sku), len,
+                                                                                      TF_EVENT_SKU_MAX));
+            kept->qty = n;
+        }
     }
     return TF_EV_OK;
 }
@@ -694,13 +717,8 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
     case F_NOTE:
         if (s == NULL)
             return fail(c, TF_EV_INVALID_FIELD, "data.%s: must be a string", f->key);
-        if (len > TF_EVENT_SHORT_MAX) {
-            /* The parser gives well-formed UTF-8: back off continuation bytes. */
-            len = TF_EVENT_SHORT_MAX;
-            while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-                len--;
-        }
-        copy_str(base + f->off, TF_EVENT_SHORT_MAX + 1, s, len);
+        /* The parser gives well-formed UTF-8: a cut backs off continuation bytes. */
+        copy_str(base + f->off, TF_EVENT_SHORT_MAX + 1, s, cut_at_char(s, len, TF_EVENT_SHORT_MAX));
         return TF_EV_OK;
     case F_REF:
     case F_CUSTOMER:
@@ -773,7 +791,7 @@ static tf_event_error decode_field(const decode_ctx *c, const field_spec *f, con
         out->anniv_day = d;
         return TF_EV_OK;
     case F_ITEMS:
-        return check_items(c, v);
+        return check_items(c, v, out);
     case F_TAGS:
         return check_tags(c, v, out);
     case F_CONSENT:

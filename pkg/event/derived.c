@@ -82,6 +82,31 @@ int tf_derived_add_list(tf_derived_t *d, const char *name, const char *comma_sep
     return TF_OK;
 }
 
+int tf_derived_add_items(tf_derived_t *d, const char *name, const char *const *items, size_t n)
+{
+    tf_figure *f;
+    size_t total = 0;
+
+    if (items == NULL && n > 0)
+        return TF_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i] == NULL)
+            return TF_EINVAL;
+        total += strlen(items[i]) + 1;
+    }
+    if (total > TF_FIG_STR_MAX || (f = figure_slot(d, name, TF_FIG_ITEMS)) == NULL)
+        return TF_EINVAL;
+    total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(items[i]) + 1;
+        memcpy(f->str + total, items[i], len); /* room checked above */
+        total += len;
+    }
+    f->i = (int64_t)n;
+    d->nfigures++;
+    return TF_OK;
+}
+
 void tf_derived_set_id(tf_derived_t *d, const char *cause_source, const char *cause_id)
 {
     const char *type;
@@ -238,6 +263,23 @@ int tf_derived_encode(const tf_derived_t *d, const char *instance_source, char *
                     PUT_LIT(&w, ",");
                 put_str(&w, item, sizeof item);
                 p += n + (comma != NULL);
+            }
+            PUT_LIT(&w, "]");
+            break;
+        }
+        case TF_FIG_ITEMS: {
+            /* i NUL-terminated strings back to back, never past str. */
+            size_t at = 0;
+            PUT_LIT(&w, "[");
+            for (int64_t k = 0; k < f->i; k++) {
+                if (at >= sizeof f->str) {
+                    w.failed = 1;
+                    break;
+                }
+                if (k)
+                    PUT_LIT(&w, ",");
+                put_str(&w, f->str + at, sizeof f->str - at);
+                at += strnlen(f->str + at, sizeof f->str - at) + 1;
             }
             PUT_LIT(&w, "]");
             break;

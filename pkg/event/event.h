@@ -112,6 +112,18 @@ const char *tf_consent_name(tf_consent c);
 #define TF_EVENT_MAX_TAGS 16
 #define TF_EVENT_TAG_MAX 32
 
+/* purchase data.items: the first TF_EVENT_MAX_ITEMS items that name a sku and
+ * bought something (qty absent counts 1, qty 0 is left out) are kept; the sku cut
+ * to TF_EVENT_SKU_MAX bytes at a character boundary, as notes are. Anything else
+ * the array holds is validated and not kept, so every valid record stays valid. */
+#define TF_EVENT_MAX_ITEMS 16
+#define TF_EVENT_SKU_MAX 40
+
+typedef struct {
+    char sku[TF_EVENT_SKU_MAX + 1];
+    int64_t qty;                   /* >= 1 */
+} tf_event_item;
+
 /* A validated touchpoint. Strings are NUL-terminated copies; fields that the kind
  * does not carry are zero / empty. */
 typedef struct {
@@ -127,6 +139,8 @@ typedef struct {
     char currency[4];          /* ISO 4217, three capitals */
     int64_t margin;            /* purchase: may be negative */
     int has_margin;
+    size_t nitems;             /* purchase: data.items kept, in the order given */
+    tf_event_item items[TF_EVENT_MAX_ITEMS];
 
     /* complaint, complaint_update */
     char complaint_id[TF_EVENT_REF_MAX + 1];
@@ -198,6 +212,7 @@ typedef enum {
     TF_DERIVED_WINBACK_SUCCEEDED,
     TF_DERIVED_SEGMENT_ENTERED,
     TF_DERIVED_SEGMENT_EXITED,
+    TF_DERIVED_PURCHASE_OVERDUE,
     TF_DERIVED__COUNT
 } tf_derived_type;
 
@@ -206,8 +221,10 @@ const char *tf_derived_type_name(tf_derived_type t);
 /* The family ("lifecycle", "churn", "care", ...), used to pick the output topic. */
 const char *tf_derived_family(tf_derived_type t);
 
-/* TF_FIG_LIST: str holds comma-separated names, encoded as a JSON array of strings. */
-typedef enum { TF_FIG_INT = 1, TF_FIG_NUM, TF_FIG_STR, TF_FIG_LIST } tf_figure_kind;
+/* TF_FIG_LIST: str holds comma-separated names, encoded as a JSON array of strings.
+ * TF_FIG_ITEMS: str holds i strings back to back, each with its NUL, encoded as a
+ * JSON array of them: for values that may hold a comma (SKUs). */
+typedef enum { TF_FIG_INT = 1, TF_FIG_NUM, TF_FIG_STR, TF_FIG_LIST, TF_FIG_ITEMS } tf_figure_kind;
 
 #define TF_FIG_NAME_MAX 32
 #define TF_FIG_STR_MAX (TF_EVENT_REF_MAX + 8) /* room for any id the contract allows */
@@ -237,6 +254,7 @@ typedef struct {
     uint32_t channels;                       /* bit (1u << tf_channel): channels the trigger may use */
     uint64_t segments;                       /* bit i: member of the i-th configured segment */
     int segment;                             /* segment.entered/exited: the segment's index, else -1 */
+    char preferred_channel[TF_EVENT_SHORT_MAX + 1]; /* learned from purchases and answers, "" when not known */
 } tf_derived_ctx;
 
 /* A derived event as the rules produce it. Plain data; owns no heap memory.
@@ -257,6 +275,9 @@ int tf_derived_add_int(tf_derived_t *d, const char *name, int64_t v);
 int tf_derived_add_num(tf_derived_t *d, const char *name, double v);
 int tf_derived_add_str(tf_derived_t *d, const char *name, const char *v);
 int tf_derived_add_list(tf_derived_t *d, const char *name, const char *comma_separated);
+/* A TF_FIG_ITEMS figure of items[0..n) (borrowed, copied); TF_EINVAL as above, or
+ * when they do not fit together in TF_FIG_STR_MAX bytes (with their NULs). */
+int tf_derived_add_items(tf_derived_t *d, const char *name, const char *const *items, size_t n);
 
 /* Sets d->id to tf_id_derive(cause_source, cause_id, type name): the same cause
  * always yields the same id, so subscribers can dedup. */

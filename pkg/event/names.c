@@ -62,6 +62,7 @@ static const struct {
     { "touchflow.winback.succeeded", "winback" },
     { "touchflow.segment.entered", "segment" },
     { "touchflow.segment.exited", "segment" },
+    { "touchflow.purchase.overdue", "purchase" },
 };
 _Static_assert(sizeof derived_names / sizeof derived_names[0] == TF_DERIVED__COUNT, "derived_names");
 

@@ -10,6 +10,7 @@ static const char *const stages[] = {"prospect", "growth", "mature", "decline", 
 static const char *const tiers[] = {"none", "temporary", "regular", "potential", "key"};
 static const char *const care_kinds[] = {
     "welcome", "post_purchase", "birthday", "festival", "anniversary", "date", "key_checkin", "complaint_followup",
+    "replenishment",
 };
 
 static const struct {

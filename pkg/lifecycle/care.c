@@ -5,7 +5,7 @@
 
 #include "lifecycle/internal.h"
 
-static void format_date(int64_t ms, char out[16])
+void tf_lc_format_date(int64_t ms, char out[16])
 {
     int64_t y;
     int m, d;
@@ -41,11 +41,12 @@ void tf_lc_care_reminder(tf_customer_t *c, const tf_cause *cause, const char *ki
     tf_time_format_rfc3339(cause->at_ms, due);
     tf_derived_add_str(d, "due", due);
     if (date_ms) {
-        format_date(date_ms, date);
+        tf_lc_format_date(date_ms, date);
         tf_derived_add_str(d, "date", date);
     }
     tf_derived_add_str(d, "stage", tf_stage_name(c->stage));
     tf_derived_add_str(d, "tier", tf_tier_name(c->tier));
+    tf_lc_add_favourites(c, d); /* what to offer alongside (cross-sell) */
 }
 
 /* ---- complaints ---- */
@@ -361,7 +362,7 @@ int tf_lc_fire_care(const tf_config_rules *r, tf_customer_t *c, tf_timer t, cons
         int64_t since = (due - c->last_seen_ms) / TF_MS_PER_DAY;
         c->checkin_done_ms = due;
         char date_text[16], name[32];
-        format_date(due, date_text);
+        tf_lc_format_date(due, date_text);
         snprintf(name, sizeof(name), "checkin:%s", date_text);
         cause.occasion = name;
         size_t at = e->n;

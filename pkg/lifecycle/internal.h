@@ -60,6 +60,8 @@ void tf_lc_review_tier(const tf_config_rules *r, const tf_population_t *pop, tf_
 void tf_lc_review_level(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
 
 /* care.c: reminders and complaints */
+/* "YYYY-MM-DD" (UTC) of ms. */
+void tf_lc_format_date(int64_t ms, char out[16]);
 void tf_lc_care_reminder(tf_customer_t *c, const tf_cause *cause, const char *kind, const char *occasion,
                          int64_t date_ms, tf_emit *e);
 void tf_lc_complaint(tf_customer_t *c, const tf_event_t *ev);
@@ -93,6 +95,24 @@ int64_t tf_lc_segments_fingerprint(const tf_config_rules *r);
 void tf_lc_review_segments(const tf_config_rules *r, tf_customer_t *c, const tf_cause *cause, tf_emit *e);
 /* d's ctx.segments and "segments" figure (when segments are configured): c's membership. */
 void tf_lc_segments_context(const tf_config_rules *r, const tf_customer_t *c, tf_derived_t *d);
+
+/* insight.c: favourite items, preferred channel, purchase rhythm, attribution */
+/* What touchpoint ev teaches about c, before the rules of its kind run (a
+ * purchase's rhythm reads the purchases before it): items, channel scores, the
+ * rhythm, the campaign touched, the exit reason. */
+void tf_lc_learn(const tf_config_rules *r, tf_customer_t *c, const tf_event_t *ev);
+/* Due times of the replenishment and overdue timers from the state. */
+void tf_lc_schedule_insight(const tf_config_rules *r, tf_customer_t *c);
+/* Fires timer t (replenishment or overdue) of c at due; 0, or -1 when there was
+ * nothing to do. */
+int tf_lc_fire_insight(const tf_config_rules *r, tf_customer_t *c, tf_timer t, const char *customer, int64_t due,
+                       tf_emit *e);
+/* Whether c is overdue at now_ms: it has a rhythm and its expected purchase passed
+ * by rules.replenishment.overdue_days (a churn risk signal until it buys). */
+int tf_lc_overdue(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms);
+/* d's "favourite_items" figure: c's TF_FAVOURITES_SHOWN most bought SKUs, when it
+ * has any. */
+void tf_lc_add_favourites(const tf_customer_t *c, tf_derived_t *d);
 
 /* Calendar helpers. */
 /* Money and counts summed over a customer's lifetime saturate instead of

@@ -16,6 +16,7 @@ static const char *const tier_names[TF_TIER__COUNT] = {
 static const char *const timer_names[TF_TIMER__COUNT] = {
     "review", "birthday", "festival", "followup", "checkin",
     "anniversary", "date", "complaint_followup", "sla", "segment",
+    "replenishment", "overdue",
 };
 
 const char *tf_stage_name(tf_stage s)
@@ -161,7 +162,8 @@ static void channel_list(uint32_t bits, char *out, size_t size)
  * has one), value (buyers) and channels; a figure the type already carries under
  * that name is not written twice. referral.credited is about the referrer, whose
  * state is not at hand: it carries only the channels a customer who stated no
- * consent has. Then the customer's segments (tf_lc_segments_context). */
+ * consent has. Then the customer's segments (tf_lc_segments_context), and last
+ * its preferred channel when known (1.3, after the figures of 1.2). */
 static void fill_context(const tf_config_rules *r, const tf_customer_t *c, tf_derived_t *d)
 {
     tf_derived_ctx *x = &d->ctx;
@@ -184,12 +186,17 @@ static void fill_context(const tf_config_rules *r, const tf_customer_t *c, tf_de
             tf_derived_add_str(d, "level", x->level);
         if (x->has_value)
             tf_derived_add_int(d, "value", x->value);
+        const char *preferred = tf_customer_preferred_channel(c);
+        if (preferred)
+            tf_strlcpy(x->preferred_channel, preferred, sizeof(x->preferred_channel));
     }
     if (d->type == TF_DERIVED_CARE_REMINDER)
         tf_strlcpy(x->care_kind, d->rule, sizeof(x->care_kind)); /* a reminder's rule is its kind */
     channel_list(x->channels, list, sizeof(list));
     tf_derived_add_list(d, "channels", list);
     tf_lc_segments_context(r, c, d);
+    if (x->preferred_channel[0])
+        tf_derived_add_str(d, "preferred_channel", x->preferred_channel);
 }
 
 /* Where derived events are finalised, once the rules that fired them have run:
@@ -374,6 +381,7 @@ size_t tf_lifecycle_apply(const tf_config_rules *rules, const tf_population_t *p
         c->last_seen_ms = ev->time_ms;
     if (ev->time_ms > c->clock_ms)
         c->clock_ms = ev->time_ms;
+    tf_lc_learn(rules, c, ev);
 
     /* The rest is judged as of the latest touchpoint (a late event changes the
      * present, not the past). */
@@ -461,6 +469,7 @@ void tf_lifecycle_schedule(const tf_config_rules *r, tf_customer_t *c)
     }
     tf_lc_schedule_care(r, c);
     /* After the care timers, which clear the ones after them. */
+    tf_lc_schedule_insight(r, c);
     c->due[TF_TIMER_SEGMENT] = c->stage == TF_STAGE_NONE ? 0 : tf_lc_segments_next_change(r, c, now);
 }
 
@@ -502,6 +511,15 @@ size_t tf_lifecycle_advance(const tf_config_rules *rules, const tf_population_t 
         if (which == TF_TIMER_REVIEW) {
             tf_cause cause = {NULL, customer, "review", NULL, due};
             fire_review(rules, pop, c, &cause, &e);
+        } else if (which == TF_TIMER_REPLENISHMENT || which == TF_TIMER_OVERDUE) {
+            if (tf_lc_fire_insight(rules, c, (tf_timer)which, customer, due, &e) != 0)
+                break;
+            /* Overdue is a churn risk signal from this moment: judged at once, not
+             * at the next review. */
+            if (which == TF_TIMER_OVERDUE) {
+                tf_cause cause = {NULL, customer, "overdue", NULL, due};
+                fire_review(rules, pop, c, &cause, &e);
+            }
         } else if (which != TF_TIMER_SEGMENT &&
                    tf_lc_fire_care(rules, c, (tf_timer)which, customer, due, &e) != 0) {
             break; /* a timer that cannot fire would spin: leave it to the next event */

@@ -54,11 +54,34 @@ typedef enum {
     TF_TIMER_COMPLAINT_FOLLOWUP,  /* after a resolution */
     TF_TIMER_SLA,                 /* the earliest complaint deadline */
     TF_TIMER_SEGMENT,             /* the next time a segment membership changes by time alone */
+    TF_TIMER_REPLENISHMENT,       /* care reminder before the expected purchase */
+    TF_TIMER_OVERDUE,             /* the expected purchase passed by rules.replenishment.overdue_days */
     TF_TIMER__COUNT
 } tf_timer;
 const char *tf_timer_name(tf_timer t);
 
 typedef enum { TF_COMPLAINT_OPEN = 0, TF_COMPLAINT_ACKNOWLEDGED, TF_COMPLAINT_RESOLVED } tf_complaint_state;
+
+/* Favourite items remembered per customer, and how many of them derived events name. */
+#define TF_FAVOURITES 8
+#define TF_FAVOURITES_SHOWN 3
+/* Channels whose preference score is kept. */
+#define TF_CHANNEL_SCORES 8
+
+/* A SKU the customer bought and how many in all. */
+typedef struct {
+    char sku[TF_EVENT_SKU_MAX + 1];
+    int64_t qty;
+} tf_favourite_t;
+
+/* A channel the customer bought or answered through, and its decayed weight as of
+ * tf_customer_t.channel_scores_at_ms. Names are the events' own (a purchase's
+ * data.channel, "email", "phone", "store", a web_visit channel, a social
+ * platform). */
+typedef struct {
+    char name[TF_EVENT_SHORT_MAX + 1];
+    double score;
+} tf_channel_score_t;
 
 typedef struct {
     char id[TF_REF_MAX + 1];
@@ -177,6 +200,33 @@ typedef struct {
     char segments[TF_RULES_MAX_SEGMENTS][TF_RULES_NAME_MAX];
     int64_t segments_fp;
 
+    /* What the customer buys, through which channel and when next (insight.c).
+     * favourites: most bought first, the more recently bought first among equals;
+     * the last gives way to a new SKU when the table is full. */
+    size_t nfavourites;
+    tf_favourite_t favourites[TF_FAVOURITES];
+    /* channel scores, highest first (the first is the preferred channel), as of
+     * channel_scores_at_ms: the latest event time that scored */
+    size_t nchannel_scores;
+    tf_channel_score_t channel_scores[TF_CHANNEL_SCORES];
+    int64_t channel_scores_at_ms;
+    /* The intervals between purchases in days (Welford: count, mean, sum of
+     * squared deviations), the expected next purchase (the latest purchase plus
+     * the mean interval; 0 without an interval) and its confidence 0..1 (to three
+     * decimals), and the expected dates already reminded and signalled overdue. */
+    int64_t intervals;
+    double interval_mean_days, interval_m2;
+    int64_t next_purchase_ms;
+    double next_purchase_confidence;
+    int64_t replenish_done_ms, overdue_done_ms;
+    /* The last campaign touched (web_visit, email opened or clicked) and when; the
+     * reason of the latest exit touchpoint ("" when it gave none) and when. A late
+     * record never overwrites a newer one. */
+    char campaign[TF_EVENT_SHORT_MAX + 1];
+    int64_t campaign_ms;
+    char exit_reason[TF_EVENT_SHORT_MAX + 1];
+    int64_t exit_reason_ms;
+
     int64_t due[TF_TIMER__COUNT];     /* 0 = not scheduled */
 
     /* The latest stage changes, newest first (for operators; the derived events
@@ -208,6 +258,19 @@ uint32_t tf_customer_channels(const tf_config_rules *r, const tf_customer_t *c);
 /* Whether an exit touchpoint of kind (contract_end, unsubscribe) ends the
  * relationship (the customer churns): its kind is in rules.exit.kinds. */
 int tf_lifecycle_exit_churns(const tf_config_rules *r, tf_event_kind kind);
+
+/* The campaign a purchase at purchase_ms is attributed to: the last campaign the
+ * customer touched, when that was at or before purchase_ms and at most
+ * rules.attribution_days before it; NULL otherwise (or for NULL arguments). Only
+ * the last campaign is kept, so a late purchase dated before it is attributed to
+ * nothing. The string is c's own (borrowed). Pure. */
+const char *tf_customer_attributed_campaign(const tf_config_rules *r, const tf_customer_t *c, int64_t purchase_ms);
+/* The channel with the highest preference score, or NULL before any. Borrowed. */
+const char *tf_customer_preferred_channel(const tf_customer_t *c);
+/* Whether the customer has a purchase rhythm: at least
+ * rules.replenishment.min_intervals intervals (0: nobody has one), a confidence
+ * of at least min_confidence_pct, and so an expected next purchase. */
+int tf_customer_has_rhythm(const tf_config_rules *r, const tf_customer_t *c);
 
 /* The most derived events one touchpoint (or one timer firing) can cause: the
  * rules' own, and a segment.entered or .exited per configured segment. */

@@ -45,6 +45,7 @@ void tf_lc_enter_churned(tf_customer_t *c, const tf_cause *cause, const char *ru
     if (since_purchase >= 0)
         tf_derived_add_int(d, "days_since_purchase", since_purchase);
     tf_derived_add_int(d, "churned_count", c->churned_count);
+    tf_lc_add_favourites(c, d); /* what it bought most: the offer that may win it back */
 }
 
 int tf_lc_is_mature(const tf_config_rules *r, const tf_customer_t *c, int64_t now_ms)

@@ -116,6 +116,12 @@ int64_t tf_lc_risk(const tf_config_rules *r, const tf_customer_t *c, int64_t now
         risk += clamp01(((double)r->low_nps + 1 - nps) / ((double)r->low_nps + 1)) * (double)r->weight_nps;
         add_reason(reasons, reasons_size, "low_nps");
     }
+    /* Past its own expected purchase: an early decline sign, in full until it buys
+     * (weighted on top of the five above; the sum is capped below). */
+    if (r->weight_overdue > 0 && tf_lc_overdue(r, c, now_ms)) {
+        risk += (double)r->weight_overdue;
+        add_reason(reasons, reasons_size, "overdue");
+    }
     int64_t out = (int64_t)(risk + 0.5);
     return out > 100 ? 100 : out;
 }

@@ -34,6 +34,17 @@
  *   with tags_at the time of the profile that gave them,
  *   consent: the channels with a stated consent as "<channel>=<granted|withdrawn>@<ms>"
  *   joined by ',' (ms: when it was stated), "" when none was,
+ *   campaign (text) and campaign_at, the last campaign touched; exit_reason (text)
+ *   and exit_at, the reason of the latest exit touchpoint,
+ *   ivl_n, ivl_mean, ivl_m2 (reals, "%.17g"): the purchase intervals in days
+ *   (count, mean, sum of squared deviations), next_purchase (expected ms) and
+ *   next_conf (its confidence 0..1, real),
+ *   replenish_done and overdue_done (the expected dates reminded and signalled),
+ *   fav: the favourite items as "<qty>*<sku>" joined by ',', most bought first,
+ *   pref: the preferred-channel scores as "<score>*<channel>" ("%.17g") joined by
+ *   ',', highest first, as of pref_at; in both a name's '\' and ',' are escaped
+ *   with a '\' (a SKU or a channel may hold either), "" when none,
+ *   preferred_channel (derived from pref, for readers; ignored when decoding),
  *   cp:0..cp:7 the complaints remembered, one per slot in the customer's order, as
  *   "<state>|<level>|<severity>|<category>|<opened ms>|<closed ms>|<id>" with state
  *   open/acknowledged/resolved, severity and category by their event names or
@@ -116,7 +127,21 @@ void tf_store_doc_set_watermark(tf_store_doc_t *doc, const char *tp, int64_t off
     X("ranked_value", ranked_value)                \
     X("ranked_at", ranked_at_ms)                   \
     X("tags_at", tags_at_ms)                       \
-    X("segments_fp", segments_fp)
+    X("segments_fp", segments_fp)                  \
+    X("campaign_at", campaign_ms)                  \
+    X("exit_at", exit_reason_ms)                   \
+    X("ivl_n", intervals)                          \
+    X("next_purchase", next_purchase_ms)           \
+    X("replenish_done", replenish_done_ms)         \
+    X("overdue_done", overdue_done_ms)             \
+    X("pref_at", channel_scores_at_ms)
+
+/* Reals, "%.17g": it round-trips every double, so a decoded state rules as the
+ * one encoded (the same input gives the same output whatever the batches). */
+#define REAL_FIELDS(X)                             \
+    X("ivl_mean", interval_mean_days)              \
+    X("ivl_m2", interval_m2)                       \
+    X("next_conf", next_purchase_confidence)
 
 #define INT_FIELDS(X)                              \
     X("warned", warned)                            \
@@ -149,6 +174,7 @@ static const name_t kind_fields[TF_KIND__COUNT] = {
 static const name_t timer_fields[TF_TIMER__COUNT] = {
     NAME("t:review"), NAME("t:birthday"), NAME("t:festival"), NAME("t:followup"), NAME("t:checkin"),
     NAME("t:anniversary"), NAME("t:date"), NAME("t:complaint_followup"), NAME("t:sla"), NAME("t:segment"),
+    NAME("t:replenishment"), NAME("t:overdue"),
 };
 
 /* ---- encoding ----
@@ -168,6 +194,8 @@ static const char stage_field[] = "stage";
 
 /* The derived figures, whose "none" is -1; told apart by their address. */
 static const char satisfaction_field[] = "satisfaction", nps_field[] = "nps", mean_interval_field[] = "mean_interval_ms";
+/* Derived for readers too, but text: "" is its "none". */
+static const char preferred_channel_field[] = "preferred_channel";
 
 static int is_derived(const char *field)
 {
@@ -366,6 +394,48 @@ static size_t join(char *buf, size_t bufsize, const char *items, size_t stride, 
 
 static const char *or_none(const char *name) { return name ? name : "none"; }
 
+/* s (at most max bytes) as an item of a ','-joined list: '\' and ',' escaped. */
+static void cat_escaped(val_t *v, const char *s, size_t max)
+{
+    size_t len = strnlen(s, max), run = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ',' && s[i] != '\\')
+            continue;
+        cat(v, s + run, i - run);
+        cat_ch(v, '\\');
+        cat_ch(v, s[i]);
+        run = i + 1;
+    }
+    cat(v, s + run, len - run);
+}
+
+/* fav: "<qty>*<sku>,..."; pref: "<score>*<channel>,..." */
+static void put_insight_lists(enc_t *e, const tf_customer_t *c)
+{
+    val_t v = val_begin(e);
+    for (size_t i = 0; i < c->nfavourites && i < TF_FAVOURITES; i++) {
+        if (i)
+            cat_ch(&v, ',');
+        cat_i64(&v, c->favourites[i].qty);
+        cat_ch(&v, '*');
+        cat_escaped(&v, c->favourites[i].sku, sizeof(c->favourites[i].sku));
+    }
+    put_val(e, "fav", &v);
+    v = val_begin(e);
+    for (size_t i = 0; i < c->nchannel_scores && i < TF_CHANNEL_SCORES; i++) {
+        char num[40];
+        int n = snprintf(num, sizeof(num), "%.17g", c->channel_scores[i].score);
+        if (i)
+            cat_ch(&v, ',');
+        cat(&v, num, n > 0 && (size_t)n < sizeof(num) ? (size_t)n : 0);
+        cat_ch(&v, '*');
+        cat_escaped(&v, c->channel_scores[i].name, sizeof(c->channel_scores[i].name));
+    }
+    put_val(e, "pref", &v);
+    const char *preferred = tf_customer_preferred_channel(c);
+    put_text(e, preferred_channel_field, preferred ? preferred : "", TF_EVENT_SHORT_MAX + 1);
+}
+
 /* "<state>|<level>|<severity>|<category>|<opened>|<closed>|<id>" */
 static void put_complaint(enc_t *e, size_t slot, const tf_complaint_t *cp)
 {
@@ -480,6 +550,15 @@ static int encode(const tf_store_doc_t *doc, tf_store_fields *out, int sparse)
     char names[TF_RULES_MAX_SEGMENTS * TF_RULES_NAME_MAX];
     size_t nseg = c->nsegments < TF_RULES_MAX_SEGMENTS ? c->nsegments : TF_RULES_MAX_SEGMENTS;
     put_text(&e, "segments", names, join(names, sizeof(names), c->segments[0], sizeof(c->segments[0]), nseg));
+    put_text(&e, "campaign", c->campaign, sizeof(c->campaign));
+    put_text(&e, "exit_reason", c->exit_reason, sizeof(c->exit_reason));
+    /* Zero is the default of each real: no formatting for what sparse leaves out. */
+#define X(name, member)                      \
+    if (!sparse || c->member != 0)           \
+        put_real(&e, name, "%.17g", c->member);
+    REAL_FIELDS(X)
+#undef X
+    put_insight_lists(&e, c);
 
     for (size_t i = 0; i < TF_MAX_COMPLAINTS; i++) {
         if (i < c->ncomplaints)
@@ -782,6 +861,68 @@ static void adopt_legacy_followup(tf_customer_t *c, int64_t due, const char *id)
     k->followup_due_ms = due;
 }
 
+/* "<number>*<name>,..." with '\' and ',' of a name escaped by a '\' (see
+ * cat_escaped): take gets each item whose name is 1 to namesize - 1 bytes without
+ * a NUL; other items are skipped. */
+typedef void (*item_fn)(tf_customer_t *c, const char *num, size_t numlen, const char *name, size_t namelen);
+
+static void decode_escaped_items(tf_customer_t *c, const char *v, size_t vl, size_t namesize, item_fn take)
+{
+    const char *p = v, *end = v + vl;
+    char name[TF_EVENT_SHORT_MAX + 1];
+    if (namesize > sizeof(name))
+        namesize = sizeof(name);
+    while (p < end) {
+        const char *num = p;
+        while (p < end && *p != '*' && *p != ',')
+            p++;
+        size_t numlen = (size_t)(p - num), n = 0;
+        int ok = p < end && *p == '*';
+        if (ok)
+            p++;
+        while (p < end && *p != ',') {
+            char ch = *p++;
+            if (ch == '\\' && p < end)
+                ch = *p++;
+            if (ch == '\0' || n + 1 >= namesize)
+                ok = 0;
+            else
+                name[n++] = ch;
+        }
+        if (p < end)
+            p++; /* the ',' */
+        if (ok && n > 0)
+            take(c, num, numlen, name, n);
+    }
+}
+
+static void take_favourite(tf_customer_t *c, const char *num, size_t numlen, const char *name, size_t namelen)
+{
+    int64_t qty;
+    if (c->nfavourites >= TF_FAVOURITES || parse_i64(num, numlen, &qty) != TF_OK)
+        return;
+    tf_favourite_t *f = &c->favourites[c->nfavourites++];
+    memcpy(f->sku, name, namelen);
+    f->sku[namelen] = '\0';
+    f->qty = qty;
+}
+
+static void take_channel_score(tf_customer_t *c, const char *num, size_t numlen, const char *name, size_t namelen)
+{
+    char buf[48], *end;
+    if (c->nchannel_scores >= TF_CHANNEL_SCORES || numlen == 0 || numlen >= sizeof(buf))
+        return;
+    memcpy(buf, num, numlen);
+    buf[numlen] = '\0';
+    double score = strtod(buf, &end);
+    if (end != buf + numlen)
+        return; /* not a number: the item is malformed */
+    tf_channel_score_t *s = &c->channel_scores[c->nchannel_scores++];
+    memcpy(s->name, name, namelen);
+    s->name[namelen] = '\0';
+    s->score = score;
+}
+
 /* "<base>:<v0>,...,<v11>": all or nothing. */
 static void decode_spend_buckets(tf_customer_t *c, const char *v, size_t vl)
 {
@@ -866,11 +1007,19 @@ static void decode_history(tf_customer_t *c, size_t i, const char *v, size_t vl)
     S("level", F_LEVEL) S("birthday", F_BIRTHDAY) S("date", F_DATE) S("followup", F_FOLLOWUP)             \
     S("complaint_followup", F_COMPLAINT_FOLLOWUP) S("referred_by", F_REFERRED_BY) S("tags", F_TAGS)      \
     S("consent", F_CONSENT) S("segments", F_SEGMENTS) S("v", F_VERSION) S("ep", F_EPOCH)                  \
-    S("satisfaction", F_DERIVED) S("mean_interval_ms", F_DERIVED) S("nps", F_DERIVED)
+    S("satisfaction", F_DERIVED) S("mean_interval_ms", F_DERIVED) S("nps", F_DERIVED)                   \
+    S("preferred_channel", F_DERIVED) S("fav", F_FAV) S("pref", F_PREF)                                   \
+    SHORT_FIELDS(T) REAL_FIELDS(R)
+
+/* Text of TF_EVENT_SHORT_MAX bytes at most. */
+#define SHORT_FIELDS(X)                            \
+    X("campaign", campaign)                        \
+    X("exit_reason", exit_reason)
 
 enum {
     F_I64, F_INT, F_STAGE, F_CURRENCY, F_SAT_A, F_SAT_B, F_SB, F_TIER, F_LEVEL, F_BIRTHDAY, F_DATE, F_FOLLOWUP,
     F_COMPLAINT_FOLLOWUP, F_REFERRED_BY, F_TAGS, F_CONSENT, F_SEGMENTS, F_VERSION, F_EPOCH, F_DERIVED,
+    F_SHORT, F_REAL, F_FAV, F_PREF,
 };
 
 typedef struct {
@@ -884,10 +1033,14 @@ _Static_assert(sizeof(tf_customer_t) <= UINT16_MAX, "field_t.off holds every mem
 #define S(name, kind) {name, sizeof(name) - 1, kind, 0},
 #define X(name, member) {name, sizeof(name) - 1, F_I64, offsetof(tf_customer_t, member)},
 #define I(name, member) {name, sizeof(name) - 1, F_INT, offsetof(tf_customer_t, member)},
+#define T(name, member) {name, sizeof(name) - 1, F_SHORT, offsetof(tf_customer_t, member)},
+#define R(name, member) {name, sizeof(name) - 1, F_REAL, offsetof(tf_customer_t, member)},
 static const field_t named_fields[] = {NAMED_FIELDS(S, X, I)};
 #undef S
 #undef X
 #undef I
+#undef T
+#undef R
 #define NNAMED (sizeof(named_fields) / sizeof(named_fields[0]))
 
 /* A byte hashed from a name's length, first and last byte, one per named_fields
@@ -899,9 +1052,13 @@ static const field_t named_fields[] = {NAMED_FIELDS(S, X, I)};
                 (uint32_t)(unsigned char)(last) << 16) * UINT32_C(0x27d4eb2f) >> 24))
 #define S(name, kind) NAME_HASH(sizeof(name) - 1, (name)[0], (name)[sizeof(name) - 2]),
 #define X(name, member) S(name, 0)
+#define T(name, member) S(name, 0)
+#define R(name, member) S(name, 0)
 static const uint8_t named_hashes[NNAMED] = {NAMED_FIELDS(S, X, X)};
 #undef S
 #undef X
+#undef T
+#undef R
 
 static const field_t *named_field(const char *f, size_t fl)
 {
@@ -1033,6 +1190,26 @@ int tf_store_decode(tf_store_doc_t *doc, const char *const *fields, const size_t
             doc->epoch = to_i64(v, vl);
             break;
         case F_DERIVED: /* for readers of the hash only */
+            break;
+        case F_SHORT: {
+            char *dst = (char *)c + d->off;
+            dst[0] = '\0';
+            if (!memchr(v, '\0', vl))
+                copy_text(dst, TF_EVENT_SHORT_MAX + 1, v, vl);
+            break;
+        }
+        case F_REAL:
+            *(double *)(void *)((char *)c + d->off) = to_double(v, vl);
+            break;
+        case F_FAV:
+            c->nfavourites = 0;
+            memset(c->favourites, 0, sizeof(c->favourites));
+            decode_escaped_items(c, v, vl, sizeof(c->favourites[0].sku), take_favourite);
+            break;
+        case F_PREF:
+            c->nchannel_scores = 0;
+            memset(c->channel_scores, 0, sizeof(c->channel_scores));
+            decode_escaped_items(c, v, vl, sizeof(c->channel_scores[0].name), take_channel_score);
             break;
         }
     }

@@ -259,11 +259,13 @@ const char *tf_store_last_error(const tf_store_t *st);
 
 /* ---- codec (exposed for tests and the CLI) ---- */
 
-/* Fields in one encoding: more than the ~95 of a full document. */
-#define TF_STORE_MAX_FIELDS 128
+/* Fields in one encoding: more than the ~120 of a full document with every
+ * watermark (test_codec's worst case). */
+#define TF_STORE_MAX_FIELDS 160
 /* Text of one encoding (values and the names built for it). The worst case, every
- * string at its longest and every number at 20 digits, needs about 6 KiB. */
-#define TF_STORE_ARENA_SIZE 8192
+ * string at its longest (the favourite items' and channels' names all escapes) and
+ * every number at 20 digits, needs about 8.5 KiB. */
+#define TF_STORE_ARENA_SIZE 12288
 
 /* A document encoded as hash field/value pairs (see codec.c for the fields).
  * field[i] and value[i] are NUL-terminated and point into the arena or to static

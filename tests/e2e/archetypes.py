@@ -9,7 +9,7 @@
     archetypes.py partitions IN.jsonl   checks `touchflow consume` output of the input
                                         topic: every record on the partition computed here
     archetypes.py check OUT.jsonl [--ids FILE]
-                                        compares `touchflow consume` output of the eight
+                                        compares `touchflow consume` output of the output
                                         output topics with the expectation; --ids writes
                                         the ids of the deterministic events (for a replay)
     archetypes.py top-is-key OUT.jsonl  the top buyer by value (bg-00) is ranked key
@@ -42,6 +42,7 @@ floor(n x 7%) = 2 from 29 buyers on) its one tier change is regular -> key
 ("top-is-key").
 """
 import json
+import math
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -67,6 +68,12 @@ COST_PER_COMPLAINT = 2000
 SLA_MIN = {"low": 4320, "medium": 1440, "high": 480, "critical": 120}
 LEVELS = [("member", 0), ("silver", 1000), ("gold", 5000), ("platinum", 20000)]
 MIN_POPULATION = 20
+# rules.replenishment and rules.churn.weight_overdue
+RHYTHM_MIN_INTERVALS = 2
+RHYTHM_MIN_CONFIDENCE_PCT = 50
+RHYTHM_MIN_GAP = 24 * HOUR
+REPLENISH_BEFORE = 3
+OVERDUE_DAYS = 7
 
 
 def ms(text):
@@ -170,6 +177,8 @@ class Customer:
         self.tiers = []      # (time, tier)
         self.buys = []       # (time, order, amount, margin), event time order
         self.complaints = []  # times
+        self.touches = []    # (arrival, n, event time, kind): the order the engine applies them
+        self.rhythm_done = False
         self.n = 0
 
     # touchpoints
@@ -180,6 +189,7 @@ class Customer:
         if data is not None:
             e["data"] = data
         self.inputs.append((t if arrive is None else arrive, e))
+        self.touches.append((t if arrive is None else arrive, self.n, t, kind))
         return e
 
     def visit(self, t, arrive=None):
@@ -271,6 +281,65 @@ class Customer:
             nxt = self.buys[i + 1][0] if i + 1 < len(self.buys) else None
             if (nxt is None or due <= nxt) and due <= until:
                 self.care(due, "post_purchase", "order:" + order)
+
+    def rhythm(self, until=STREAM_END):
+        """The replenishment reminders and purchase.overdue signals (insight.c), from
+        the purchases in the order applied: Welford over the intervals in days (one
+        before the first, or after the latest purchase; under RHYTHM_MIN_GAP is the
+        same trip), the expected purchase at the latest plus the mean interval, the
+        confidence n / (n + 1) x (1 - sd / mean) to three decimals. With a rhythm, a
+        reminder REPLENISH_BEFORE days before the expected purchase (when after the
+        purchase) and the signal OVERDUE_DAYS days after it, each when no purchase
+        came first and the customer is not churned then. Once per customer."""
+        if self.rhythm_done:
+            return
+        self.rhythm_done = True
+        n, mean, m2 = 0, 0.0, 0.0
+        first = last = None
+        seen = None
+        applied = sorted(self.touches)
+        for i, (_, _, t, kind) in enumerate(applied):
+            seen = t if seen is None else max(seen, t)
+            if kind != "purchase":
+                continue
+            anchor = t
+            gap = None
+            if first is None:
+                first = last = t
+            elif t >= last:
+                gap, last = t - last, t
+            else:
+                if t < first:
+                    gap, first = first - t, t
+                anchor = last
+            if gap is not None and gap >= RHYTHM_MIN_GAP:
+                x = gap / DAY
+                n += 1
+                delta = x - mean
+                mean += delta / n
+                m2 += delta * (x - mean)
+            if n < 1:
+                continue
+            expected = anchor + math.floor(mean * DAY + 0.5)
+            conf = 0.0
+            if n >= 2 and mean > 0:
+                cv = math.sqrt(m2 / (n - 1) if m2 > 0 else 0) / mean
+                conf = math.floor(n / (n + 1) * (1 - cv if cv < 1 else 0) * 1000 + 0.5) / 1000
+            if n < RHYTHM_MIN_INTERVALS or math.floor(conf * 1000 + 0.5) < RHYTHM_MIN_CONFIDENCE_PCT * 10:
+                continue
+            later = [b[2] for b in applied[i + 1:] if b[3] == "purchase"]
+            until_next = later[0] if later else None
+            remind = expected - REPLENISH_BEFORE * DAY
+            late = expected + OVERDUE_DAYS * DAY
+            date = date_text(expected)
+            if remind > last and remind >= seen and (until_next is None or remind <= until_next) and \
+                    remind <= until and self.stage_at(remind) != "churned":
+                self.care(remind, "replenishment", "replenishment:" + date, date=date, confidence=conf)
+            if late >= seen and (until_next is None or late <= until_next) and late <= until and \
+                    self.stage_at(late) != "churned":
+                self.expect(late, "purchase.overdue", "purchase_rhythm", expected_date=date,
+                            days_overdue=OVERDUE_DAYS, confidence=conf, intervals=n,
+                            days_since_purchase=(late - last) // DAY)
 
     def festivals(self, start, end=STREAM_END):
         """Greetings FESTIVAL_BEFORE days before each festival while the customer is
@@ -391,9 +460,13 @@ def build():
     gap = times[11] + CHECKIN_DAYS * DAY
     c.care(gap, "key_checkin", "checkin:" + date_text(gap), days_without_contact=30)
     loyalty_changes(c)
+    # Every 16 days is a rhythm from the 3rd purchase: a replenishment reminder 13 days
+    # after each, and one purchase.overdue in the 31-day gap. Each reminder is a care
+    # action, which the values below count.
+    c.rhythm()
     # value 11600 at the 3rd purchase: over the band (<= 10700), under bg-00 (~17800)
     c.tier(times[2], "regular", "potential", "value_rank", value=c.value_at(times[2]), purchases=3)
-    # value 19400 at the 5th: over bg-00
+    # value 19200 at the 5th (two reminders since the 3rd): over bg-00
     c.tier(times[4], "potential", "key", "value_rank", value=c.value_at(times[4]), purchases=5)
     customers.append(c)
 
@@ -530,9 +603,16 @@ def build():
     for k, t in enumerate(buys):
         c.buy(t, "o-churn-%d" % (k + 1), 9900, 1500)
     c.stage(buys[0], "prospect", "growth", "first_purchase", "purchase", purchases=1)
-    c.stage(buys[2] + 30 * DAY, "growth", "decline", "inactivity", "timer", purchases=3, threshold_days=30,
-            mean_interval_days=14)
-    c.silent_warning(buys[2] + 30 * DAY, 30)  # warned before the churn, not only after it
+    # Two intervals of 14 days are a rhythm: the purchase expected on 02-19 is
+    # overdue from 02-26 (rhythm()), which adds rules.churn.weight_overdue (10) to the
+    # risk. At the review of day 28 inactivity (28/30 - 1/2) x 2 x 60 = 52 and overdue
+    # reach the warning two days before the inactivity threshold: warned earlier.
+    t_warn = buys[2] + 28 * DAY
+    c.stage(t_warn, "growth", "decline", "churn_risk", "timer", purchases=3, risk=62, warning_threshold=60,
+            days_since_purchase=28)
+    c.warned_at = t_warn  # warned before the churn, not only after it
+    c.expect(t_warn, "churn.warning", "risk_above_warning", risk=62, reasons=["inactivity", "overdue"],
+             warning_threshold=CHURN_WARNING, stage="decline", days_since_purchase=28, open_complaints=0)
     t_churn = buys[2] + CHURN_AFTER_DAYS * DAY
     c.stage(t_churn, "decline", "churned", "no_purchase", "timer", purchases=3, days_since_purchase=180)
     c.expect(t_churn, "winback.opportunity", "no_purchase", cause="no_purchase", purchases=3,
@@ -625,6 +705,7 @@ def build():
         customers.append(c)
 
     for c in customers:
+        c.rhythm()
         c.finish()
     ids["_partition_main"] = p_main
     ids["_partition_other"] = p_other
@@ -642,7 +723,7 @@ def inputs(customers):
 
 # ---- checks ----
 
-FAMILIES = ["lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback"]
+FAMILIES = ["lifecycle", "churn", "care", "complaint", "tier", "loyalty", "referral", "winback", "purchase"]
 
 
 def family(type_):

@@ -92,6 +92,10 @@ want = [
     ("cust-li-wei", "touchflow.care.reminder", None, None, "post_purchase", "2026-02-06T04:00:00.000Z"),
     ("cust-li-wei", "touchflow.care.reminder", None, None, "festival", "2026-02-14T00:00:00.000Z"),
     ("cust-li-wei", "touchflow.care.reminder", None, None, "post_purchase", "2026-03-04T04:00:00.000Z"),
+    # two intervals (27.66 and 26 days) are a rhythm (confidence 0.638): expected
+    # 03-01 04:00 + 26.83 days, reminded 3 days before; the next purchase (03-29)
+    # comes before it is overdue
+    ("cust-li-wei", "touchflow.care.reminder", None, None, "replenishment", "2026-03-24T23:52:30.000Z"),
     ("cust-li-wei", "touchflow.care.reminder", None, None, "post_purchase", "2026-04-01T04:00:00.000Z"),
     ("cust-li-wei", "touchflow.lifecycle.stage_changed", "growth", "mature", "mature_threshold", "2026-04-20T04:00:00.000Z"),
     ("cust-zhang-min", "touchflow.lifecycle.stage_changed", "prospect", "growth", "first_purchase", "2026-02-01T03:00:00.000Z"),

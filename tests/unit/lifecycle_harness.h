@@ -62,7 +62,18 @@ static inline harness *h_new(void)
     tf_config_defaults(&cfg);
     h->r = cfg.rules;
     h->r.nfestivals = 0; /* the care calendar only where a test wants it */
+    /* The purchase rhythm (replenishment reminders, purchase.overdue and its churn
+     * risk) likewise: the stories of the other rules buy at steady intervals. */
+    h->r.rhythm_min_intervals = 0;
     return h;
+}
+
+/* The purchase rhythm as configured by default. */
+static inline void h_rhythm(harness *h)
+{
+    tf_config_t cfg;
+    tf_config_defaults(&cfg);
+    h->r.rhythm_min_intervals = cfg.rules.rhythm_min_intervals;
 }
 
 static inline void h_calendar(harness *h)

@@ -861,7 +861,8 @@ static void test_worst_case_fits(void **state)
     W(spend_base) W(open_complaints) W(complaints) W(surveys_sat) W(nps_count) W(nps_sum) W(nps_promoters)
     W(nps_detractors) W(tier_since_ms) W(points) W(risk) W(warned_at_ms) W(churned_count) W(birthday_done_year)
     W(anniversary_done_year) W(date_done_year) W(festival_done_ms) W(followup_due_ms) W(checkin_done_ms)
-    W(referrals) W(tags_at_ms)
+    W(referrals) W(tags_at_ms) W(campaign_ms) W(exit_reason_ms) W(intervals) W(next_purchase_ms) W(replenish_done_ms)
+    W(overdue_done_ms) W(channel_scores_at_ms)
 #undef W
     for (int k = 0; k < TF_KIND__COUNT; k++)
         c->counts[k] = INT64_MIN;
@@ -870,8 +871,15 @@ static void test_worst_case_fits(void **state)
     for (int t = 0; t < TF_TIMER__COUNT; t++)
         c->due[t] = INT64_MIN;
     c->sat_expectation_sum = -1.2345678901234567e-300;
-    c->sat_perception_sum = -2.2250738585072014e-308;
+    c->sat_perception_sum = c->interval_mean_days = c->interval_m2 = -2.2250738585072014e-308;
+    c->next_purchase_confidence = -1.2345678901234567e-300;
     memcpy(c->currency, "XAU", 4);
+    c->nfavourites = TF_FAVOURITES, c->nchannel_scores = TF_CHANNEL_SCORES; /* names all escapes */
+    for (int i = 0; i < TF_FAVOURITES; i++)
+        fill(c->favourites[i].sku, sizeof c->favourites[i].sku, i % 2 ? ',' : '\\'), c->favourites[i].qty = INT64_MIN;
+    for (int i = 0; i < TF_CHANNEL_SCORES; i++)
+        fill(c->channel_scores[i].name, sizeof c->channel_scores[i].name, ','), c->channel_scores[i].score = -1e-300;
+    fill(c->campaign, sizeof c->campaign, 'C'), fill(c->exit_reason, sizeof c->exit_reason, 'X');
     c->ncomplaints = TF_MAX_COMPLAINTS;
     for (int i = 0; i < TF_MAX_COMPLAINTS; i++) {
         fill(c->complaint[i].id, sizeof c->complaint[i].id, '|');

@@ -989,6 +989,64 @@ static void test_rules_validate(void **state)
     free(c);
 }
 
+/* The rhythm, preference and attribution keys: defaults, bounds named by key, and
+ * weight_overdue on top of the five weights (a configuration that set those five
+ * stays valid). */
+static void test_rules_insight_keys(void **state)
+{
+    (void)state;
+    tf_config_t *c = cfg_new();
+    const tf_config_rules *r = &c->rules;
+    assert_int_equal(r->weight_overdue, 10);
+    assert_int_equal(r->rhythm_min_intervals, 2);
+    assert_int_equal(r->rhythm_min_confidence_pct, 50);
+    assert_int_equal(r->rhythm_min_interval_hours, 24);
+    assert_int_equal(r->replenish_days_before, 3);
+    assert_int_equal(r->overdue_days, 7);
+    assert_int_equal(r->preference_half_life_days, 90);
+    assert_int_equal(r->preference_weight_purchase, 3);
+    assert_int_equal(r->preference_weight_engagement, 1);
+    assert_int_equal(r->attribution_days, 30);
+
+    set_ok(c, "rules.attribution_days=45");
+    set_ok(c, "rules.replenishment.min_confidence_pct=0");
+    set_ok(c, "rules.preference.weight_engagement=0");
+    assert_int_equal(r->attribution_days, 45);
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+    static const char *const bad[][2] = {
+        {"rules.replenishment.min_intervals=1001", "rules.replenishment.min_intervals: 1001 is out of bounds (expected 0 to 1000)"},
+        {"rules.replenishment.min_confidence_pct=101", "rules.replenishment.min_confidence_pct: 101 is out of bounds"},
+        {"rules.replenishment.days_before=-1", "rules.replenishment.days_before: -1 is out of bounds"},
+        {"rules.replenishment.overdue_days=x", "rules.replenishment.overdue_days"},
+        {"rules.preference.half_life_days=0", "rules.preference.half_life_days: 0 is out of bounds (expected 1 to 3650)"},
+        {"rules.preference.weight_purchase=0", "rules.preference.weight_purchase: 0 is out of bounds"},
+        {"rules.attribution_days=0", "rules.attribution_days: 0 is out of bounds (expected 1 to 3650)"},
+        {"rules.churn.weight_overdue=101", "rules.churn.weight_overdue: 101 is out of bounds (expected 0 to 100)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        set_bad(c, bad[i][0]);
+        assert_has(errbuf, bad[i][1]);
+    }
+    /* One interval has no spread: 2 or more, or 0 (off). */
+    set_ok(c, "rules.replenishment.min_intervals=1");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), TF_ECONFIG);
+    assert_string_equal(errbuf, "rules.replenishment.min_intervals: 1 cannot make a rhythm (one interval has no "
+                                "spread): at least 2, or 0 to turn the purchase rhythm off");
+    set_ok(c, "rules.replenishment.min_intervals=0");
+    assert_int_equal(tf_config_validate(c, errbuf, sizeof errbuf), 0);
+    /* A file that sets the five weights to 100, as before 1.3, loads as it did. */
+    assert_int_equal(load_text(c, "{\"rules\": {\"churn\": {\"weight_inactivity\": 70, \"weight_spend_decline\": 10, "
+                                  "\"weight_complaints\": 10, \"weight_satisfaction\": 5, \"weight_nps\": 5}, "
+                                  "\"attribution_days\": 7, \"replenishment\": {\"days_before\": 0}}}"),
+                     0);
+    assert_int_equal(r->weight_overdue, 10);
+    assert_int_equal(r->attribution_days, 7);
+    assert_int_equal(r->replenish_days_before, 0);
+    assert_int_equal(load_text(c, "{\"rules\": {\"preference\": {\"half_life\": 9}}}"), TF_ECONFIG);
+    assert_has(errbuf, "rules.preference.half_life");
+    free(c);
+}
+
 /* DOMAIN.md: inactivity alone must be able to reach the warning, or a customer who
  * simply stops buying churns unwarned. Refused however it comes about. */
 static void test_rules_inactivity_weight(void **state)
@@ -1266,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_ops_listen),
         cmocka_unit_test(test_rules_defaults),
+        cmocka_unit_test(test_rules_insight_keys),
         cmocka_unit_test(test_rules_overrides),
         cmocka_unit_test(test_rules_entry_errors),
         cmocka_unit_test(test_rules_consent_exit),

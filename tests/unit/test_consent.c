@@ -313,9 +313,53 @@ static void test_complaint_followups_same_time(void **state)
 
 /* ---- context on every derived type ---- */
 
-/* One story that fires every type of derived event the rules have (not the segment
- * types, which segment rules fire): each carries its context, in ctx and figures,
- * and never a figure twice. */
+/* The context of d, a derived event of a customer who withdrew sms: in ctx and
+ * figures, never a figure twice. */
+static void context_of_story(const tf_derived_t *d)
+{
+    /* ctx as the rules left the customer at that point: check the parts that do
+     * not depend on it, and that the figures equal ctx. */
+    assert_int_equal(d->ctx.segment, -1);
+    for (size_t j = 0; j < d->nfigures; j++)
+        for (size_t k = j + 1; k < d->nfigures; k++)
+            assert_string_not_equal(d->figures[j].name, d->figures[k].name);
+    if (d->type == TF_DERIVED_REFERRAL_CREDITED) {
+        /* The referrer's consent is not at hand: channels as for a customer who
+         * stated none (granted by default). */
+        assert_true(d->ctx.channels == ALL);
+        assert_string_equal(fig_s(d, "channels"), "email,sms,phone");
+        assert_null(fig(d, "stage"));
+        assert_string_equal(d->ctx.stage, "");
+        assert_null(fig(d, "preferred_channel"));
+        return;
+    }
+    assert_true(d->ctx.channels == (EMAIL | PHONE));
+    assert_string_equal(fig_s(d, "channels"), "email,phone");
+    assert_string_equal(fig_s(d, "stage"), d->ctx.stage);
+    assert_true(d->ctx.stage[0] != '\0');
+    assert_string_equal(fig_s(d, "tier"), d->ctx.tier);
+    assert_true(d->ctx.has_value);
+    assert_int_equal(fig_i(d, "value"), d->ctx.value);
+    /* complaint.escalated's own "level" is the escalation level (1 or 2). */
+    if (d->type == TF_DERIVED_COMPLAINT_ESCALATED)
+        assert_true(fig_i(d, "level") == 1 || fig_i(d, "level") == 2);
+    else
+        assert_string_equal(fig_s(d, "level"), d->ctx.level);
+    assert_true(d->ctx.level[0] != '\0');
+    if (d->type == TF_DERIVED_CARE_REMINDER)
+        assert_string_equal(d->ctx.care_kind, d->rule);
+    else
+        assert_string_equal(d->ctx.care_kind, "");
+    assert_true(d->nfigures <= TF_DERIVED_MAX_FIGURES - 1); /* room for "segments" */
+    /* The preferred channel, when known, in both. */
+    if (d->ctx.preferred_channel[0])
+        assert_string_equal(fig_s(d, "preferred_channel"), d->ctx.preferred_channel);
+    else
+        assert_null(fig(d, "preferred_channel"));
+}
+
+/* Stories that fire every type of derived event the rules have (not the segment
+ * types, which segment rules fire): each carries its context. */
 static void test_context_every_type(void **state)
 {
     (void)state;
@@ -333,42 +377,28 @@ static void test_context_every_type(void **state)
     run(h, T0 + 200 * DAY);               /* care, decline, warning, churn, win-back */
     buy(h, T0 + 210 * DAY, 250000);       /* win-back success, warning cleared, gold */
     for (size_t i = from; i < h->n; i++) {
-        const tf_derived_t *d = &h->log[i];
-        seen[d->type]++;
-        /* ctx as the rules left the customer at that point: check the parts that do
-         * not depend on it, and that the figures equal ctx. */
-        assert_int_equal(d->ctx.segment, -1);
-        for (size_t j = 0; j < d->nfigures; j++)
-            for (size_t k = j + 1; k < d->nfigures; k++)
-                assert_string_not_equal(d->figures[j].name, d->figures[k].name);
-        if (d->type == TF_DERIVED_REFERRAL_CREDITED) {
-            /* The referrer's consent is not at hand: channels as for a customer who
-             * stated none (granted by default). */
-            assert_true(d->ctx.channels == ALL);
-            assert_string_equal(fig_s(d, "channels"), "email,sms,phone");
-            assert_null(fig(d, "stage"));
-            assert_string_equal(d->ctx.stage, "");
-            continue;
-        }
-        assert_true(d->ctx.channels == (EMAIL | PHONE));
-        assert_string_equal(fig_s(d, "channels"), "email,phone");
-        assert_string_equal(fig_s(d, "stage"), d->ctx.stage);
-        assert_true(d->ctx.stage[0] != '\0');
-        assert_string_equal(fig_s(d, "tier"), d->ctx.tier);
-        assert_true(d->ctx.has_value);
-        assert_int_equal(fig_i(d, "value"), d->ctx.value);
-        /* complaint.escalated's own "level" is the escalation level (1 or 2). */
-        if (d->type == TF_DERIVED_COMPLAINT_ESCALATED)
-            assert_true(fig_i(d, "level") == 1 || fig_i(d, "level") == 2);
-        else
-            assert_string_equal(fig_s(d, "level"), d->ctx.level);
-        assert_true(d->ctx.level[0] != '\0');
-        if (d->type == TF_DERIVED_CARE_REMINDER)
-            assert_string_equal(d->ctx.care_kind, d->rule);
-        else
-            assert_string_equal(d->ctx.care_kind, "");
-        assert_true(d->nfigures <= TF_DERIVED_MAX_FIGURES - 1); /* room for "segments" */
+        seen[h->log[i].type]++;
+        context_of_story(&h->log[i]);
     }
+
+    /* A rhythm of purchases through the app, then silence: replenishment and
+     * purchase.overdue, with the preferred channel. */
+    harness *g = h_new();
+    h_rhythm(g);
+    consent(g, T0 - DAY, TF_CONSENT_UNSTATED, TF_CONSENT_WITHDRAWN, TF_CONSENT_UNSTATED);
+    from = g->n;
+    for (int k = 0; k < 3; k++) {
+        tf_event_t ev = ev_buy(g, T0 + k * 10 * DAY, 20000, NO_MARGIN, "CNY");
+        snprintf(ev.channel, sizeof ev.channel, "app");
+        step(g, &ev);
+    }
+    run(g, T0 + 60 * DAY);
+    for (size_t i = from; i < g->n; i++) {
+        seen[g->log[i].type]++;
+        context_of_story(&g->log[i]);
+        assert_string_equal(g->log[i].ctx.preferred_channel, "app");
+    }
+    teardown_h(g);
     for (int t = 0; t < TF_DERIVED__COUNT; t++) {
         if (t == TF_DERIVED_SEGMENT_ENTERED || t == TF_DERIVED_SEGMENT_EXITED)
             continue;

@@ -1021,6 +1021,105 @@ static void test_derived_figures(void **state)
     assert_int_equal(d.nfigures, 2);
 }
 
+/* purchase data.items: (sku, qty) kept for the favourite items, within bounds that
+ * never reject what the contract accepted before. */
+static void test_items_kept(void **state)
+{
+    tf_event_t e;
+    static char data[8192];
+    size_t n;
+
+    (void)state;
+    /* qty absent counts 1; no sku, an empty one or qty 0 buys nothing: not kept. */
+    EXPECT_OK(kind_ev("purchase", "{\"order_id\":\"o\",\"amount\":1,\"currency\":\"CNY\",\"items\":["
+                                  "{\"sku\":\"tea-1\",\"qty\":2,\"price\":100},{\"sku\":\"cup\"},{\"qty\":3},"
+                                  "{\"sku\":\"\",\"qty\":1},{\"sku\":\"zero\",\"qty\":0},{\"sku\":\"a,b\\\"c\",\"qty\":5}]}"),
+              &e);
+    assert_int_equal(e.nitems, 3);
+    assert_string_equal(e.items[0].sku, "tea-1");
+    assert_int_equal(e.items[0].qty, 2);
+    assert_string_equal(e.items[1].sku, "cup");
+    assert_int_equal(e.items[1].qty, 1);
+    assert_string_equal(e.items[2].sku, "a,b\"c");
+    assert_int_equal(e.items[2].qty, 5);
+
+    /* No items, or an empty array: none kept. */
+    EXPECT_OK(kind_ev("purchase", "{\"order_id\":\"o\",\"amount\":1,\"currency\":\"CNY\",\"items\":[]}"), &e);
+    assert_int_equal(e.nitems, 0);
+
+    /* More than TF_EVENT_MAX_ITEMS stays valid, and every item is still checked. */
+    n = (size_t)snprintf(data, sizeof data, "{\"order_id\":\"o\",\"amount\":1,\"currency\":\"CNY\",\"items\":[");
+    for (int i = 0; i < TF_EVENT_MAX_ITEMS + 4; i++)
+        n += (size_t)snprintf(data + n, sizeof data - n, "%s{\"sku\":\"s%d\",\"qty\":%d}", i ? "," : "", i, i + 1);
+    snprintf(data + n, sizeof data - n, "]}");
+    EXPECT_OK(kind_ev("purchase", data), &e);
+    assert_int_equal(e.nitems, TF_EVENT_MAX_ITEMS);
+    assert_string_equal(e.items[TF_EVENT_MAX_ITEMS - 1].sku, "s15");
+    assert_int_equal(e.items[TF_EVENT_MAX_ITEMS - 1].qty, TF_EVENT_MAX_ITEMS);
+    snprintf(data + n, sizeof data - n, ",{\"sku\":\"late\",\"qty\":-1}]}");
+    EXPECT_ERR(kind_ev("purchase", data), TF_EV_INVALID_FIELD, "data.items[20].qty");
+
+    /* A long sku is cut to TF_EVENT_SKU_MAX bytes, never inside a character: 39
+     * ASCII bytes and a 3-byte character keep the 39. */
+    n = (size_t)snprintf(data, sizeof data, "{\"order_id\":\"o\",\"amount\":1,\"currency\":\"CNY\",\"items\":[{\"sku\":\"");
+    memset(data + n, 'k', TF_EVENT_SKU_MAX - 1);
+    n += TF_EVENT_SKU_MAX - 1;
+    snprintf(data + n, sizeof data - n, "\xe8\x8c\xb6x\"}]}");
+    EXPECT_OK(kind_ev("purchase", data), &e);
+    assert_int_equal(e.nitems, 1);
+    assert_int_equal(strlen(e.items[0].sku), TF_EVENT_SKU_MAX - 1);
+    /* Exactly TF_EVENT_SKU_MAX bytes: kept whole. */
+    n = (size_t)snprintf(data, sizeof data, "{\"order_id\":\"o\",\"amount\":1,\"currency\":\"CNY\",\"items\":[{\"sku\":\"");
+    memset(data + n, 'k', TF_EVENT_SKU_MAX - 3);
+    n += TF_EVENT_SKU_MAX - 3;
+    snprintf(data + n, sizeof data - n, "\xe8\x8c\xb6\"}]}");
+    EXPECT_OK(kind_ev("purchase", data), &e);
+    assert_int_equal(strlen(e.items[0].sku), TF_EVENT_SKU_MAX);
+    assert_string_equal(e.items[0].sku + TF_EVENT_SKU_MAX - 3, "\xe8\x8c\xb6");
+}
+
+/* TF_FIG_ITEMS: strings that may hold commas, as one JSON array. */
+static void test_derived_items_figure(void **state)
+{
+    tf_derived_t d;
+    char buf[2048], big[TF_FIG_STR_MAX + 1];
+    json_error_t jerr;
+    const char *items[] = {"a,b", "q\"uote", "\xe8\x8c\xb6"};
+
+    (void)state;
+    memset(&d, 0, sizeof d);
+    d.type = TF_DERIVED_CARE_REMINDER;
+    strcpy(d.subject, "c-1");
+    strcpy(d.rule, "replenishment");
+    tf_derived_set_id(&d, "c-1", "t");
+    assert_int_equal(tf_derived_add_items(&d, "favourite_items", items, 3), TF_OK);
+    assert_int_equal(tf_derived_add_items(&d, "none", items, 0), TF_OK);
+    assert_int_equal(tf_derived_add_items(&d, "favourite_items", items, 1), TF_EINVAL); /* taken */
+    /* Together with their NULs they must fit one figure. */
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    const char *one[] = {big};
+    assert_int_equal(tf_derived_add_items(&d, "big", one, 1), TF_EINVAL);
+    big[sizeof big - 2] = '\0';
+    assert_int_equal(tf_derived_add_items(&d, "big", one, 1), TF_OK);
+    assert_int_equal(tf_derived_add_items(&d, "nulls", NULL, 1), TF_EINVAL);
+    assert_true(tf_derived_encode(&d, "/touchflow", buf, sizeof buf) > 0);
+    json_t *root = json_loads(buf, 0, &jerr);
+    assert_non_null(root);
+    json_t *data = json_object_get(root, "data");
+    json_t *fav = json_object_get(data, "favourite_items");
+    assert_int_equal(json_array_size(fav), 3);
+    assert_string_equal(json_string_value(json_array_get(fav, 0)), "a,b");
+    assert_string_equal(json_string_value(json_array_get(fav, 1)), "q\"uote");
+    assert_string_equal(json_string_value(json_array_get(fav, 2)), "\xe8\x8c\xb6");
+    assert_int_equal(json_array_size(json_object_get(data, "none")), 0);
+    assert_int_equal(strlen(json_string_value(json_array_get(json_object_get(data, "big"), 0))), TF_FIG_STR_MAX - 1);
+    json_decref(root);
+    /* A count beyond what str can hold fails the encode rather than reading past it. */
+    d.figures[0].i = TF_FIG_STR_MAX + 1;
+    assert_int_equal(tf_derived_encode(&d, "/touchflow", buf, sizeof buf), TF_EINVAL);
+}
+
 static void test_derived_ids(void **state)
 {
     tf_derived_t a, b;
@@ -1079,6 +1178,8 @@ int main(void)
         cmocka_unit_test(test_derived_encode_buffer_size),
         cmocka_unit_test(test_derived_figures),
         cmocka_unit_test(test_derived_ids),
+        cmocka_unit_test(test_items_kept),
+        cmocka_unit_test(test_derived_items_figure),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

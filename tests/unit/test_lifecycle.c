@@ -30,7 +30,8 @@ static void test_names(void **state)
     assert_int_equal(tf_tier_parse("gold", &t), TF_ENOTFOUND);
     assert_string_equal(tf_stage_name(TF_STAGE__COUNT), "none");
     const char *timers[] = {"review", "birthday", "festival", "followup", "checkin",
-                            "anniversary", "date", "complaint_followup", "sla", "segment"};
+                            "anniversary", "date", "complaint_followup", "sla", "segment",
+                            "replenishment", "overdue"};
     for (int i = 0; i < TF_TIMER__COUNT; i++)
         assert_string_equal(tf_timer_name((tf_timer)i), timers[i]);
 }

@@ -386,9 +386,10 @@ static void test_vocab_matches_lifecycle(void **state)
         assert_true(tf_vocab_index(TF_VOCAB_TIER, n, strlen(n)) >= 0);
     }
     assert_int_equal(tf_vocab_count(TF_VOCAB_TIER), TF_TIER__COUNT);
-    assert_int_equal(tf_vocab_count(TF_VOCAB_CARE_KIND), 8);
-    assert_null(tf_vocab_name(TF_VOCAB_CARE_KIND, 8));
+    assert_int_equal(tf_vocab_count(TF_VOCAB_CARE_KIND), 9);
+    assert_null(tf_vocab_name(TF_VOCAB_CARE_KIND, 9));
     assert_int_equal(tf_vocab_index(TF_VOCAB_CARE_KIND, "key_checkin", 11), 6);
+    assert_int_equal(tf_vocab_index(TF_VOCAB_CARE_KIND, "replenishment", 13), 8);
 }
 
 int main(void)
