@@ -33,8 +33,8 @@ cmake --build build-asan -j"$jobs"
 # when the whole suite runs.
 fuzz_status=0
 if [ $# -eq 0 ]; then
-  log "fuzzing the decoder and the hash codec (${FUZZ_SECONDS:-20} s each)"
-  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || fuzz_status=1
+  log "fuzzing the decoder and the hash codec (${FUZZ_SECONDS:-12} s each)"
+  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-12}" || fuzz_status=1
 fi
 
 started=0

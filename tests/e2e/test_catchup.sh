@@ -12,6 +12,9 @@ set -uo pipefail
 # the purchases of later batches.
 # shellcheck disable=SC2034 # read by lib.sh
 E2E_BATCH_MAX=10
+# Weekly buyers have a purchase rhythm: its overdue signal would move their decline
+# earlier (churn_risk); this test is about the deadline of inactivity alone.
+E2E_RULES='{"replenishment": {"min_intervals": 0}}'
 source "$(dirname "$0")/lib.sh"
 started=$SECONDS
 
