@@ -154,5 +154,28 @@ check "the five runs emit the same derived events, id for id (in the same order 
   year compare live="$WORK/out-live.jsonl" default="$WORK/out-default.jsonl" tiny="$WORK/out-tiny.jsonl" \
   huge="$WORK/out-huge.jsonl" crash="$WORK/out-crash.jsonl"
 
+# The population figures, as each run's commits added them up: the same whatever
+# the members, batches, or the crash and the replays after it.
+figures_agree() {
+  local run
+  for run in live default tiny huge crash; do
+    "$TF" -c "$WORK/touchflow.json" -o "redis.key_prefix=$BASE_PREFIX$run:" stats --json >"$WORK/figures-$run.json" ||
+      return 1
+  done
+  python3 - "$WORK" <<'PY'
+import json, sys
+runs = ["live", "default", "tiny", "huge", "crash"]
+figs = {r: json.load(open("%s/figures-%s.json" % (sys.argv[1], r))) for r in runs}
+ok = figs["live"]["customers"] > 100 and all(figs[r] == figs["live"] for r in runs)
+for r in runs:
+    if figs[r] != figs["live"]:
+        diff = {k: (figs["live"].get(k), figs[r].get(k)) for k in figs["live"] if figs["live"].get(k) != figs[r].get(k)}
+        print("  %s differs from live: %s" % (r, str(diff)[:600]))
+print("  %d customers, stages %s, exits %s" % (figs["live"]["customers"], figs["live"]["stages"], figs["live"]["exits"]))
+sys.exit(0 if ok else 1)
+PY
+}
+check "the five runs count the same population figures" figures_agree
+
 echo "# took $((SECONDS - started)) s"
 finish
