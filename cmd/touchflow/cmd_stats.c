@@ -121,7 +121,8 @@ static void print_table(const json_t *v)
     const json_t *avg = json_object_get(sat, "average"), *score = json_object_get(nps, "score");
     printf("\n%-14s", "satisfaction");
     if (json_is_number(avg))
-        printf("%.1f average over %" PRId64 " customers\n", json_number_value(avg), num(sat, "customers"));
+        printf("%.1f average over %" PRId64 " customer%s\n", json_number_value(avg), num(sat, "customers"),
+               num(sat, "customers") == 1 ? "" : "s");
     else
         printf("-\n");
     printf("%-14s", "nps");

@@ -66,12 +66,15 @@ printf '%s\n' "${line#\"msg\":\"}"
 say "derived events (touchflow.lifecycle, touchflow.winback, ...)"
 "$tf" consume --from-beginning --idle-ms 4000 --timeout-ms 30000 --value-only \
   -t touchflow.lifecycle -t touchflow.winback -t touchflow.churn -t touchflow.care \
-  -t touchflow.complaint -t touchflow.tier -t touchflow.loyalty -t touchflow.referral
+  -t touchflow.complaint -t touchflow.tier -t touchflow.loyalty -t touchflow.referral -t touchflow.purchase
 
 say "dead letters (touchflow.dlq), with their error headers"
 "$tf" consume --from-beginning --idle-ms 2000 --timeout-ms 20000 -t touchflow.dlq
 
 say "customer cust-li-wei, as kept in Redis"
 "$tf" customer get cust-li-wei
+
+say "population figures (touchflow stats; also at the dashboard's /figures)"
+"$tf" stats
 
 say "done; touchflowd's log is in $state/touchflowd.log"
