@@ -210,7 +210,10 @@ def derived(path):
     return order, body, dups
 
 
-def compare(runs):
+def compare(runs, pending=None):
+    """pending: run name -> ids still in that run's outboxes in Redis (committed,
+    sent when the next owner visits the customer)."""
+    pending = pending or {}
     names = [n for n, _ in runs]
     got = [derived(p) for _, p in runs]
     base_order, base_body, _ = got[0]
@@ -231,7 +234,14 @@ def compare(runs):
         for i in (only_base[:5] + only_run[:5] + differ[:5]):
             e = base_body.get(i) or body.get(i)
             print("    %s %s %s %s" % (i, e["subject"], e["type"], e["time"]))
-        bad += len(only_base) + len(only_run) + len(differ)
+        # A member killed between a commit and its delivery leaves the events in the
+        # customer's outbox; the next owner sends them when it next visits the
+        # customer, which a customer with nothing more to do may never need within
+        # the run. Committed, not lost: counted apart.
+        waiting = [i for i in only_base if i in pending.get(name, set())]
+        if waiting:
+            print("  run %s: %d of those wait in their customers' outboxes for a next visit" % (name, len(waiting)))
+        bad += len(only_base) - len(waiting) + len(only_run) + len(differ)
         # After a crash, derived events committed and never delivered are sent by the
         # next owner when it visits the customer, after what it derived meanwhile:
         # the ids and contents match, the order may not (subscribers order by time).
@@ -306,7 +316,13 @@ def main(argv):
             fh.close()
         return 0
     if argv[1] == "compare":
-        return compare([a.split("=", 1) for a in argv[2:]])
+        runs = [a.split("=", 1) for a in argv[2:] if not a.startswith("pending:")]
+        pending = {}
+        for a in argv[2:]:
+            if a.startswith("pending:"):
+                name, path = a[len("pending:"):].split("=", 1)
+                pending[name] = {line.strip() for line in open(path) if line.strip()}
+        return compare(runs, pending)
     if argv[1] == "sane":
         return sane(argv[2], feed)
     print(__doc__)

@@ -264,7 +264,11 @@ recover_reshard=$(recover_time 120)
 check "the group catches up after the reshard" test "$recover_reshard" != -
 redirects_after=$(redirects)
 echo "# found: reshard took $reshard_s s, applied $applied_during meanwhile; caught up $recover_reshard s after it; redirects $redirects_before -> $redirects_after; slots now $(primaries | awk '{printf "%s:%s ", $1, $3}')"
-check "the members were redirected after the reshard (touchflow_redis_redirects_total grew)" test "$redirects_after" -gt "$redirects_before"
+# With redis.wait_replicas the members read the slot map again every second (to see
+# replicas come back), so they may learn the new owners before a command meets a
+# MOVED: redirects are reported, not required. What must hold is checked: the group
+# catches up (above), and no event is lost or applied twice (below).
+echo "# found: redirects after the reshard: $((redirects_after - redirects_before))"
 check "every member alive after the reshard" all_alive
 
 # ---- 3. kill -9 the Kafka broker leading input partition 0 ----
@@ -301,6 +305,22 @@ wait_for 30 counts_exact "$WORK/events.jsonl"
 check "every customer's counts are exact" counts_exact "$WORK/events.jsonl" verbose
 read -r lost dup < <(count_diff "$WORK/events.jsonl")
 check "0 events lost, 0 applied twice (found $lost, $dup)" test "$lost $dup" = "0 0"
+# The population figures (one hash per slot, summed) against the customers' states,
+# after the primary's kill, the resharding and the broker's kill.
+figures_match_states() {
+  "$TF" -c "$WORK/touchflow.json" stats --json >"$WORK/figures.json" 2>>"$WORK/stats.err" &&
+  python3 - "$WORK/state.json" "$WORK/figures.json" <<'PY'
+import json, sys
+from collections import Counter
+state, figs = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+stages = Counter(h["stage"] for h in state.values() if h.get("stage") not in (None, "", "none"))
+got = {k: n for k, n in figs["stages"].items() if n}
+ok = figs["customers"] == sum(stages.values()) and got == dict(stages)
+print("  figures: %d customers %s; states: %d %s" % (figs["customers"], got, sum(stages.values()), dict(stages)))
+sys.exit(0 if ok else 1)
+PY
+}
+check "the population figures agree with the customers' states" figures_match_states
 check "every member alive through the faults" all_alive
 check "no member saw Redis lose data (WAIT 1 kept every acknowledged write)" \
   eval '! grep -h "redis lost data" "$WORK"/m?.log'
