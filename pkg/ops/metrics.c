@@ -25,26 +25,18 @@ _Static_assert(TF_KIND__COUNT <= SNAP_DIM(events_by_kind), "a row per touchpoint
 _Static_assert(TF_DERIVED__COUNT <= SNAP_DIM(stats.derived_by_type), "a counter per derived type");
 _Static_assert(TF_EV__COUNT <= SNAP_DIM(stats.dlq_by_reason), "a counter per dead-letter reason");
 
-/* A buffer and whether any append failed: the rendering goes on and reports once. */
-typedef struct {
-    struct evbuffer *b;
-    int failed;
-} writer;
-
-static void put(writer *w, const char *s, size_t n)
+static void put(tf_ops_writer *w, const char *s, size_t n)
 {
     if (evbuffer_add(w->b, s, n) != 0)
         w->failed = 1;
 }
 
-static void put_str(writer *w, const char *s)
+static void put_str(tf_ops_writer *w, const char *s)
 {
     put(w, s, strlen(s));
 }
 
-static void put_fmt(writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put_fmt(writer *w, const char *fmt, ...)
+void tf_ops_put_fmt(tf_ops_writer *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -55,7 +47,7 @@ static void put_fmt(writer *w, const char *fmt, ...)
 
 int tf_ops_label_escape(struct evbuffer *out, const char *value)
 {
-    writer w = {out, 0};
+    tf_ops_writer w = {out, 0};
     const char *run = value;
     for (const char *p = value; *p; p++) {
         const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
@@ -69,7 +61,7 @@ int tf_ops_label_escape(struct evbuffer *out, const char *value)
     return w.failed ? TF_ENOMEM : 0;
 }
 
-static void label(writer *w, const char *value)
+static void label(tf_ops_writer *w, const char *value)
 {
     if (tf_ops_label_escape(w->b, value) != 0)
         w->failed = 1;
@@ -103,30 +95,29 @@ void tf_ops_format_double(char *buf, size_t size, double v)
     snprintf(buf, size, "%.*g", prec, v);
 }
 
-/* HELP texts are constants here: no backslash or newline to escape. */
-static void family(writer *w, const char *name, const char *type, const char *help)
+void tf_ops_family(tf_ops_writer *w, const char *name, const char *type, const char *help)
 {
-    put_fmt(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    tf_ops_put_fmt(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void sample_u64(writer *w, const char *name, uint64_t v)
+static void sample_u64(tf_ops_writer *w, const char *name, uint64_t v)
 {
-    put_fmt(w, "%s %" PRIu64 "\n", name, v);
+    tf_ops_put_fmt(w, "%s %" PRIu64 "\n", name, v);
 }
 
-static void scalar(writer *w, const char *name, const char *type, const char *help, uint64_t v)
+static void scalar(tf_ops_writer *w, const char *name, const char *type, const char *help, uint64_t v)
 {
-    family(w, name, type, help);
+    tf_ops_family(w, name, type, help);
     sample_u64(w, name, v);
 }
 
 /* Which per-partition figure a family shows; -1 (unknown) leaves the series out. */
 typedef enum { PART_LAG, PART_HIGH_WATERMARK, PART_COMMITTED, PART_INFLIGHT } part_field;
 
-static void per_partition(writer *w, const tf_pipeline_snapshot *s, const char *name, const char *help,
+static void per_partition(tf_ops_writer *w, const tf_pipeline_snapshot *s, const char *name, const char *help,
                           part_field f)
 {
-    family(w, name, "gauge", help);
+    tf_ops_family(w, name, "gauge", help);
     for (size_t i = 0; i < s->npartitions; i++) {
         const tf_partition_status *ps = &s->partitions[i];
         int64_t v;
@@ -138,32 +129,32 @@ static void per_partition(writer *w, const tf_pipeline_snapshot *s, const char *
         }
         if (v < 0)
             continue;
-        put_fmt(w, "%s{topic=\"", name);
+        tf_ops_put_fmt(w, "%s{topic=\"", name);
         label(w, ps->topic);
-        put_fmt(w, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ps->partition, v);
+        tf_ops_put_fmt(w, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ps->partition, v);
     }
 }
 
-static void histogram(writer *w, const char *name, const char *help, const tf_histogram *h)
+static void histogram(tf_ops_writer *w, const char *name, const char *help, const tf_histogram *h)
 {
     char num[32];
     uint64_t cumulative = 0;
-    family(w, name, "histogram", help);
+    tf_ops_family(w, name, "histogram", help);
     for (int i = 0; i < TF_HIST_BUCKETS; i++) {
         cumulative += h->buckets[i];
         tf_ops_format_double(num, sizeof num, tf_hist_bounds_s[i]);
-        put_fmt(w, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, num, cumulative);
+        tf_ops_put_fmt(w, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, num, cumulative);
     }
-    put_fmt(w, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
+    tf_ops_put_fmt(w, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
     tf_ops_format_double(num, sizeof num, h->sum_s);
-    put_fmt(w, "%s_sum %s\n", name, num);
-    put_fmt(w, "%s_count %" PRIu64 "\n", name, h->count);
+    tf_ops_put_fmt(w, "%s_sum %s\n", name, num);
+    tf_ops_put_fmt(w, "%s_count %" PRIu64 "\n", name, h->count);
 }
 
 int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
 {
     static const char *const outcomes[TF_OUTCOME__COUNT] = {"applied", "duplicate", "replayed"};
-    writer w = {out, 0};
+    tf_ops_writer w = {out, 0};
     const tf_pipeline_stats *st = &s->stats;
 
     /* About 2.5 KiB of HELP/TYPE, 45+ event series, 2 x 16 bucket lines, and four
@@ -171,7 +162,7 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
     if (evbuffer_expand(out, 12288 + s->npartitions * 4 * 128) != 0)
         return TF_ENOMEM;
 
-    family(&w, "touchflow_build_info", "gauge", "touchflow version; always 1.");
+    tf_ops_family(&w, "touchflow_build_info", "gauge", "touchflow version; always 1.");
     put_str(&w, "touchflow_build_info{version=\"");
     label(&w, TOUCHFLOW_VERSION);
     put_str(&w, "\"} 1\n");
@@ -188,44 +179,44 @@ int tf_ops_render_metrics(struct evbuffer *out, const tf_pipeline_snapshot *s)
     per_partition(&w, s, "touchflow_partition_inflight_records",
                   "Records taken from each assigned input partition and not yet finished.", PART_INFLIGHT);
 
-    family(&w, "touchflow_events_consumed_total", "counter",
+    tf_ops_family(&w, "touchflow_events_consumed_total", "counter",
            "Touchpoint records processed, by touchpoint type and outcome; invalid records are "
            "type=\"invalid\", outcome=\"dead_lettered\".");
     for (int k = 0; k < TF_KIND__COUNT; k++) {
         for (int o = 0; o < TF_OUTCOME__COUNT; o++) {
             put_str(&w, "touchflow_events_consumed_total{type=\"");
             label(&w, tf_event_kind_name((tf_event_kind)k));
-            put_fmt(&w, "\",outcome=\"%s\"} %" PRIu64 "\n", outcomes[o], s->events_by_kind[k][o]);
+            tf_ops_put_fmt(&w, "\",outcome=\"%s\"} %" PRIu64 "\n", outcomes[o], s->events_by_kind[k][o]);
         }
     }
-    put_fmt(&w, "touchflow_events_consumed_total{type=\"invalid\",outcome=\"dead_lettered\"} %" PRIu64 "\n",
+    tf_ops_put_fmt(&w, "touchflow_events_consumed_total{type=\"invalid\",outcome=\"dead_lettered\"} %" PRIu64 "\n",
             st->dead_lettered);
 
-    family(&w, "touchflow_derived_events_total", "counter", "Derived events delivered, by CloudEvents type.");
+    tf_ops_family(&w, "touchflow_derived_events_total", "counter", "Derived events delivered, by CloudEvents type.");
     for (int t = 0; t < TF_DERIVED__COUNT; t++) {
         put_str(&w, "touchflow_derived_events_total{type=\"");
         label(&w, tf_derived_type_name((tf_derived_type)t));
-        put_fmt(&w, "\"} %" PRIu64 "\n", st->derived_by_type[t]);
+        tf_ops_put_fmt(&w, "\"} %" PRIu64 "\n", st->derived_by_type[t]);
     }
 
-    family(&w, "touchflow_derived_unrouted_total", "counter",
+    tf_ops_family(&w, "touchflow_derived_unrouted_total", "counter",
            "Derived events no subscription wanted (not sent), and outbox entries whose subscriptions are gone.");
-    put_fmt(&w, "touchflow_derived_unrouted_total %" PRIu64 "\n", st->derived_unrouted);
+    tf_ops_put_fmt(&w, "touchflow_derived_unrouted_total %" PRIu64 "\n", st->derived_unrouted);
 
-    family(&w, "touchflow_subscription_sent_total", "counter",
+    tf_ops_family(&w, "touchflow_subscription_sent_total", "counter",
            "Derived events delivered, by subscription (an event sent to two subscriptions counts in both).");
     for (size_t i = 0; i < s->nsubscriptions; i++) {
         put_str(&w, "touchflow_subscription_sent_total{subscription=\"");
         label(&w, s->subscriptions[i].name);
-        put_fmt(&w, "\"} %" PRIu64 "\n", s->subscriptions[i].sent);
+        tf_ops_put_fmt(&w, "\"} %" PRIu64 "\n", s->subscriptions[i].sent);
     }
 
-    family(&w, "touchflow_dlq_records_total", "counter",
+    tf_ops_family(&w, "touchflow_dlq_records_total", "counter",
            "Records sent to the dead-letter topic, by tf-error-code.");
     for (int r = TF_EV_OK + 1; r < TF_EV__COUNT; r++) {
         put_str(&w, "touchflow_dlq_records_total{reason=\"");
         label(&w, tf_event_error_code((tf_event_error)r));
-        put_fmt(&w, "\"} %" PRIu64 "\n", st->dlq_by_reason[r]);
+        tf_ops_put_fmt(&w, "\"} %" PRIu64 "\n", st->dlq_by_reason[r]);
     }
 
     histogram(&w, "touchflow_processing_duration_seconds",

@@ -1,7 +1,6 @@
 /* The population figures a group's commit adds (pkg/figures): gathered step by
  * step while the group is applied, kept in the batch, sent with the commit. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "pipeline/internal.h"
 
@@ -14,32 +13,27 @@ void tf_pipeline_figures_start(batch_t *b, group_t *gr)
     gr->fig_n = 0;
 }
 
-/* Adds s to the group's run, which is the batch's tail while the group applies. */
+/* Adds s to the group's run, which is the batch's tail while the group applies:
+ * room for every entry of s is made first, so the merge never overflows. */
 static void group_add(batch_t *b, group_t *gr, const tf_figures_set *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        tf_figure_delta *run = b->figs + gr->fig_first;
-        uint32_t k = 0;
-        while (k < gr->fig_n && strcmp(run[k].field, s->v[i].field) != 0)
-            k++;
-        if (k < gr->fig_n) {
-            run[k].delta += s->v[i].delta;
-            continue;
+    if (b->nfigs + s->n > b->figs_cap) {
+        uint32_t cap = b->figs_cap ? b->figs_cap : 256;
+        while (cap < b->nfigs + s->n)
+            cap *= 2;
+        tf_figure_delta *figs = realloc(b->figs, cap * sizeof(*figs));
+        if (!figs) {
+            TF_ERROR(MOD, "out of memory keeping population figures");
+            b->failed = 1;
+            return;
         }
-        if (b->nfigs == b->figs_cap) {
-            uint32_t cap = b->figs_cap ? b->figs_cap * 2 : 256;
-            tf_figure_delta *figs = realloc(b->figs, cap * sizeof(*figs));
-            if (!figs) {
-                TF_ERROR(MOD, "out of memory keeping population figures");
-                b->failed = 1;
-                return;
-            }
-            b->figs = figs;
-            b->figs_cap = cap;
-        }
-        b->figs[b->nfigs++] = s->v[i];
-        gr->fig_n++;
+        b->figs = figs;
+        b->figs_cap = cap;
     }
+    tf_figures_set run = {b->figs + gr->fig_first, gr->fig_n, b->figs_cap - gr->fig_first, 0};
+    tf_figures_merge(&run, s);
+    b->nfigs += (uint32_t)run.n - gr->fig_n;
+    gr->fig_n = (uint32_t)run.n;
 }
 
 void tf_pipeline_figures_step(tf_pipeline_t *p, batch_t *b, group_t *gr, const tf_figures_mark *m,
